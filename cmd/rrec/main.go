@@ -1,0 +1,33 @@
+// Command rrec is the Resilient Records tool: patients seal and share records, providers read
+// what was shared with them, and node operators run the ledger nodes.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "rrec:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rrec",
+		Short: "Patient-owned medical records, shared record by record through threshold proxy re-encryption",
+		Long: `rrec seals records on your device, stores the ciphertext by content address, and records
+owners, grants, access requests and revocations on a permissioned BFT ledger whose nodes
+re-encrypt for the providers you choose — and forget their key fragments when you revoke.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newCIDCmd(),
+	)
+	return root
+}
