@@ -51,26 +51,18 @@ type Header struct {
 func ParseHeader(r io.Reader) (*Header, error) {
 	h := new(Header)
 	n, err := io.ReadFull(r, h.fixed[:])
+	short := err == io.EOF || err == io.ErrUnexpectedEOF
 	switch {
-	case n < len(magic):
-		if n > 0 && string(h.fixed[:n]) == magic[:n] {
-			return nil, fmt.Errorf("%w: header ends after %d bytes", ErrTruncated, n)
-		}
-		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-			return nil, fmt.Errorf("envelope: reading header: %w", err)
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("%w: empty input", ErrTruncated)
-		}
-		return nil, ErrNotEnvelope
-	case string(h.fixed[:len(magic)]) != magic:
+	case err != nil && !short:
+		return nil, fmt.Errorf("envelope: reading header: %w", err)
+	case n < len(magic) && n > 0 && string(h.fixed[:n]) == magic[:n], n == 0:
+		return nil, fmt.Errorf("%w: header ends after %d bytes", ErrTruncated, n)
+	case n < len(magic) || string(h.fixed[:len(magic)]) != magic:
 		return nil, ErrNotEnvelope
 	case n > offVersion && h.fixed[offVersion] != version1:
 		return nil, fmt.Errorf("%w: %d", ErrUnsupportedVersion, h.fixed[offVersion])
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
+	case short:
 		return nil, fmt.Errorf("%w: header ends after %d bytes", ErrTruncated, n)
-	case err != nil:
-		return nil, fmt.Errorf("envelope: reading header: %w", err)
 	}
 
 	if s := h.fixed[offChunkShift]; s < minChunkShift || s > maxChunkShift {
