@@ -1,0 +1,339 @@
+package ledger
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+)
+
+// Event types and attribute keys emitted by FinalizeBlock.
+const (
+	EventTx        = "rr.tx"
+	EventExpire    = "rr.expire"
+	AttrType       = "type"
+	AttrTxHash     = "tx_hash"
+	AttrSigner     = "signer"
+	AttrRecord     = "record_id"
+	AttrGrant      = "grant_id"
+	AttrResultCode = "code"
+)
+
+// CommitInfo describes a block once its state is durable. The proxy uses it
+// to delete key fragments of grants that stopped being live.
+type CommitInfo struct {
+	Height  int64
+	Time    int64 // block time, unix nanoseconds
+	AppHash []byte
+	Revoked []ID     // grants revoked in this block
+	Expired []Expiry // grants whose not-after this block's time passed
+}
+
+// Options configure an App.
+type Options struct {
+	Logger *slog.Logger // nil: discard
+	// OnCommit, if set, runs inside ABCI Commit after the block's state is
+	// durable and before CometBFT moves on, so a vault can delete fragments
+	// as part of committing. It must not call back into ABCI; it may use
+	// App.Committed.
+	OnCommit func(CommitInfo)
+}
+
+// App is the ledger's ABCI application. CometBFT serialises ABCI calls; the
+// mutex guards the committed-state fields that Committed and Query read
+// from other goroutines.
+type App struct {
+	abci.BaseApplication
+
+	db   *leveldb.DB
+	log  *slog.Logger
+	hook func(CommitInfo)
+
+	mu        sync.RWMutex
+	chainID   string
+	height    int64
+	appHash   []byte
+	blockTime int64
+
+	check   *overlay // committed state plus mempool transactions
+	pending *pendingBlock
+	sigs    *sigCache
+}
+
+type pendingBlock struct {
+	height  int64
+	time    int64
+	state   *overlay
+	appHash []byte
+	revoked []ID
+	expired []Expiry
+}
+
+var (
+	metaHeight  = []byte{pMeta, 'h'}
+	metaAppHash = []byte{pMeta, 'a'}
+	metaTime    = []byte{pMeta, 't'}
+	metaChainID = []byte{pMeta, 'c'}
+)
+
+// Open opens (or creates) the app's state database in dir.
+func Open(dir string, opts Options) (*App, error) {
+	db, err := leveldb.OpenFile(dir, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open state: %w", err)
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	a := &App{db: db, log: lg, hook: opts.OnCommit, sigs: newSigCache(1 << 16)}
+	st := dbStore(db)
+	h, err := getU64(st, metaHeight)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	t, err := getU64(st, metaTime)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.height, a.blockTime = int64(h), int64(t)
+	a.appHash, _ = st.Get(metaAppHash)
+	c, _ := st.Get(metaChainID)
+	a.chainID = string(c)
+	a.check = newOverlay(st)
+	return a, nil
+}
+
+// Close closes the state database.
+func (a *App) Close() error { return a.db.Close() }
+
+// Info reports the last committed height and app hash so that CometBFT
+// replays the blocks this node has not applied yet.
+func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return &abci.ResponseInfo{Data: "resilientrecords-ledger", Version: "1", AppVersion: 1,
+		LastBlockHeight: a.height, LastBlockAppHash: a.appHash}, nil
+}
+
+// GenesisState is the app_state of genesis.json.
+type GenesisState struct {
+	Nodes []NodeInfo `json:"nodes"`
+}
+
+// InitChain loads the node registry. It persists at once: it is a pure
+// function of genesis, so a repeat after a crash writes the same bytes.
+func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
+	var gs GenesisState
+	if err := json.Unmarshal(req.AppStateBytes, &gs); err != nil {
+		return nil, fmt.Errorf("ledger: genesis app_state: %w", err)
+	}
+	if len(req.ChainId) == 0 || len(req.ChainId) > MaxChainID {
+		return nil, fmt.Errorf("ledger: chain id must be 1..%d bytes", MaxChainID)
+	}
+	o := newOverlay(dbStore(a.db))
+	if err := initState(o, gs.Nodes); err != nil {
+		return nil, err
+	}
+	hash := nextAppHash(nil, 0, o.sortedWrites())
+	t := req.Time.UnixNano()
+	b := new(leveldb.Batch)
+	for _, w := range o.sortedWrites() {
+		b.Put(w.key, w.value)
+	}
+	b.Put(metaAppHash, hash)
+	b.Put(metaTime, u64b(uint64(t)))
+	b.Put(metaChainID, []byte(req.ChainId))
+	if err := a.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
+		return nil, fmt.Errorf("ledger: persist genesis: %w", err)
+	}
+	a.mu.Lock()
+	a.chainID, a.appHash, a.blockTime = req.ChainId, hash, t
+	a.check = newOverlay(dbStore(a.db))
+	a.mu.Unlock()
+	return &abci.ResponseInitChain{AppHash: hash}, nil
+}
+
+// CheckTx applies the same rules as FinalizeBlock against committed state
+// plus the transactions already admitted to this node's mempool, so an
+// account can have several transactions in flight.
+func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
+	a.mu.RLock()
+	bc := BlockContext{ChainID: a.chainID, Height: a.height + 1, Time: a.blockTime}
+	a.mu.RUnlock()
+	hash := TxHash(req.Tx)
+	known := a.sigs.has(hash)
+	scratch := newOverlay(a.check)
+	_, err := applyTx(scratch, bc, req.Tx, known)
+	if err != nil {
+		return &abci.ResponseCheckTx{Code: Code(err), Log: err.Error()}, nil
+	}
+	if !known {
+		a.sigs.add(hash)
+	}
+	scratch.mergeInto(a.check)
+	return &abci.ResponseCheckTx{Code: CodeOK}, nil
+}
+
+// ProcessProposal rejects blocks that carry undecodable transactions;
+// decodable but unauthorised ones fail individually in FinalizeBlock.
+func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposal) (*abci.ResponseProcessProposal, error) {
+	for _, raw := range req.Txs {
+		if _, err := DecodeTx(raw); err != nil {
+			return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_REJECT}, nil
+		}
+	}
+	return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_ACCEPT}, nil
+}
+
+// FinalizeBlock executes a block deterministically into a pending overlay
+// and returns its app hash; nothing is persisted until Commit.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
+	a.mu.RLock()
+	bc := BlockContext{ChainID: a.chainID, Height: req.Height, Time: req.Time.UnixNano()}
+	prev := a.appHash
+	a.mu.RUnlock()
+
+	st := newOverlay(dbStore(a.db))
+	expired, err := expireDue(st, bc)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: expiring grants at height %d: %w", req.Height, err)
+	}
+	resp := &abci.ResponseFinalizeBlock{TxResults: make([]*abci.ExecTxResult, len(req.Txs))}
+	for _, e := range expired {
+		resp.Events = append(resp.Events, abci.Event{Type: EventExpire, Attributes: []abci.EventAttribute{
+			{Key: AttrGrant, Value: e.Grant.String(), Index: true},
+			{Key: AttrRecord, Value: e.Record.String(), Index: true},
+		}})
+	}
+	var revoked []ID
+	for i, raw := range req.Txs {
+		hash := TxHash(raw)
+		res, err := applyTx(st, bc, raw, a.sigs.take(hash))
+		resp.TxResults[i] = txResult(hash, res, err)
+		if err == nil && res.Type == TxRevoke {
+			revoked = append(revoked, res.Grant)
+		}
+	}
+	resp.AppHash = nextAppHash(prev, bc.Height, st.sortedWrites())
+	a.pending = &pendingBlock{height: bc.Height, time: bc.Time, state: st, appHash: resp.AppHash,
+		revoked: revoked, expired: expired}
+	return resp, nil
+}
+
+func txResult(hash Hash32, res *TxResult, err error) *abci.ExecTxResult {
+	attrs := []abci.EventAttribute{
+		{Key: AttrTxHash, Value: strings.ToUpper(hex.EncodeToString(hash[:])), Index: true},
+		{Key: AttrResultCode, Value: fmt.Sprint(Code(err)), Index: false},
+	}
+	out := &abci.ExecTxResult{Code: Code(err)}
+	if err != nil {
+		out.Log = err.Error()
+	} else {
+		attrs = append(attrs,
+			abci.EventAttribute{Key: AttrType, Value: res.Type.String(), Index: true},
+			abci.EventAttribute{Key: AttrSigner, Value: res.Signer.String(), Index: true},
+			abci.EventAttribute{Key: AttrRecord, Value: res.Record.String(), Index: true})
+		if res.Type != TxPutRecord {
+			attrs = append(attrs, abci.EventAttribute{Key: AttrGrant, Value: res.Grant.String(), Index: true})
+		}
+	}
+	out.Events = []abci.Event{{Type: EventTx, Attributes: attrs}}
+	return out
+}
+
+// Commit persists the pending block atomically (state writes and the new
+// height, time and app hash in one synced batch), then runs the hook.
+func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit, error) {
+	p := a.pending
+	if p == nil {
+		return nil, errors.New("ledger: commit without a finalized block")
+	}
+	b := new(leveldb.Batch)
+	for k, v := range p.state.writes {
+		if v == nil {
+			b.Delete([]byte(k))
+		} else {
+			b.Put([]byte(k), v)
+		}
+	}
+	b.Put(metaHeight, u64b(uint64(p.height)))
+	b.Put(metaTime, u64b(uint64(p.time)))
+	b.Put(metaAppHash, p.appHash)
+	if err := a.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
+		return nil, fmt.Errorf("ledger: persist block %d: %w", p.height, err)
+	}
+	a.mu.Lock()
+	a.height, a.blockTime, a.appHash = p.height, p.time, p.appHash
+	a.check = newOverlay(dbStore(a.db)) // CometBFT rechecks the mempool next
+	a.pending = nil
+	a.mu.Unlock()
+	if p.state.writes != nil && len(p.state.writes) > 0 {
+		a.log.Debug("ledger commit", "height", p.height, "writes", len(p.state.writes))
+	}
+	if a.hook != nil {
+		a.hook(CommitInfo{Height: p.height, Time: p.time, AppHash: p.appHash, Revoked: p.revoked, Expired: p.expired})
+	}
+	return &abci.ResponseCommit{}, nil
+}
+
+// LastCommit returns the committed height, block time and app hash.
+func (a *App) LastCommit() (height int64, blockTime int64, appHash []byte) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.height, a.blockTime, append([]byte(nil), a.appHash...)
+}
+
+// ChainID returns the chain id from genesis ("" before InitChain).
+func (a *App) ChainID() string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.chainID
+}
+
+// sigCache remembers hashes of transactions whose signature this node
+// verified in CheckTx, so FinalizeBlock need not verify them again. It is
+// safe for determinism: the hash covers every byte the signature check
+// reads (the chain id is checked separately, always), and a miss only means
+// verifying again. It is bounded; when full it is emptied.
+type sigCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[Hash32]struct{}
+}
+
+func newSigCache(max int) *sigCache { return &sigCache{max: max, m: make(map[Hash32]struct{})} }
+
+func (c *sigCache) add(h Hash32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[h] = struct{}{}
+}
+
+func (c *sigCache) has(h Hash32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[h]
+	return ok
+}
+
+func (c *sigCache) take(h Hash32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[h]
+	delete(c.m, h)
+	return ok
+}
