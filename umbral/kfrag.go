@@ -267,4 +267,6 @@ func (v *VerifiedKeyFrag) ID() []byte { return v.kf.ID() }
 func (v *VerifiedKeyFrag) Equal(o *VerifiedKeyFrag) bool { return v.kf.Equal(&o.kf) }
 
 // String returns "VerifiedKeyFrag:" and the hex of the first 8 bytes of the id.
-func (v *VerifiedKeyFrag) String() string { return "VerifiedKeyFrag:" + hex.EncodeToString(v.kf.id[:8]) }
+func (v *VerifiedKeyFrag) String() string {
+	return "VerifiedKeyFrag:" + hex.EncodeToString(v.kf.id[:8])
+}
