@@ -27,6 +27,8 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		SilenceErrors: true,
 	}
 	root.AddCommand(
+		newKeygenCmd(),
+		newPubkeyCmd(),
 		newCIDCmd(),
 	)
 	return root
