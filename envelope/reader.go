@@ -21,7 +21,8 @@ type Reader struct {
 	plain []byte // decrypted plaintext of the current chunk not yet returned
 	next  int64  // index of the next chunk to read
 	nonce [chacha20poly1305.NonceSize]byte
-	err   error // sticky; io.EOF after the final chunk
+	one   [1]byte // probes for data after the final chunk
+	err   error   // sticky; io.EOF after the final chunk
 }
 
 // NewReader returns a Reader of the plaintext whose chunks are read from payload, which must be
@@ -125,8 +126,7 @@ func (r *Reader) nextChunk(dst []byte) ([]byte, error) {
 	}
 	r.next++
 	if last {
-		var one [1]byte
-		if k, err := io.ReadFull(r.src, one[:]); k > 0 {
+		if k, err := io.ReadFull(r.src, r.one[:]); k > 0 {
 			return nil, fmt.Errorf("%w: data after the final chunk", ErrCorrupt)
 		} else if err != io.EOF {
 			return nil, fmt.Errorf("envelope: reading after the final chunk: %w", err)
@@ -143,7 +143,14 @@ type ReaderAt struct {
 	o    *Opened
 	src  io.ReaderAt
 	l    layout
-	bufs sync.Pool // *[]byte, one sealed chunk each
+	bufs sync.Pool // *chunkBuf
+}
+
+// chunkBuf is the scratch space of one ReadAt call. The nonce lives here too, as a local array
+// passed to the AEAD interface would escape and cost an allocation per call.
+type chunkBuf struct {
+	sealed []byte
+	nonce  [chacha20poly1305.NonceSize]byte
 }
 
 // NewReaderAt returns a random-access reader of the plaintext over src, the whole sealed file
@@ -156,8 +163,7 @@ func (o *Opened) NewReaderAt(src io.ReaderAt, size int64) (*ReaderAt, error) {
 	}
 	chunk := 1<<o.layout.shift + tagLen
 	return &ReaderAt{o: o, src: src, l: o.layout, bufs: sync.Pool{New: func() any {
-		b := make([]byte, chunk)
-		return &b
+		return &chunkBuf{sealed: make([]byte, chunk)}
 	}}}, nil
 }
 
@@ -176,21 +182,20 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), r.l.size)
-	bufp := r.bufs.Get().(*[]byte)
-	defer r.bufs.Put(bufp)
-	var nonce [chacha20poly1305.NonceSize]byte
+	cb := r.bufs.Get().(*chunkBuf)
+	defer r.bufs.Put(cb)
 	n := 0
 	for pos := off; pos < end; {
 		i := pos >> r.l.shift
-		sealed := (*bufp)[:r.l.chunkLen(i)+tagLen]
+		sealed := cb.sealed[:r.l.chunkLen(i)+tagLen]
 		if k, err := r.src.ReadAt(sealed, r.l.chunkOffset(i)); k < len(sealed) {
 			if err == nil || err == io.EOF {
 				return n, fmt.Errorf("%w: chunk %d is short", ErrTruncated, i)
 			}
 			return n, fmt.Errorf("envelope: reading chunk %d: %w", i, err)
 		}
-		setChunkNonce(&nonce, uint64(i), i == r.l.chunks()-1)
-		plain, err := r.o.keys.payload.Open(sealed[:0], nonce[:], sealed, nil)
+		setChunkNonce(&cb.nonce, uint64(i), i == r.l.chunks()-1)
+		plain, err := r.o.keys.payload.Open(sealed[:0], cb.nonce[:], sealed, nil)
 		if err != nil {
 			return n, fmt.Errorf("%w: chunk %d", ErrAuthentication, i)
 		}

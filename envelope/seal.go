@@ -135,7 +135,8 @@ type Writer struct {
 	chunk   int64  // index of the current chunk
 	written int64  // plaintext bytes accepted
 	nonce   [chacha20poly1305.NonceSize]byte
-	err     error // sticky
+	one     [1]byte // probes for input beyond Metadata.Size
+	err     error   // sticky
 }
 
 var errClosed = errors.New("envelope: Writer is closed")
@@ -198,8 +199,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	if w.err != nil {
 		return total, w.err
 	}
-	var one [1]byte
-	if k, err := io.ReadFull(r, one[:]); k > 0 {
+	if k, err := io.ReadFull(r, w.one[:]); k > 0 {
 		w.err = fmt.Errorf("%w: more than %d bytes written", ErrSizeMismatch, w.l.size)
 		return total, w.err
 	} else if err != io.EOF {
