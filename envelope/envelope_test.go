@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -160,6 +161,16 @@ func TestReaderAtAndRanges(t *testing.T) {
 					t.Fatalf("range [%d, %d) spans %d chunks for %d bytes", start, end, chunks, n)
 				}
 			}
+		}
+		s1, e1, _ := o.CiphertextRange(int64(size)-1, 1)
+		if start, end, err := o.CiphertextRange(int64(size)-1, math.MaxInt64); err != nil || start != s1 || end != e1 || start >= end {
+			t.Errorf("CiphertextRange to infinity = [%d, %d), %v; want [%d, %d)", start, end, err, s1, e1)
+		}
+		if start, end, err := o.CiphertextRange(math.MaxInt64, math.MaxInt64); err != nil || start != end {
+			t.Errorf("CiphertextRange past the end = [%d, %d), %v", start, end, err)
+		}
+		if _, _, err := o.CiphertextRange(-1, 1); err == nil {
+			t.Error("negative offset accepted")
 		}
 		// The top-level constructor and a section reader over it.
 		ra, err := NewReaderAt(bytes.NewReader(sealed), int64(len(sealed)), owner)

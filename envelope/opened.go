@@ -70,7 +70,10 @@ func (o *Opened) CiphertextRange(off, n int64) (start, end int64, err error) {
 		return 0, 0, errors.New("envelope: negative offset or length")
 	}
 	l := o.layout
-	last := min(off+n, l.size) // plaintext end, exclusive
+	last := l.size // plaintext end, exclusive; written so that off+n cannot overflow
+	if n < l.size-off {
+		last = off + n
+	}
 	if off >= last {
 		return l.hdrLen, l.hdrLen, nil
 	}
