@@ -239,6 +239,11 @@ func TestVectorsEncryptions(t *testing.T) {
 		}
 		equalBytes(t, "capsule re-encoded", mustMarshal(t, "capsule", &c), e.Capsule)
 		equalBytes(t, "capsule simple form", c.BytesSimple(), e.CapsuleSimple)
+		var fromSimple umbral.Capsule
+		if err := fromSimple.UnmarshalSimple(e.CapsuleSimple); err != nil {
+			t.Fatalf("encryption %d: simple capsule: %v", i, err)
+		}
+		equalBytes(t, "simple capsule re-encoded", mustMarshal(t, "capsule", &fromSimple), e.Capsule)
 		pt, err := umbral.DecryptOriginal(p.delegating, &c, e.CT)
 		if err != nil {
 			t.Fatalf("encryption %d: DecryptOriginal: %v", i, err)
@@ -289,9 +294,14 @@ func TestVectorsKFragsAndCFrags(t *testing.T) {
 				t.Fatalf("set %d kfrag %d: Verify: %v", si, i, err)
 			}
 			equalBytes(t, "verified kfrag re-encoded", mustMarshal(t, "kfrag", vkf), kb)
+			equalBytes(t, "plain form of a verified kfrag", mustMarshal(t, "kfrag", vkf.KeyFrag()), kb)
 			vcf, err := umbral.Reencrypt(&capsule, vkf)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The receiver's check covers the kfrag's signature for the receiver.
+			if _, err := vcf.CapsuleFrag().Verify(&capsule, verifying, delegating, receiving); err != nil {
+				t.Fatalf("set %d kfrag %d: Go cfrag from a reference kfrag: %v", si, i, err)
 			}
 			fromGo = append(fromGo, vcf)
 		}
@@ -304,6 +314,11 @@ func TestVectorsKFragsAndCFrags(t *testing.T) {
 			}
 			equalBytes(t, "cfrag re-encoded", mustMarshal(t, "cfrag", &cf), c.CFrag)
 			equalBytes(t, "cfrag simple form", cf.BytesSimple(), c.Simple)
+			var fromSimple umbral.CapsuleFrag
+			if err := fromSimple.UnmarshalSimple(c.Simple); err != nil {
+				t.Fatalf("set %d cfrag %d: simple form: %v", si, i, err)
+			}
+			equalBytes(t, "simple cfrag re-encoded", mustMarshal(t, "cfrag", &fromSimple), c.CFrag)
 			if _, err := cf.Verify(&capsule, verifying, receiving, delegating); !errors.Is(err, umbral.ErrIncorrectKeyFragSignature) {
 				t.Fatalf("set %d cfrag %d with swapped keys: %v", si, i, err)
 			}
@@ -312,6 +327,7 @@ func TestVectorsKFragsAndCFrags(t *testing.T) {
 				t.Fatalf("set %d cfrag %d: Verify: %v", si, i, err)
 			}
 			equalBytes(t, "verified cfrag re-encoded", mustMarshal(t, "cfrag", vcf), c.CFrag)
+			equalBytes(t, "plain form of a verified cfrag", mustMarshal(t, "cfrag", vcf.CapsuleFrag()), c.CFrag)
 			fromRef = append(fromRef, vcf)
 		}
 
