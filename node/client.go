@@ -1,0 +1,182 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	rpcclient "github.com/cometbft/cometbft/rpc/client"
+	ctypes "github.com/cometbft/cometbft/rpc/core/types"
+	"github.com/cometbft/cometbft/types"
+
+	"github.com/resilientrecords/resilientrecords/ledger"
+)
+
+// Client submits ledger transactions to a node and waits for them to be
+// committed, and queries committed state. It works over any CometBFT RPC
+// client: in-process (Node.Client) or HTTP.
+type Client struct {
+	rpc rpcclient.Client
+
+	mu      sync.Mutex
+	waiters map[ledger.Hash32]chan *Committed
+	subOn   bool
+	cancel  context.CancelFunc
+}
+
+// Committed is the outcome of a transaction in a block.
+type Committed struct {
+	Hash   ledger.Hash32
+	Height int64
+	Code   uint32
+	Log    string
+}
+
+// ErrRejected wraps a CheckTx refusal (the transaction never entered the
+// mempool); errors.Is also matches the ledger's sentinel for the code.
+var ErrRejected = errors.New("node: transaction rejected by the mempool")
+
+// NewClient wraps an RPC client.
+func NewClient(c rpcclient.Client) *Client {
+	return &Client{rpc: c, waiters: make(map[ledger.Hash32]chan *Committed)}
+}
+
+// Close ends the event subscription.
+func (c *Client) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cancel != nil {
+		c.cancel()
+		c.cancel = nil
+	}
+}
+
+// subscribe starts one subscription to all committed transactions, shared
+// by every waiter, so that many concurrent submitters cost one stream.
+func (c *Client) subscribe() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.subOn {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, err := c.rpc.Subscribe(ctx, "ledger-client", types.EventQueryTx.String(), 100000)
+	if err != nil {
+		cancel() // waiters fall back to polling
+		return
+	}
+	c.subOn, c.cancel = true, cancel
+	go func() {
+		defer func() {
+			c.mu.Lock()
+			c.subOn = false
+			c.mu.Unlock()
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-ch:
+				if !ok {
+					return
+				}
+				if d, ok := ev.Data.(types.EventDataTx); ok {
+					c.deliver(&Committed{Hash: ledger.TxHash(d.Tx), Height: d.Height,
+						Code: d.Result.Code, Log: d.Result.Log})
+				}
+			}
+		}
+	}()
+}
+
+func (c *Client) deliver(r *Committed) {
+	c.mu.Lock()
+	w := c.waiters[r.Hash]
+	delete(c.waiters, r.Hash)
+	c.mu.Unlock()
+	if w != nil {
+		w <- r
+	}
+}
+
+// Submit broadcasts raw and waits until it is committed or ctx ends. A
+// transaction that commits with a failure code returns the result and the
+// ledger's sentinel error for the code.
+func (c *Client) Submit(ctx context.Context, raw []byte) (*Committed, error) {
+	c.subscribe()
+	hash := ledger.TxHash(raw)
+	w := make(chan *Committed, 1)
+	c.mu.Lock()
+	c.waiters[hash] = w
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.waiters, hash)
+		c.mu.Unlock()
+	}()
+	res, err := c.rpc.BroadcastTxSync(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("node: broadcast: %w", err)
+	}
+	if res.Code != ledger.CodeOK {
+		return nil, fmt.Errorf("%w: %w: %s", ErrRejected, ledger.CodeError(res.Code), res.Log)
+	}
+	// Poll as well, slowly, in case the event stream dropped the event.
+	poll := time.NewTicker(250 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case r := <-w:
+			return r, r.err()
+		case <-poll.C:
+			if tx, err := c.rpc.Tx(ctx, hash[:], false); err == nil {
+				r := &Committed{Hash: hash, Height: tx.Height, Code: tx.TxResult.Code, Log: tx.TxResult.Log}
+				return r, r.err()
+			}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("node: waiting for commit of %x: %w", hash[:8], ctx.Err())
+		}
+	}
+}
+
+func (r *Committed) err() error {
+	if r.Code == ledger.CodeOK {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ledger.CodeError(r.Code), r.Log)
+}
+
+// Query runs a ledger query (see ledger.App.Query for paths) and decodes
+// the JSON answer into out. A failed query returns the ledger's sentinel
+// error for its code.
+func (c *Client) Query(ctx context.Context, path string, out any) (height int64, err error) {
+	res, err := c.rpc.ABCIQuery(ctx, path, nil)
+	if err != nil {
+		return 0, fmt.Errorf("node: query %s: %w", path, err)
+	}
+	r := res.Response
+	if r.Code != ledger.CodeOK {
+		return r.Height, fmt.Errorf("%w: %s", ledger.CodeError(r.Code), r.Log)
+	}
+	if out != nil {
+		if err := json.Unmarshal(r.Value, out); err != nil {
+			return r.Height, fmt.Errorf("node: query %s: %w", path, err)
+		}
+	}
+	return r.Height, nil
+}
+
+// Status returns CometBFT's view of the node.
+func (c *Client) Status(ctx context.Context) (*ctypes.ResultStatus, error) { return c.rpc.Status(ctx) }
+
+// Sequence returns the account's next sequence number in committed state.
+func (c *Client) Sequence(ctx context.Context, pk ledger.PubKey) (uint64, error) {
+	var v struct {
+		Sequence uint64 `json:"sequence"`
+	}
+	_, err := c.Query(ctx, "/account/"+pk.String(), &v)
+	return v.Sequence, err
+}

@@ -1,0 +1,240 @@
+// Package node runs the ledger on an in-process CometBFT node, prepares node
+// home directories, and runs local multi-validator networks for tests.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	dbm "github.com/cometbft/cometbft-db"
+	cfg "github.com/cometbft/cometbft/config"
+	nm "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+	"github.com/cometbft/cometbft/rpc/client/local"
+
+	"github.com/resilientrecords/resilientrecords/ledger"
+)
+
+// Options for Open.
+type Options struct {
+	Logger   *slog.Logger // nil: discard
+	OnCommit func(ledger.CommitInfo)
+}
+
+// Node is one validator: CometBFT and the ledger app in this process.
+type Node struct {
+	home     string
+	settings Settings
+	app      *ledger.App
+	cmt      *nm.Node
+	dbs      *dbTracker
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	stopped bool
+	client  *Client
+}
+
+// Open loads a home directory prepared by Init or GenerateNetwork and
+// builds the node, without starting it.
+func Open(home string, opts Options) (*Node, error) {
+	s, err := ReadSettings(home)
+	if err != nil {
+		return nil, err
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	lg = lg.With("node", s.Moniker)
+	c := cometConfig(home, s)
+	if err := c.ValidateBasic(); err != nil {
+		return nil, fmt.Errorf("node: config: %w", err)
+	}
+	app, err := ledger.Open(filepath.Join(home, ledgerDir), ledger.Options{Logger: lg, OnCommit: opts.OnCommit})
+	if err != nil {
+		return nil, err
+	}
+	pv := privval.LoadFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile())
+	nk, err := p2p.LoadNodeKey(c.NodeKeyFile())
+	if err != nil {
+		app.Close()
+		return nil, fmt.Errorf("node: node key: %w", err)
+	}
+	dbs := &dbTracker{}
+	cmt, err := nm.NewNode(c, pv, nk, proxy.NewLocalClientCreator(app),
+		nm.DefaultGenesisDocProviderFunc(c), dbs.provide,
+		nm.DefaultMetricsProvider(c.Instrumentation), cometLogger(lg))
+	if err != nil {
+		dbs.closeAll()
+		app.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	return &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg}, nil
+}
+
+// cometConfig builds CometBFT's configuration from the node's settings.
+func cometConfig(home string, s Settings) *cfg.Config {
+	c := cfg.DefaultConfig()
+	c.SetRoot(home)
+	c.Moniker = s.Moniker
+	c.Genesis = genesisFile
+	c.PrivValidatorKey = privValKeyFile
+	c.PrivValidatorState = privValState
+	c.NodeKey = nodeKeyFile
+	c.P2P.ListenAddress = s.P2PListen
+	c.P2P.ExternalAddress = s.P2PExternal
+	c.P2P.PersistentPeers = strings.Join(s.PersistentPeers, ",")
+	c.P2P.PexReactor = false
+	c.P2P.AddrBookStrict = false
+	c.P2P.AllowDuplicateIP = true
+	c.P2P.FlushThrottleTimeout = time.Duration(s.Timing.FlushThrottle)
+	c.P2P.SendRate, c.P2P.RecvRate = 20<<20, 20<<20
+	c.RPC.ListenAddress = s.RPCListen
+	c.Instrumentation.Prometheus = false
+	c.Consensus.TimeoutPropose = time.Duration(s.Timing.Propose)
+	c.Consensus.TimeoutCommit = time.Duration(s.Timing.Commit)
+	c.Consensus.PeerGossipSleepDuration = time.Duration(s.Timing.GossipSleep)
+	c.Consensus.PeerQueryMaj23SleepDuration = 10 * time.Duration(s.Timing.GossipSleep)
+	// Blocks only for transactions, plus one empty block per interval.
+	c.Consensus.CreateEmptyBlocks = false
+	c.Consensus.CreateEmptyBlocksInterval = time.Duration(s.Timing.EmptyBlocksInterval)
+	c.Mempool.Size = 20000
+	c.Mempool.CacheSize = 40000
+	c.Mempool.MaxTxBytes = ledger.MaxTxBytes
+	return c
+}
+
+func stopGrace(t Timing) time.Duration {
+	return 4*10*time.Duration(t.GossipSleep) + 100*time.Millisecond
+}
+
+// App is the node's ledger application (for the proxy and for tests).
+func (n *Node) App() *ledger.App { return n.app }
+
+// Home is the node's home directory.
+func (n *Node) Home() string { return n.home }
+
+// Settings are the node's settings.
+func (n *Node) Settings() Settings { return n.settings }
+
+// ID is the node's p2p id.
+func (n *Node) ID() string { return string(n.cmt.NodeInfo().ID()) }
+
+// Height is the height of the last block in the node's block store.
+func (n *Node) Height() int64 { return n.cmt.BlockStore().Height() }
+
+// AppHashAt returns the app hash in the header of block h, which commits
+// to the state after block h−1.
+func (n *Node) AppHashAt(h int64) []byte {
+	m := n.cmt.BlockStore().LoadBlockMeta(h)
+	if m == nil {
+		return nil
+	}
+	return m.Header.AppHash
+}
+
+// Client returns a client talking to this node in-process.
+func (n *Node) Client() *Client {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.client == nil {
+		n.client = NewClient(local.New(n.cmt))
+	}
+	return n.client
+}
+
+// Start starts CometBFT (the app was opened by Open).
+func (n *Node) Start() error {
+	if err := n.cmt.Start(); err != nil {
+		_ = n.Stop()
+		return fmt.Errorf("node: start: %w", err)
+	}
+	n.log.Debug("node started", "id", n.ID())
+	return nil
+}
+
+// Stop stops CometBFT and closes the ledger state. It is idempotent.
+func (n *Node) Stop() error {
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return nil
+	}
+	n.stopped = true
+	c := n.client
+	n.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+	var errs []error
+	if n.cmt.IsRunning() {
+		if err := n.cmt.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+		n.cmt.Wait()
+		// Let peer goroutines that were sleeping notice the stop before
+		// their stores close (see dbTracker).
+		time.Sleep(stopGrace(n.settings.Timing))
+	}
+	n.dbs.closeAll()
+	if err := n.app.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts the node and stops it when ctx is done.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return n.Stop()
+}
+
+// dbTracker remembers every database CometBFT opens so that Stop can close
+// them all: v0.38 does not close its indexer stores, and a store left open
+// keeps its file lock, which would stop a restart in the same process.
+//
+// It also defers CometBFT's own Close calls: v0.38's Node.OnStop closes the
+// block store while per-peer consensus goroutines may still wake from a
+// sleep and read it, which panics ("leveldb: closed"). The real close
+// happens in closeAll, after those goroutines have seen the stop.
+type dbTracker struct {
+	mu  sync.Mutex
+	dbs []dbm.DB
+}
+
+type deferredCloseDB struct{ dbm.DB }
+
+func (deferredCloseDB) Close() error { return nil }
+
+func (t *dbTracker) provide(ctx *cfg.DBContext) (dbm.DB, error) {
+	db, err := cfg.DefaultDBProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.dbs = append(t.dbs, db)
+	t.mu.Unlock()
+	return deferredCloseDB{db}, nil
+}
+
+// closeAll closes every store.
+func (t *dbTracker) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, db := range t.dbs {
+		_ = db.Close()
+	}
+	t.dbs = nil
+}
