@@ -222,12 +222,13 @@ func sharings() []sharing {
 	return out
 }
 
-func TestInteropGoToReference(t *testing.T) {
+// TestInteropSharings runs every sharing both ways: Go-made objects consumed
+// by the reference, and the reference's objects consumed by Go.
+func TestInteropSharings(t *testing.T) {
 	o := startOracle(t)
 	for _, sh := range sharings() {
-		t.Run(sh.String(), func(t *testing.T) {
-			goToReference(t, o, sh)
-		})
+		t.Run("GoToReference/"+sh.String(), func(t *testing.T) { goToReference(t, o, sh) })
+		t.Run("ReferenceToGo/"+sh.String(), func(t *testing.T) { referenceToGo(t, o, sh) })
 	}
 }
 
@@ -320,15 +321,6 @@ func decryptWithCFrags(t *testing.T, p participants, capsule *umbral.Capsule, cf
 		t.Fatalf("Go DecryptReencrypted: %v", err)
 	}
 	return pt
-}
-
-func TestInteropReferenceToGo(t *testing.T) {
-	o := startOracle(t)
-	for _, sh := range sharings() {
-		t.Run(sh.String(), func(t *testing.T) {
-			referenceToGo(t, o, sh)
-		})
-	}
 }
 
 // referenceToGo: the reference encrypts and makes kfrags and cfrags; Go
