@@ -1,0 +1,319 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/resilientrecords/resilientrecords/client"
+	"github.com/resilientrecords/resilientrecords/identity"
+	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/proxy"
+	"github.com/resilientrecords/resilientrecords/umbral"
+)
+
+// These tests drive the real ledger state machine (ledger.App: InitChain,
+// FinalizeBlock, Commit on goleveldb) directly, one App per node fed the
+// same blocks, as CometBFT would; only consensus is left out. Each node's
+// proxy is served over HTTP on 127.0.0.1.
+
+const chainID = "rr-proxy-test"
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type testNode struct {
+	sk     *umbral.SecretKey
+	key    ledger.PubKey
+	app    *ledger.App
+	vault  *proxy.Vault
+	svc    *proxy.Service
+	srv    *httptest.Server
+	dir    string
+	frozen bool        // not fed blocks: a node that fell behind
+	hookOn atomic.Bool // the vault's commit hook is attached
+}
+
+type chain struct {
+	t      *testing.T
+	clock  *clock
+	nodes  []*testNode
+	height int64
+}
+
+func newChain(t *testing.T, n int, tune func(*proxy.Config)) *chain {
+	t.Helper()
+	c := &chain{t: t, clock: &clock{t: time.Now().Truncate(time.Second)}}
+	var infos []ledger.NodeInfo
+	for i := 0; i < n; i++ {
+		sk, err := umbral.GenerateSecretKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd := &testNode{sk: sk, key: ledger.PubKeyOf(sk.PublicKey()), dir: t.TempDir()}
+		infos = append(infos, ledger.NodeInfo{Name: "n", ProxyKey: nd.key})
+		c.nodes = append(c.nodes, nd)
+	}
+	gen, err := json.Marshal(ledger.GenesisState{Nodes: infos})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range c.nodes {
+		c.open(nd, tune)
+		if _, err := nd.app.InitChain(context.Background(), &abci.RequestInitChain{
+			ChainId: chainID, Time: c.clock.Now(), AppStateBytes: gen}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.block() // height 1
+	return c
+}
+
+// open opens (or reopens) a node's ledger, vault and service from its dir.
+func (c *chain) open(nd *testNode, tune func(*proxy.Config)) {
+	t := c.t
+	var err error
+	nd.vault, err = proxy.OpenVault(filepath.Join(nd.dir, "vault"), filepath.Join(nd.dir, "vault_key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd.hookOn.Store(true)
+	v := nd.vault
+	nd.app, err = ledger.Open(filepath.Join(nd.dir, "ledger"), ledger.Options{OnCommit: func(ci ledger.CommitInfo) {
+		if nd.hookOn.Load() {
+			v.OnCommit(ci)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := nd.app
+	t.Cleanup(func() { app.Close() })
+	cfg := proxy.Config{Ledger: nd.app, ProxyKey: nd.sk, Vault: nd.vault, Now: c.clock.Now}
+	if tune != nil {
+		tune(&cfg)
+	}
+	nd.svc, err = proxy.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd.srv = httptest.NewServer(nd.svc.Handler())
+	t.Cleanup(nd.srv.Close)
+}
+
+// block commits txs as the next block at the clock's time on every node
+// that is not frozen, checks the app hashes agree, and returns the tx
+// results.
+func (c *chain) block(txs ...[]byte) []*abci.ExecTxResult {
+	c.t.Helper()
+	c.height++
+	var results []*abci.ExecTxResult
+	var hash []byte
+	for _, nd := range c.nodes {
+		if nd.frozen {
+			continue
+		}
+		resp, err := nd.app.FinalizeBlock(context.Background(), &abci.RequestFinalizeBlock{
+			Height: c.height, Time: c.clock.Now(), Txs: txs})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if _, err := nd.app.Commit(context.Background(), &abci.RequestCommit{}); err != nil {
+			c.t.Fatal(err)
+		}
+		if hash != nil && string(hash) != string(resp.AppHash) {
+			c.t.Fatal("nodes disagree on the app hash")
+		}
+		hash, results = resp.AppHash, resp.TxResults
+	}
+	return results
+}
+
+// commit commits one tx and fails the test unless it succeeds.
+func (c *chain) commit(raw []byte) {
+	c.t.Helper()
+	if r := c.block(raw)[0]; r.Code != 0 {
+		c.t.Fatalf("tx failed: code %d: %s", r.Code, r.Log)
+	}
+}
+
+func (c *chain) snapshot() *ledger.Snapshot {
+	c.t.Helper()
+	for _, nd := range c.nodes {
+		if !nd.frozen {
+			s, err := nd.app.Committed()
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			c.t.Cleanup(s.Release)
+			return s
+		}
+	}
+	c.t.Fatal("every node is frozen")
+	return nil
+}
+
+func (c *chain) clientNodes() []client.Node {
+	out := make([]client.Node, len(c.nodes))
+	for i, nd := range c.nodes {
+		out[i] = client.Node{Key: nd.key, URL: nd.srv.URL}
+	}
+	return out
+}
+
+func (c *chain) keys() []ledger.PubKey {
+	out := make([]ledger.PubKey, len(c.nodes))
+	for i, nd := range c.nodes {
+		out[i] = nd.key
+	}
+	return out
+}
+
+type user struct {
+	id  *identity.Identity
+	pk  ledger.PubKey
+	seq uint64
+}
+
+func newUser(t *testing.T) *user {
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &user{id: id, pk: ledger.PubKeyOf(id.Public().Signing)}
+}
+
+// tx signs body at the user's next sequence and advances it.
+func (u *user) tx(t *testing.T, body ledger.Body) []byte {
+	t.Helper()
+	tx := &ledger.Tx{ChainID: chainID, Sequence: u.seq, Body: body}
+	if err := tx.Sign(u.id.Signer()); err != nil {
+		t.Fatal(err)
+	}
+	u.seq++
+	return tx.Encode()
+}
+
+// record is a committed record whose capsule wraps fileKey.
+type record struct {
+	id         ledger.ID
+	capsule    *umbral.Capsule
+	ciphertext []byte
+	fileKey    []byte
+	delegating *umbral.SecretKey
+}
+
+func (c *chain) putRecord(owner *user) *record {
+	t := c.t
+	t.Helper()
+	id := ledger.RecordID(chainID, owner.pk, owner.seq)
+	dk, err := owner.id.DelegatingKey(id[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &record{id: id, delegating: dk, fileKey: []byte("0123456789abcdef0123456789abcdef")}
+	r.capsule, r.ciphertext, err = umbral.Encrypt(dk.PublicKey(), r.fileKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &ledger.PutRecord{CID: []byte("bafy-test"), Size: 1, DelegatingKey: ledger.PubKeyOf(dk.PublicKey())}
+	cb, _ := r.capsule.MarshalBinary()
+	copy(b.Capsule[:], cb)
+	c.commit(owner.tx(t, b))
+	return r
+}
+
+type grant struct {
+	id    ledger.ID
+	frags *client.Fragments
+	rec   *record
+}
+
+// grantTo commits a grant of rec to recipient over the given nodes (all
+// when nil); notAfter 0 never expires.
+func (c *chain) grantTo(owner *user, rec *record, recipient *user, nodes []ledger.PubKey, notAfter time.Time) *grant {
+	t := c.t
+	t.Helper()
+	if nodes == nil {
+		nodes = c.keys()
+	}
+	f, err := client.MakeFragments(rec.delegating, owner.id.Signer(), recipient.id.Public().Receiving, nodes, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &grant{id: ledger.GrantID(chainID, owner.pk, owner.seq), frags: f, rec: rec}
+	b := &ledger.Grant{Record: rec.id, RecipientSig: recipient.pk,
+		RecipientEnc: ledger.PubKeyOf(recipient.id.Public().Receiving), Nodes: f.Nodes}
+	if !notAfter.IsZero() {
+		b.NotAfter = notAfter.UnixNano()
+	}
+	c.commit(owner.tx(t, b))
+	return g
+}
+
+func (c *chain) deposit(g *grant) []client.DepositResult {
+	c.t.Helper()
+	res, err := (&client.Client{}).Deposit(context.Background(), chainID, g.id, g.frags, c.clientNodes())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return res
+}
+
+// request commits a RequestAccess by recipient and returns the Access that
+// names it.
+func (c *chain) request(recipient *user, g *grant) *client.Access {
+	t := c.t
+	t.Helper()
+	raw := recipient.tx(t, &ledger.RequestAccess{Grant: g.id, Purpose: "treatment"})
+	c.commit(raw)
+	snap := c.snapshot()
+	hash := ledger.TxHash(raw)
+	idx, err := client.FindRequest(snap, g.rec.id, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := snap.Grant(g.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := snap.Record(g.rec.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &client.Access{ChainID: chainID, Grant: gs, Record: rec, RequestTx: hash, AuditIndex: idx}
+}
+
+func (c *chain) testClient() *client.Client { return &client.Client{Now: c.clock.Now} }
+
+// serveWith replaces node i's HTTP server with one serving h.
+func (c *chain) serveWith(i int, h http.Handler) {
+	nd := c.nodes[i]
+	nd.srv = httptest.NewServer(h)
+	c.t.Cleanup(nd.srv.Close)
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

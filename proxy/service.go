@@ -1,0 +1,390 @@
+// Package proxy is the node side of threshold proxy re-encryption: it takes
+// key fragments that owners deposit after a grant commits, keeps them in a
+// node-local encrypted vault, re-encrypts capsules for a grant's recipient
+// against the node's latest committed ledger state, and deletes fragments
+// when their grant is revoked or expires. SPEC.md describes the formats,
+// the checks and the HTTP API.
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/umbral"
+)
+
+// Ledger is the node's view of committed state (a *ledger.App).
+type Ledger interface {
+	Committed() (*ledger.Snapshot, error)
+}
+
+// Config configures a Service. Zero durations and rates take the defaults.
+type Config struct {
+	Ledger   Ledger
+	ProxyKey *umbral.SecretKey
+	Vault    *Vault
+	Logger   *slog.Logger
+
+	// MaxStaleness: the node refuses to re-encrypt when its last committed
+	// block time is older than this (default 10 s). Set it to about three
+	// empty-block intervals, so a node cut off from its peers stops serving
+	// grants that may have been revoked meanwhile.
+	MaxStaleness time.Duration
+	// MaxBound: how far in the future a request's freshness bound may lie
+	// (default 5 min).
+	MaxBound time.Duration
+	// RequesterRate and RequesterBurst limit authenticated re-encryption
+	// requests per recipient key (default 50/s, burst 100).
+	RequesterRate  rate.Limit
+	RequesterBurst int
+	// AddrRate and AddrBurst limit re-encryption requests per remote
+	// address before any signature is checked (default 1000/s, burst 2000).
+	AddrRate  rate.Limit
+	AddrBurst int
+	// Now is the wall clock (default time.Now); tests move it.
+	Now func() time.Time
+}
+
+// Service is one node's re-encryption proxy.
+type Service struct {
+	cfg    Config
+	signer *umbral.Signer
+	self   ledger.PubKey
+	log    *slog.Logger
+	limits *limiter // per recipient key
+	addrs  *limiter // per remote address
+
+	capsMu   sync.Mutex
+	capsules map[ledger.ID]*umbral.Capsule // decoded committed capsules; records never change
+}
+
+// New checks cfg and builds a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Ledger == nil || cfg.ProxyKey == nil || cfg.Vault == nil {
+		return nil, errors.New("proxy: Ledger, ProxyKey and Vault are required")
+	}
+	if cfg.MaxStaleness <= 0 {
+		cfg.MaxStaleness = 10 * time.Second
+	}
+	if cfg.MaxBound <= 0 {
+		cfg.MaxBound = 5 * time.Minute
+	}
+	if cfg.RequesterRate <= 0 {
+		cfg.RequesterRate = 50
+	}
+	if cfg.RequesterBurst <= 0 {
+		cfg.RequesterBurst = 100
+	}
+	if cfg.AddrRate <= 0 {
+		cfg.AddrRate = 1000
+	}
+	if cfg.AddrBurst <= 0 {
+		cfg.AddrBurst = 2000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	s := umbral.NewSigner(cfg.ProxyKey)
+	return &Service{cfg: cfg, signer: s, self: ledger.PubKeyOf(s.VerifyingKey()), log: lg,
+		limits:   newLimiter(cfg.RequesterRate, cfg.RequesterBurst),
+		addrs:    newLimiter(cfg.AddrRate, cfg.AddrBurst),
+		capsules: make(map[ledger.ID]*umbral.Capsule)}, nil
+}
+
+// NodeKey is this node's proxy public key, its name in grants.
+func (s *Service) NodeKey() ledger.PubKey { return s.self }
+
+func (s *Service) snapshot() (*ledger.Snapshot, error) {
+	snap, err := s.cfg.Ledger.Committed()
+	if err != nil {
+		s.log.Error("proxy: reading committed state", "err", err)
+		return nil, ErrInternal
+	}
+	return snap, nil
+}
+
+// grantRefusal maps a ledger liveness error to a refusal.
+func grantRefusal(err error) error {
+	switch {
+	case errors.Is(err, ledger.ErrGrantRevoked):
+		return ErrGrantRevoked
+	case errors.Is(err, ledger.ErrGrantExpired):
+		return ErrGrantExpired
+	case errors.Is(err, ledger.ErrNotYetValid):
+		return ErrGrantNotYetValid
+	case errors.Is(err, ledger.ErrNotFound):
+		return ErrUnknownGrant
+	}
+	return ErrInternal
+}
+
+func (s *Service) grantNode(g *ledger.GrantState) (ledger.GrantNodeState, bool) {
+	i := slices.IndexFunc(g.Nodes, func(n ledger.GrantNodeState) bool { return n.Proxy == s.self })
+	if i < 0 {
+		return ledger.GrantNodeState{}, false
+	}
+	return g.Nodes[i], true
+}
+
+// depositLive is the deposit rule on liveness: a grant that is not valid
+// yet may take its fragments already; a revoked or expired one may not.
+func depositLive(g *ledger.GrantState, t int64) error {
+	if err := g.LiveAt(t); err != nil && !errors.Is(err, ledger.ErrNotYetValid) {
+		return grantRefusal(err)
+	}
+	return nil
+}
+
+// Deposit accepts the key fragment for grant sealed in d, if the grant is
+// committed and live, names this node, matches the commitment and verifies;
+// it returns the node's signed receipt.
+func (s *Service) Deposit(grant ledger.ID, d *Deposit) (*DepositReceipt, error) {
+	snap, err := s.snapshot()
+	if err != nil {
+		return nil, err
+	}
+	defer snap.Release()
+	kfb, err := openDeposit(s.cfg.ProxyKey, snap.ChainID, grant, s.self, d)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(kfb)
+	g, err := snap.Grant(grant)
+	if err != nil {
+		return nil, grantRefusal(err)
+	}
+	if err := depositLive(g, snap.Time); err != nil {
+		return nil, err
+	}
+	gn, ok := s.grantNode(g)
+	if !ok {
+		return nil, ErrNotGrantNode
+	}
+	if Commitment(kfb) != gn.Commitment {
+		return nil, ErrWrongCommitment
+	}
+	rec, err := snap.Record(g.Record)
+	if err != nil {
+		s.log.Error("proxy: grant without record", "grant", grant.String(), "err", err)
+		return nil, ErrInternal
+	}
+	vkf, err := verifyKFrag(kfb, g, rec)
+	if err != nil {
+		return nil, err
+	}
+	height := snap.Height
+	err = s.cfg.Vault.Put(grant, vkf, func() error {
+		// Under the vault lock: a revocation committed since snap must win.
+		now, err := s.snapshot()
+		if err != nil {
+			return err
+		}
+		defer now.Release()
+		g, err := now.Grant(grant)
+		if err != nil {
+			return grantRefusal(err)
+		}
+		height = now.Height
+		return depositLive(g, now.Time)
+	})
+	switch {
+	case errors.Is(err, ErrHeld):
+		return nil, ErrDuplicate
+	case err != nil && errors.As(err, new(*Error)):
+		return nil, err
+	case err != nil:
+		s.log.Error("proxy: storing a fragment", "grant", grant.String(), "err", err)
+		return nil, ErrInternal
+	}
+	s.log.Info("proxy: fragment deposited", "grant", grant.String(), "height", height)
+	r := &DepositReceipt{Node: s.self, Grant: grant, Commitment: gn.Commitment, Height: height}
+	if r.Signature, err = sign(s.signer, r.SignBytes(snap.ChainID)); err != nil {
+		return nil, ErrInternal
+	}
+	return r, nil
+}
+
+func verifyKFrag(b []byte, g *ledger.GrantState, rec *ledger.Record) (*umbral.VerifiedKeyFrag, error) {
+	var kf umbral.KeyFrag
+	if err := kf.UnmarshalBinary(b); err != nil {
+		return nil, errorf(ErrInvalidKFrag, "key fragment does not decode")
+	}
+	owner, err1 := umbral.PublicKeyFromBytes(g.Owner[:])
+	deleg, err2 := umbral.PublicKeyFromBytes(rec.DelegatingKey[:])
+	recv, err3 := umbral.PublicKeyFromBytes(g.RecipientEnc[:])
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, ErrInternal // committed keys were validated by the ledger
+	}
+	vkf, err := kf.Verify(owner, deleg, recv)
+	if err != nil {
+		return nil, errorf(ErrInvalidKFrag, "key fragment does not verify for the grant's owner, record and recipient")
+	}
+	return vkf, nil
+}
+
+// Reencrypt serves a capsule fragment for r, or refuses.
+func (s *Service) Reencrypt(r *Request) (*Response, error) {
+	now := s.cfg.Now()
+	switch {
+	case r.NotAfter <= now.Unix():
+		return nil, ErrBoundExpired
+	case r.NotAfter > now.Add(s.cfg.MaxBound).Unix():
+		return nil, ErrBoundTooFar
+	case r.Node != s.self:
+		return nil, ErrWrongNode
+	}
+	snap, err := s.snapshot()
+	if err != nil {
+		return nil, err
+	}
+	defer snap.Release()
+	if age := now.Sub(time.Unix(0, snap.Time)); age > s.cfg.MaxStaleness {
+		return nil, errorf(ErrStale, "last committed block is %s old (height %d)", age.Round(time.Millisecond), snap.Height)
+	}
+	g, err := snap.Grant(r.Grant)
+	if err != nil {
+		return nil, grantRefusal(err)
+	}
+	if !verify(g.RecipientSig, r.SignBytes(snap.ChainID), r.Signature) {
+		return nil, ErrBadSignature
+	}
+	if !s.limits.allow(g.RecipientSig, now) {
+		return nil, ErrRateLimited
+	}
+	if err := s.checkRequest(snap, g, r); err != nil {
+		return nil, err
+	}
+	if err := g.LiveAt(snap.Time); err != nil {
+		return nil, grantRefusal(err)
+	}
+	capsule, err := s.committedCapsule(snap, g.Record, r.Capsule)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := s.grantNode(g); !ok {
+		return nil, ErrNotGrantNode
+	}
+	kf, err := s.cfg.Vault.Get(r.Grant)
+	if errors.Is(err, ErrNotHeld) {
+		return nil, ErrNoFragment
+	} else if err != nil {
+		s.log.Error("proxy: reading a fragment", "grant", r.Grant.String(), "err", err)
+		return nil, ErrInternal
+	}
+	cf, err := umbral.Reencrypt(capsule, kf)
+	if err != nil {
+		s.log.Error("proxy: re-encryption failed", "grant", r.Grant.String(), "err", err)
+		return nil, ErrInternal
+	}
+	resp := &Response{}
+	cfb, err := cf.MarshalBinary()
+	if err != nil {
+		return nil, ErrInternal
+	}
+	copy(resp.CFrag[:], cfb)
+	resp.Receipt = Receipt{Node: s.self, Grant: r.Grant, RequestTx: r.RequestTx,
+		CFragHash: sha256.Sum256(cfb), Height: snap.Height}
+	if resp.Receipt.Signature, err = sign(s.signer, resp.Receipt.SignBytes(snap.ChainID)); err != nil {
+		return nil, ErrInternal
+	}
+	s.log.Info("proxy: re-encrypted", "grant", r.Grant.String(), "request_tx", fmt.Sprintf("%x", r.RequestTx[:]), "height", snap.Height)
+	return resp, nil
+}
+
+// checkRequest finds the committed RequestAccess named by r in the record's
+// audit log: the entry at AuditIndex must be a request for this grant, by
+// its recipient, with this transaction hash. Audit entries exist only for
+// transactions that committed successfully.
+func (s *Service) checkRequest(snap *ledger.Snapshot, g *ledger.GrantState, r *Request) error {
+	page, err := snap.Audit(g.Record, r.AuditIndex, 1)
+	if err != nil {
+		s.log.Error("proxy: reading the audit log", "err", err)
+		return ErrInternal
+	}
+	if len(page.Items) != 1 {
+		return ErrUnknownRequest
+	}
+	e := page.Items[0]
+	if e.Kind != ledger.AuditRequest || e.TxHash == nil || *e.TxHash != r.RequestTx ||
+		e.Grant == nil || *e.Grant != r.Grant || e.Actor == nil || *e.Actor != g.RecipientSig {
+		return ErrUnknownRequest
+	}
+	return nil
+}
+
+// committedCapsule checks that b is the record's committed capsule and
+// returns it decoded (cached: a record's capsule never changes).
+func (s *Service) committedCapsule(snap *ledger.Snapshot, record ledger.ID, b ledger.CapsuleBytes) (*umbral.Capsule, error) {
+	rec, err := snap.Record(record)
+	if err != nil {
+		return nil, ErrInternal
+	}
+	if !bytes.Equal(rec.Capsule[:], b[:]) {
+		return nil, ErrWrongCapsule
+	}
+	s.capsMu.Lock()
+	defer s.capsMu.Unlock()
+	if c, ok := s.capsules[record]; ok {
+		return c, nil
+	}
+	c := new(umbral.Capsule)
+	if err := c.UnmarshalBinary(rec.Capsule[:]); err != nil {
+		return nil, ErrInternal // the ledger validated it at PutRecord
+	}
+	if len(s.capsules) >= maxCached {
+		clear(s.capsules)
+	}
+	s.capsules[record] = c
+	return c, nil
+}
+
+// Reconcile deletes every fragment whose grant is unknown, revoked or
+// expired in committed state. Run it at start, before serving: deletions
+// that a crash interrupted, and revocations committed while the vault was
+// unreachable, are caught here.
+func (s *Service) Reconcile() (deleted int, err error) {
+	return ReconcileVault(s.cfg.Vault, s.cfg.Ledger)
+}
+
+// ReconcileVault is Reconcile for a vault whose Service does not exist yet.
+func ReconcileVault(v *Vault, l Ledger) (deleted int, err error) {
+	snap, err := l.Committed()
+	if err != nil {
+		return 0, fmt.Errorf("proxy: reconcile: %w", err)
+	}
+	defer snap.Release()
+	ids, err := v.Grants()
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, id := range ids {
+		g, err := snap.Grant(id)
+		if err == nil && depositLive(g, snap.Time) == nil {
+			continue
+		}
+		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			errs = append(errs, err)
+			continue
+		}
+		if err := v.Delete(id); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		deleted++
+	}
+	return deleted, errors.Join(errs...)
+}
