@@ -149,7 +149,7 @@ func (c *Client) Gather(ctx context.Context, a *Access, signer *umbral.Signer, n
 		}
 	}
 	g := &Gathered{}
-	seen := make(map[string]bool)
+	seen := make(map[string]int)
 	for inFlight > 0 {
 		an := <-answers
 		inFlight--
@@ -157,12 +157,14 @@ func (c *Client) Gather(ctx context.Context, a *Access, signer *umbral.Signer, n
 		r.Outcome, r.Err, r.Receipt = an.outcome, an.err, an.receipt
 		if an.outcome == Verified {
 			// A node that replays another node's honest cfrag would make
-			// decryption fail with repeating fragments: count it as a lie.
+			// decryption fail with repeating fragments. Nothing in a cfrag
+			// names its node, so the later of the two is dropped as a lie.
 			id := string(an.cf.CapsuleFrag().KeyFragID())
-			if seen[id] {
-				r.Outcome, r.Err, r.Receipt = Lied, fmt.Errorf("%w: duplicate of another node's fragment", ErrLied), nil
+			if first, dup := seen[id]; dup {
+				r.Outcome, r.Receipt = Lied, nil
+				r.Err = fmt.Errorf("%w: same key fragment as node %s's answer (one of the two copied it)", ErrLied, short(results[first].Node))
 			} else {
-				seen[id] = true
+				seen[id] = an.i
 				g.CFrags = append(g.CFrags, an.cf)
 				g.Receipts = append(g.Receipts, an.receipt)
 				if len(g.CFrags) == t {
@@ -236,7 +238,7 @@ func (c *Client) askOne(ctx context.Context, a *Access, k *verifyKeys, signer *u
 	}
 	vcf, err := cf.Verify(&capsule, k.owner, k.delegating, k.receiving)
 	if err != nil {
-		return lie("%v", err)
+		return lie("%w", err)
 	}
 	return answer{i: i, cf: vcf, receipt: rc, outcome: Verified}
 }

@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -317,3 +318,5 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
