@@ -45,6 +45,9 @@ type Options struct {
 	// as part of committing. It must not call back into ABCI; it may use
 	// App.Committed.
 	OnCommit func(CommitInfo)
+	// NoSigCache makes FinalizeBlock verify every signature again even when
+	// CheckTx on this node already did (for measuring what the cache saves).
+	NoSigCache bool
 }
 
 // App is the ledger's ABCI application. CometBFT serialises ABCI calls; the
@@ -95,6 +98,9 @@ func Open(dir string, opts Options) (*App, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	a := &App{db: db, log: lg, hook: opts.OnCommit, sigs: newSigCache(1 << 16)}
+	if opts.NoSigCache {
+		a.sigs.max = 0
+	}
 	st := dbStore(db)
 	h, err := getU64(st, metaHeight)
 	if err != nil {
@@ -317,6 +323,9 @@ func newSigCache(max int) *sigCache { return &sigCache{max: max, m: make(map[Has
 func (c *sigCache) add(h Hash32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.max == 0 {
+		return
+	}
 	if len(c.m) >= c.max {
 		clear(c.m)
 	}

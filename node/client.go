@@ -106,38 +106,68 @@ func (c *Client) deliver(r *Committed) {
 // transaction that commits with a failure code returns the result and the
 // ledger's sentinel error for the code.
 func (c *Client) Submit(ctx context.Context, raw []byte) (*Committed, error) {
-	c.subscribe()
-	hash := ledger.TxHash(raw)
-	w := make(chan *Committed, 1)
-	c.mu.Lock()
-	c.waiters[hash] = w
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.waiters, hash)
-		c.mu.Unlock()
-	}()
-	res, err := c.rpc.BroadcastTxSync(ctx, raw)
+	p, err := c.Broadcast(ctx, raw)
 	if err != nil {
-		return nil, fmt.Errorf("node: broadcast: %w", err)
+		return nil, err
 	}
-	if res.Code != ledger.CodeOK {
-		return nil, fmt.Errorf("%w: %w: %s", ErrRejected, ledger.CodeError(res.Code), res.Log)
+	return p.Wait(ctx)
+}
+
+// Pending is a transaction admitted to the mempool, not yet committed.
+type Pending struct {
+	c    *Client
+	hash ledger.Hash32
+	w    chan *Committed
+}
+
+// Broadcast submits raw and returns once the node's CheckTx admitted it
+// (ErrRejected otherwise). An account may broadcast its next transaction
+// as soon as this returns.
+func (c *Client) Broadcast(ctx context.Context, raw []byte) (*Pending, error) {
+	c.subscribe()
+	p := &Pending{c: c, hash: ledger.TxHash(raw), w: make(chan *Committed, 1)}
+	c.mu.Lock()
+	c.waiters[p.hash] = p.w
+	c.mu.Unlock()
+	res, err := c.rpc.BroadcastTxSync(ctx, raw)
+	if err == nil && res.Code != ledger.CodeOK {
+		err = fmt.Errorf("%w: %w: %s", ErrRejected, ledger.CodeError(res.Code), res.Log)
+	} else if err != nil {
+		err = fmt.Errorf("node: broadcast: %w", err)
 	}
+	if err != nil {
+		p.forget()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Pending) forget() {
+	p.c.mu.Lock()
+	delete(p.c.waiters, p.hash)
+	p.c.mu.Unlock()
+}
+
+// Hash is the transaction's hash.
+func (p *Pending) Hash() ledger.Hash32 { return p.hash }
+
+// Wait waits until the transaction is in a committed block.
+func (p *Pending) Wait(ctx context.Context) (*Committed, error) {
+	defer p.forget()
 	// Poll as well, slowly, in case the event stream dropped the event.
 	poll := time.NewTicker(250 * time.Millisecond)
 	defer poll.Stop()
 	for {
 		select {
-		case r := <-w:
+		case r := <-p.w:
 			return r, r.err()
 		case <-poll.C:
-			if tx, err := c.rpc.Tx(ctx, hash[:], false); err == nil {
-				r := &Committed{Hash: hash, Height: tx.Height, Code: tx.TxResult.Code, Log: tx.TxResult.Log}
+			if tx, err := p.c.rpc.Tx(ctx, p.hash[:], false); err == nil {
+				r := &Committed{Hash: p.hash, Height: tx.Height, Code: tx.TxResult.Code, Log: tx.TxResult.Log}
 				return r, r.err()
 			}
 		case <-ctx.Done():
-			return nil, fmt.Errorf("node: waiting for commit of %x: %w", hash[:8], ctx.Err())
+			return nil, fmt.Errorf("node: waiting for commit of %x: %w", p.hash[:8], ctx.Err())
 		}
 	}
 }

@@ -21,6 +21,8 @@ type NetworkOptions struct {
 	Logger     *slog.Logger
 	// OnCommit, if set, is called by node i's app on every commit.
 	OnCommit func(i int, ci ledger.CommitInfo)
+	// NoSigCache: see ledger.Options.
+	NoSigCache bool
 }
 
 // Network is n validators in this process on 127.0.0.1, each with its own
@@ -101,7 +103,7 @@ func freePort() (int, error) {
 }
 
 func (nw *Network) open(i int) (*Node, error) {
-	opts := Options{Logger: nw.opts.Logger}
+	opts := Options{Logger: nw.opts.Logger, NoSigCache: nw.opts.NoSigCache}
 	if nw.opts.OnCommit != nil {
 		hook := nw.opts.OnCommit
 		opts.OnCommit = func(ci ledger.CommitInfo) { hook(i, ci) }

@@ -27,6 +27,8 @@ import (
 type Options struct {
 	Logger   *slog.Logger // nil: discard
 	OnCommit func(ledger.CommitInfo)
+	// NoSigCache: see ledger.Options.
+	NoSigCache bool
 }
 
 // Node is one validator: CometBFT and the ledger app in this process.
@@ -59,7 +61,7 @@ func Open(home string, opts Options) (*Node, error) {
 	if err := c.ValidateBasic(); err != nil {
 		return nil, fmt.Errorf("node: config: %w", err)
 	}
-	app, err := ledger.Open(filepath.Join(home, ledgerDir), ledger.Options{Logger: lg, OnCommit: opts.OnCommit})
+	app, err := ledger.Open(filepath.Join(home, ledgerDir), ledger.Options{Logger: lg, OnCommit: opts.OnCommit, NoSigCache: opts.NoSigCache})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,269 @@
+// Command bench-ledger measures the ledger on a 4-validator network in this
+// process on 127.0.0.1: commit latency of sequential grants and sustained
+// grant throughput with many concurrent accounts. It prints figures; it
+// asserts nothing.
+//
+//	go run ./scripts/bench-ledger [-n 300] [-accounts 200] [-duration 15s] [-nocache]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/node"
+	"github.com/resilientrecords/resilientrecords/umbral"
+)
+
+func main() {
+	n := flag.Int("n", 300, "sequential grants for the latency run")
+	accounts := flag.Int("accounts", 200, "concurrent accounts for the throughput run")
+	inflight := flag.Int("inflight", 4, "transactions each account keeps in flight")
+	duration := flag.Duration("duration", 15*time.Second, "length of the throughput run")
+	noCache := flag.Bool("nocache", false, "verify signatures again in FinalizeBlock")
+	verbose := flag.Bool("v", false, "log CometBFT errors")
+	flag.Parse()
+	if err := run(*n, *accounts, *inflight, *duration, *noCache, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-ledger:", err)
+		os.Exit(1)
+	}
+}
+
+type account struct {
+	signer *umbral.Signer
+	pk     ledger.PubKey
+	seq    uint64
+	record ledger.ID
+}
+
+func newAccount() (*account, error) {
+	sk, err := umbral.GenerateSecretKey()
+	if err != nil {
+		return nil, err
+	}
+	s := umbral.NewSigner(sk)
+	return &account{signer: s, pk: ledger.PubKeyOf(s.VerifyingKey())}, nil
+}
+
+func (a *account) sign(chain string, body ledger.Body) ([]byte, error) {
+	tx := &ledger.Tx{ChainID: chain, Sequence: a.seq, Body: body}
+	if err := tx.Sign(a.signer); err != nil {
+		return nil, err
+	}
+	a.seq++
+	return tx.Encode(), nil
+}
+
+func run(n, accounts, inflight int, duration time.Duration, noCache, verbose bool) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "bench-ledger-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var lg *slog.Logger
+	if verbose {
+		lg = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	fmt.Printf("GOMAXPROCS %d, 4 validators in-process, loopback timing %+v, sig cache %v\n",
+		runtime.GOMAXPROCS(0), node.LoopbackTiming(), !noCache)
+	verifyCost, err := measureVerify()
+	if err != nil {
+		return err
+	}
+	verifies := 4.0
+	if noCache {
+		verifies = 8
+	}
+	fmt.Printf("signature verification: %v each; %v verifications per tx across the network "+
+		"=> CPU floor %.0f tx/s per core\n", verifyCost, verifies, float64(time.Second)/(verifies*float64(verifyCost)))
+
+	start := time.Now()
+	nw, err := node.StartNetwork(ctx, dir, node.NetworkOptions{Logger: lg, NoSigCache: noCache})
+	if err != nil {
+		return err
+	}
+	defer nw.Stop()
+	fmt.Printf("network up in %v\n", time.Since(start).Round(time.Millisecond))
+	var reg []ledger.NodeInfo
+	if _, err := nw.Client().Query(ctx, "/nodes", &reg); err != nil {
+		return err
+	}
+	chain := nw.ChainID()
+	c := nw.Client()
+
+	grant := func(a *account, to ledger.PubKey) (ledger.Body, error) {
+		g := &ledger.Grant{Record: a.record, RecipientSig: to, RecipientEnc: to, Purpose: "bench"}
+		for i, r := range reg {
+			g.Nodes = append(g.Nodes, ledger.GrantNode{Proxy: r.ProxyKey, Commitment: [32]byte{byte(i)}})
+		}
+		return g, nil
+	}
+	put := func(a *account) ([]byte, error) {
+		sk, _ := umbral.GenerateSecretKey()
+		cap, _, err := umbral.Encrypt(sk.PublicKey(), []byte("k"))
+		if err != nil {
+			return nil, err
+		}
+		cb, _ := cap.MarshalBinary()
+		body := &ledger.PutRecord{CID: []byte("bafkreibench"), Size: 1, DelegatingKey: ledger.PubKeyOf(sk.PublicKey())}
+		copy(body.Capsule[:], cb)
+		a.record = ledger.RecordID(chain, a.pk, a.seq)
+		return a.sign(chain, body)
+	}
+
+	// Latency: one owner, sequential grants, each submitted after the
+	// previous one committed.
+	owner, err := newAccount()
+	if err != nil {
+		return err
+	}
+	raw, err := put(owner)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Submit(ctx, raw); err != nil {
+		return err
+	}
+	lat := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		body, _ := grant(owner, owner.pk)
+		raw, err := owner.sign(chain, body)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if _, err := c.Submit(ctx, raw); err != nil {
+			return err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))].Round(100 * time.Microsecond) }
+	fmt.Printf("commit latency of a grant, %d sequential: p50 %v  p90 %v  p99 %v  max %v\n",
+		n, pct(0.5), pct(0.9), pct(0.99), lat[len(lat)-1].Round(time.Millisecond))
+
+	// Throughput: many accounts, each keeping `inflight` grants in flight,
+	// transactions signed in advance so client signing is not measured.
+	accs := make([]*account, accounts)
+	for i := range accs {
+		if accs[i], err = newAccount(); err != nil {
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, accounts)
+	for _, a := range accs {
+		raw, err := put(a)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Submit(ctx, raw); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("setup: %w", err)
+	default:
+	}
+	perAccount := int(float64(duration/time.Second)*2000/float64(accounts)) + 10
+	signStart := time.Now()
+	txs := make([][][]byte, accounts)
+	for i, a := range accs {
+		for j := 0; j < perAccount; j++ {
+			body, _ := grant(a, owner.pk)
+			raw, err := a.sign(chain, body)
+			if err != nil {
+				return err
+			}
+			txs[i] = append(txs[i], raw)
+		}
+	}
+	fmt.Printf("signed %d grants in advance in %v\n", accounts*perAccount, time.Since(signStart).Round(time.Millisecond))
+
+	h0 := nw.Node(0).Height()
+	var committed, failed atomic.Int64
+	runCtx, cancel := context.WithTimeout(ctx, duration)
+	defer cancel()
+	t0 := time.Now()
+	for i := range accs {
+		// Each account broadcasts its txs in sequence order (the next one
+		// once CheckTx admitted the previous one) and keeps up to
+		// `inflight` of them uncommitted; the ledger's mempool-local
+		// sequence view admits them.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots := make(chan struct{}, inflight)
+			var aw sync.WaitGroup
+			defer aw.Wait()
+			for _, raw := range txs[i] {
+				select {
+				case slots <- struct{}{}:
+				case <-runCtx.Done():
+					return
+				}
+				p, err := c.Broadcast(runCtx, raw)
+				if err != nil {
+					if runCtx.Err() == nil {
+						failed.Add(1)
+						fmt.Fprintln(os.Stderr, "broadcast:", err)
+					}
+					return // later sequence numbers cannot pass now
+				}
+				aw.Add(1)
+				go func() {
+					defer aw.Done()
+					defer func() { <-slots }()
+					if _, err := p.Wait(runCtx); err == nil {
+						committed.Add(1)
+					} else if runCtx.Err() == nil {
+						failed.Add(1)
+					}
+				}()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(t0)
+	blocks := nw.Node(0).Height() - h0
+	fmt.Printf("throughput: %d accounts x %d in flight for %v: %d grants committed = %.0f grants/s "+
+		"(%d blocks, %.1f tx/block, %d failed)\n", accounts, inflight, elapsed.Round(time.Millisecond),
+		committed.Load(), float64(committed.Load())/elapsed.Seconds(), blocks,
+		float64(committed.Load())/float64(max(blocks, 1)), failed.Load())
+	return nil
+}
+
+// measureVerify times signature verification as the ledger does it.
+func measureVerify() (time.Duration, error) {
+	a, err := newAccount()
+	if err != nil {
+		return 0, err
+	}
+	tx := &ledger.Tx{ChainID: "x", Body: &ledger.Revoke{}}
+	if err := tx.Sign(a.signer); err != nil {
+		return 0, err
+	}
+	const rounds = 500
+	t0 := time.Now()
+	for i := 0; i < rounds; i++ {
+		if !tx.VerifySig() {
+			return 0, fmt.Errorf("verification failed")
+		}
+	}
+	return time.Since(t0) / rounds, nil
+}
