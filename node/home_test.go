@@ -1,0 +1,93 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/resilientrecords/resilientrecords/ledger"
+)
+
+func TestGenerateNetworkFiles(t *testing.T) {
+	dir := t.TempDir()
+	spec := NetworkSpec{ChainID: "rr-gen", Timing: WANTiming(), Nodes: []HostSpec{
+		{Name: "a", Host: "10.0.0.1", P2PPort: 26656, RPCPort: 26657, APIAddr: "10.0.0.1:8080"},
+		{Name: "b", Host: "10.0.0.2", P2PPort: 26656, APIAddr: "10.0.0.2:8080"},
+	}}
+	homes, err := GenerateNetwork(dir, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, home := range homes {
+		for _, f := range []string{privValKeyFile, nodeKeyFile, proxyKeyFile} {
+			st, err := os.Stat(filepath.Join(home, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %v, want 0600", f, st.Mode().Perm())
+			}
+		}
+	}
+	a, err := ReadSettings(homes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.PersistentPeers) != 1 || a.RPCListen != "tcp://0.0.0.0:26657" || a.Timing != WANTiming() {
+		t.Fatalf("settings %+v", a)
+	}
+	if _, err := LoadProxyKey(homes[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := GenerateNetwork(dir, spec); !errors.Is(err, ErrHomeExists) {
+		t.Fatalf("regenerating over existing homes: %v", err)
+	}
+}
+
+// TestSingleNode runs the `init` then `start` path of one real node.
+func TestSingleNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(t.TempDir(), "solo")
+	id, err := Init(home, "rr-solo", HostSpec{Host: "127.0.0.1", Listen: "127.0.0.1", P2PPort: port, APIAddr: "127.0.0.1:1"}, LoopbackTiming())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(home, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- n.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	var reg []ledger.NodeInfo
+	for {
+		if _, err := n.Client().Query(ctx, "/nodes", &reg); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(reg) != 1 || reg[0].ProxyKey != id.ProxyKey || reg[0].Name != "solo" {
+		t.Fatalf("registry %+v, identity %+v", reg, id)
+	}
+	owner := newAcct(t)
+	e := &env{t: t, ctx: ctx, nw: &Network{opts: NetworkOptions{ChainID: "rr-solo"}, nodes: []*Node{n}, homes: []string{home}}}
+	e.putRecord(owner)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil
+}
