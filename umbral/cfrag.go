@@ -107,7 +107,8 @@ func (cf *CapsuleFrag) Verify(c *Capsule, verifying, delegating, receiving *Publ
 		}
 	}
 	lhs := mulUVartime(cf.z)
-	lhs.Subtract(lhs, secp256k1.NewIdentityPoint().ScalarMult(h, cf.u1.p))
+	lhs.Add(lhs, secp256k1.NewIdentityPoint().MultiScalarMultVartime( // GLV, variable time
+		[]*secp256k1.Scalar{negH}, []*secp256k1.Point{cf.u1.p}))
 	if lhs.Equal(cf.u2.p) != 1 {
 		return nil, ErrIncorrectReencryption
 	}

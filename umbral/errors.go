@@ -12,9 +12,6 @@ var (
 	// header, trailing data, identity point, scalar out of range...).
 	ErrInvalidEncoding = errors.New("umbral: invalid encoding")
 
-	// ErrInvalidSignature: a signature that does not verify.
-	ErrInvalidSignature = errors.New("umbral: invalid signature")
-
 	// ErrCapsuleSelfVerification: a decoded capsule fails s·G == V + h·E.
 	ErrCapsuleSelfVerification = errors.New("umbral: capsule self-verification failed")
 

@@ -15,10 +15,10 @@ var uCompressed = [pointSize]byte{
 	0x98, 0x03, 0x68, 0x20, 0xfa, 0xdb, 0x98, 0xc0, 0x31, 0x43, 0xe5, 0x5d, 0xb8, 0xec, 0x73, 0xcd,
 }
 
-// uTable holds j·16^i·U for every 4-bit window i (64 of them) and digit j
-// (0..15, entry 0 the identity), so k·U costs 64 additions and no doublings,
-// like the library's fixed-base multiplication by G.
-type uTable [64][16]secp256k1.Point
+// uTable holds j·16^i·U for every 4-bit window i (64 of them) and j = 1..8.
+// With signed digits in [−7, 8] a multiplication k·U costs 64 additions, no
+// doublings, and a constant-time scan of 8 entries per window.
+type uTable [64][8]secp256k1.Point
 
 var (
 	uOnce  sync.Once
@@ -36,44 +36,70 @@ func paramU() (curvePoint, *uTable) {
 		t := new(uTable)
 		base := secp256k1.NewPointFrom(p.p)
 		for i := range t {
-			t[i][0].Identity()
-			t[i][1].Set(base)
-			for j := 2; j < 16; j++ {
+			t[i][0].Set(base)
+			for j := 1; j < 8; j++ {
 				t[i][j].Add(&t[i][j-1], base)
 			}
-			base.Double(&t[i][8])
+			base.Double(&t[i][7])
 		}
 		uTbl = t
 	})
 	return uPoint, uTbl
 }
 
-// mulU returns k·U in constant time: every window scans all 16 entries.
+// signedDigits writes k = ±Σ d_i·16^i with d_i ∈ [−7, 8] and returns 1 if
+// the sign is negative. k is first replaced by n−k when k > n/2, so that its
+// top nibble is at most 7 and the last carry is absorbed. Branch-free.
+func signedDigits(k *secp256k1.Scalar, d *[64]int8) uint64 {
+	neg := k.IsGreaterThanHalfN()
+	b := secp256k1.NewScalar().ConditionalNegate(k, neg).Bytes()
+	carry := 0
+	for i := range d {
+		v := int(b[31-i/2]>>(4*uint(i%2))&0xf) + carry // 0..16
+		carry = (v + 7) >> 4                          // 1 iff v ≥ 9
+		d[i] = int8(v - carry<<4)
+	}
+	return neg
+}
+
+// mulU returns k·U in constant time: every window scans all 8 entries and
+// the sign is applied with conditional negations.
 func mulU(k *secp256k1.Scalar) *secp256k1.Point {
 	_, t := paramU()
-	b := k.Bytes()
+	var d [64]int8
+	neg := signedDigits(k, &d)
 	acc := secp256k1.NewIdentityPoint()
 	sel := secp256k1.NewIdentityPoint()
-	for i := 0; i < 64; i++ {
-		digit := b[31-i/2] >> (4 * uint(i%2)) & 0xf
+	for i := range d {
+		sign := d[i] >> 7 // 0 or −1
+		abs := byte((d[i] ^ sign) - sign)
 		sel.Identity()
-		for j := 1; j < 16; j++ {
-			sel.ConditionalSelect(sel, &t[i][j], uint64(subtle.ConstantTimeByteEq(digit, byte(j))))
+		for j := range t[i] {
+			sel.ConditionalSelect(sel, &t[i][j], uint64(subtle.ConstantTimeByteEq(abs, byte(j+1))))
 		}
+		sel.ConditionalNegate(sel, uint64(sign&1))
 		acc.Add(acc, sel)
 	}
-	return acc
+	return acc.ConditionalNegate(acc, neg)
 }
 
 // mulUVartime returns k·U for a public k, skipping zero digits.
 func mulUVartime(k *secp256k1.Scalar) *secp256k1.Point {
 	_, t := paramU()
-	b := k.Bytes()
+	var d [64]int8
+	neg := signedDigits(k, &d)
 	acc := secp256k1.NewIdentityPoint()
-	for i := 0; i < 64; i++ {
-		if digit := b[31-i/2] >> (4 * uint(i%2)) & 0xf; digit != 0 {
-			acc.Add(acc, &t[i][digit])
+	tmp := secp256k1.NewIdentityPoint()
+	for i, di := range d {
+		switch {
+		case di > 0:
+			acc.Add(acc, &t[i][di-1])
+		case di < 0:
+			acc.Add(acc, tmp.Negate(&t[i][-di-1]))
 		}
+	}
+	if neg == 1 {
+		acc.Negate(acc)
 	}
 	return acc
 }
