@@ -56,7 +56,7 @@ func signedDigits(k *secp256k1.Scalar, d *[64]int8) uint64 {
 	carry := 0
 	for i := range d {
 		v := int(b[31-i/2]>>(4*uint(i%2))&0xf) + carry // 0..16
-		carry = (v + 7) >> 4                          // 1 iff v ≥ 9
+		carry = (v + 7) >> 4                           // 1 iff v ≥ 9
 		d[i] = int8(v - carry<<4)
 	}
 	return neg
