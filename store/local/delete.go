@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 
+	"github.com/ipfs/boxo/datastore/dshelp"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	"github.com/ipfs/boxo/datastore/dshelp"
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 
