@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,8 +63,9 @@ func main() {
 type tool struct{ name, key, sealed string }
 
 type result struct {
-	elapsed time.Duration
-	maxRSS  int64 // bytes
+	elapsed time.Duration // wall clock, measured inside the child around the operation only
+	cpu     time.Duration // user + system CPU time of the whole child
+	maxRSS  int64         // bytes
 }
 
 func run(size int64, pairs int, dir string) error {
@@ -84,8 +86,9 @@ func run(size int64, pairs int, dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("plaintext %d MiB, %d pairs (order alternating), GOMAXPROCS %s, scratch %s\n",
-		size>>20, pairs, os.Getenv("GOMAXPROCS"), dir)
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("plaintext %d MiB, %d pairs (order alternating), %d CPUs, load average %s, scratch %s\n",
+		size>>20, pairs, runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "), dir)
 
 	// One untimed round warms the page cache and the binaries.
 	for _, t := range tools {
@@ -129,7 +132,13 @@ func run(size int64, pairs int, dir string) error {
 			verdict, ok = fmt.Sprintf("BELOW %.2f", minRatio), false
 		}
 		fmt.Printf("%s: median age %s, envelope %s; median paired ratio envelope/age %.3f [%s]\n",
-			op, rate(size, medianDur(a)), rate(size, medianDur(e)), ratio, verdict)
+			op, rate(size, medianDur(a, wall)), rate(size, medianDur(e, wall)), ratio, verdict)
+		ratios = ratios[:0]
+		for i := range a {
+			ratios = append(ratios, a[i].cpu.Seconds()/e[i].cpu.Seconds())
+		}
+		fmt.Printf("  per CPU-second (user+sys of the child, less sensitive to other load): age %s, envelope %s; median paired ratio %.3f\n",
+			rate(size, medianDur(a, cpuTime)), rate(size, medianDur(e, cpuTime)), median(ratios))
 		for _, t := range []string{"age", "envelope"} {
 			peak := slices.MaxFunc(res[op+"-"+t], func(x, y result) int { return int(x.maxRSS - y.maxRSS) }).maxRSS
 			verdict := "ok"
@@ -208,7 +217,8 @@ func child(op, key, input, sealed string) (result, error) {
 	if ru == nil {
 		return result{}, errors.New("no rusage")
 	}
-	return result{elapsed: time.Duration(ns), maxRSS: ru.Maxrss << 10}, nil // Linux: ru_maxrss in KiB
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return result{elapsed: time.Duration(ns), cpu: cpu, maxRSS: ru.Maxrss << 10}, nil // Linux: ru_maxrss in KiB
 }
 
 func runChild(op string, args []string) error {
@@ -340,10 +350,13 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func medianDur(rs []result) time.Duration {
+func wall(r result) time.Duration    { return r.elapsed }
+func cpuTime(r result) time.Duration { return r.cpu }
+
+func medianDur(rs []result, f func(result) time.Duration) time.Duration {
 	var xs []float64
 	for _, r := range rs {
-		xs = append(xs, float64(r.elapsed))
+		xs = append(xs, float64(f(r)))
 	}
 	return time.Duration(median(xs))
 }
