@@ -47,8 +47,8 @@ func (c *Capsule) ok() error {
 // the capsule and ciphertext (nonce ‖ XChaCha20-Poly1305 output, 40 bytes
 // longer than the plaintext). Both are needed to decrypt.
 func Encrypt(pk *PublicKey, plaintext []byte) (*Capsule, []byte, error) {
-	if pk == nil {
-		return nil, nil, fmt.Errorf("umbral: encrypt: nil public key")
+	if !pk.usable() {
+		return nil, nil, fmt.Errorf("encrypt: %w", ErrInvalidKey)
 	}
 	r, err := randomScalar()
 	if err != nil {
@@ -84,6 +84,9 @@ func DecryptOriginal(sk *SecretKey, c *Capsule, ciphertext []byte) ([]byte, erro
 	if err := c.ok(); err != nil {
 		return nil, err
 	}
+	if !sk.usable() {
+		return nil, fmt.Errorf("decrypt: %w", ErrInvalidKey)
+	}
 	k := secp256k1.NewIdentityPoint().Add(c.e.p, c.v.p)
 	k.ScalarMult(sk.s, k)
 	return demDecrypt(k.CompressedBytes(), c.BytesSimple(), ciphertext)
@@ -116,6 +119,9 @@ func (c *Capsule) UnmarshalBinary(data []byte) error {
 // BytesSimple returns the 98-byte concatenation E ‖ V ‖ s (the
 // reference's toBytesSimple, also the AEAD associated data).
 func (c *Capsule) BytesSimple() []byte {
+	if c.ok() != nil {
+		return nil
+	}
 	b := make([]byte, 0, CapsuleSimpleSize)
 	b = append(b, c.e.b[:]...)
 	b = append(b, c.v.b[:]...)

@@ -85,12 +85,12 @@ func (cf *CapsuleFrag) Verify(c *Capsule, verifying, delegating, receiving *Publ
 		return nil, fmt.Errorf("%w: nil or zero capsule fragment", ErrInvalidEncoding)
 	}
 	switch {
-	case verifying == nil:
-		return nil, fmt.Errorf("umbral: cfrag verify: nil verifying key")
 	case delegating == nil:
 		return nil, ErrDelegatingKeyNotProvided
 	case receiving == nil:
 		return nil, ErrReceivingKeyNotProvided
+	case !verifying.usable() || !delegating.usable() || !receiving.usable():
+		return nil, fmt.Errorf("cfrag verify: %w", ErrInvalidKey)
 	}
 	if !cf.kfragSig.Verify(verifying, kfragMessage(&cf.id, &cf.u1, &cf.precursor, delegating, receiving)) {
 		return nil, ErrIncorrectKeyFragSignature
@@ -148,6 +148,9 @@ func (cf *CapsuleFrag) MarshalBinary() ([]byte, error) {
 // BytesSimple returns the 359-byte concatenation
 // E1 ‖ V1 ‖ id ‖ X ‖ E2 ‖ V2 ‖ U1 ‖ U2 ‖ z ‖ signature (the reference's toBytesSimple).
 func (cf *CapsuleFrag) BytesSimple() []byte {
+	if cf == nil || cf.z == nil {
+		return nil
+	}
 	b := make([]byte, 0, CapsuleFragSimpleSize)
 	for _, f := range cf.fields() {
 		b = append(b, f...)

@@ -19,8 +19,8 @@ func DecryptReencrypted(receiving *SecretKey, delegating *PublicKey, c *Capsule,
 	if err := c.ok(); err != nil {
 		return nil, err
 	}
-	if receiving == nil || delegating == nil {
-		return nil, fmt.Errorf("umbral: decrypt reencrypted: nil key")
+	if !receiving.usable() || !delegating.usable() {
+		return nil, fmt.Errorf("decrypt reencrypted: %w", ErrInvalidKey)
 	}
 	if len(cfrags) == 0 {
 		return nil, ErrNoCapsuleFrags

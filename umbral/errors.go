@@ -12,6 +12,9 @@ var (
 	// header, trailing data, identity point, scalar out of range...).
 	ErrInvalidEncoding = errors.New("umbral: invalid encoding")
 
+	// ErrInvalidKey: a nil or zero-value key or signer was passed.
+	ErrInvalidKey = errors.New("umbral: nil or uninitialised key")
+
 	// ErrCapsuleSelfVerification: a decoded capsule fails s·G == V + h·E.
 	ErrCapsuleSelfVerification = errors.New("umbral: capsule self-verification failed")
 

@@ -110,11 +110,23 @@ func SecretKeyFromBytes(b []byte) (*SecretKey, error) {
 	return &SecretKey{s: s}, nil
 }
 
-// Bytes returns the 32-byte big-endian encoding. Treat it as a secret.
-func (sk *SecretKey) Bytes() []byte { return sk.s.Bytes() }
+// usable reports whether sk came from a constructor (not nil, not a zero value).
+func (sk *SecretKey) usable() bool { return sk != nil && sk.s != nil }
 
-// PublicKey returns a·G, computed once and cached.
+// Bytes returns the 32-byte big-endian encoding. Treat it as a secret.
+func (sk *SecretKey) Bytes() []byte {
+	if !sk.usable() {
+		return nil
+	}
+	return sk.s.Bytes()
+}
+
+// PublicKey returns a·G, computed once and cached. (A zero-value SecretKey
+// gives a zero-value PublicKey, which every operation rejects.)
 func (sk *SecretKey) PublicKey() *PublicKey {
+	if !sk.usable() {
+		return &PublicKey{}
+	}
 	sk.pkOnce.Do(func() {
 		cp, err := newCurvePoint(secp256k1.NewIdentityPoint().ScalarBaseMult(sk.s))
 		if err != nil {
@@ -150,6 +162,9 @@ func PublicKeyFromBytes(b []byte) (*PublicKey, error) {
 	}
 	return &PublicKey{pt: cp}, nil
 }
+
+// usable reports whether pk came from a constructor (not nil, not a zero value).
+func (pk *PublicKey) usable() bool { return pk != nil && pk.pt.p != nil }
 
 // Bytes returns the 33-byte compressed encoding.
 func (pk *PublicKey) Bytes() []byte { return append([]byte(nil), pk.pt.b[:]...) }

@@ -67,8 +67,8 @@ func GenerateKFrags(delegating *SecretKey, receiving *PublicKey, signer *Signer,
 		return nil, fmt.Errorf("%w: threshold %d, shares %d (need 1 ≤ threshold ≤ shares ≤ %d)",
 			ErrInvalidThreshold, threshold, shares, MaxShares)
 	}
-	if delegating == nil || receiving == nil || signer == nil {
-		return nil, fmt.Errorf("umbral: generate kfrags: nil key or signer")
+	if !delegating.usable() || !receiving.usable() || !signer.usable() {
+		return nil, fmt.Errorf("generate kfrags: %w", ErrInvalidKey)
 	}
 	xp, err := randomScalar()
 	if err != nil {
@@ -140,8 +140,8 @@ func (kf *KeyFrag) Verify(verifying, delegating, receiving *PublicKey) (*Verifie
 	if kf == nil || kf.key == nil {
 		return nil, fmt.Errorf("%w: nil or zero key fragment", ErrInvalidEncoding)
 	}
-	if verifying == nil {
-		return nil, fmt.Errorf("umbral: kfrag verify: nil verifying key")
+	if !verifying.usable() {
+		return nil, fmt.Errorf("kfrag verify: verifying %w", ErrInvalidKey)
 	}
 	// rk is secret: the constant-time table multiplication, then a
 	// constant-time comparison.

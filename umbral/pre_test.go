@@ -237,3 +237,64 @@ func TestDecryptReencryptedFailures(t *testing.T) {
 		}
 	}
 }
+
+// Zero values and nil keys are programming errors; they must fail cleanly.
+func TestZeroValuesDoNotPanic(t *testing.T) {
+	p := newParty(t)
+	vk, dk, rk := p.keys()
+	c, ct, _ := Encrypt(dk, []byte("m"))
+	zsk, zpk := &SecretKey{}, &PublicKey{}
+	if _, _, err := Encrypt(zpk, nil); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("Encrypt: %v", err)
+	}
+	if _, _, err := Encrypt(nil, nil); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("Encrypt nil: %v", err)
+	}
+	if _, err := DecryptOriginal(zsk, c, ct); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("DecryptOriginal: %v", err)
+	}
+	if _, err := NewSigner(zsk).Sign(nil); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("Sign: %v", err)
+	}
+	if _, err := GenerateKFrags(p.delegating, zpk, p.signer, 1, 1, false, false); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("GenerateKFrags: %v", err)
+	}
+	if _, err := GenerateKFrags(p.delegating, rk, NewSigner(nil), 1, 1, false, false); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("GenerateKFrags nil signer key: %v", err)
+	}
+	kfrags, _ := GenerateKFrags(p.delegating, rk, p.signer, 1, 1, true, true)
+	if _, err := kfrags[0].KeyFrag().Verify(zpk, dk, rk); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("KeyFrag.Verify: %v", err)
+	}
+	if _, err := kfrags[0].KeyFrag().Verify(vk, zpk, zpk); !errors.Is(err, ErrIncorrectKeyFragSignature) {
+		t.Errorf("KeyFrag.Verify zero keys: %v", err)
+	}
+	cf, _ := Reencrypt(c, kfrags[0])
+	if _, err := cf.CapsuleFrag().Verify(c, vk, zpk, rk); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("CapsuleFrag.Verify: %v", err)
+	}
+	if _, err := DecryptReencrypted(p.receiving, zpk, c, []*VerifiedCapsuleFrag{cf}, ct); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("DecryptReencrypted: %v", err)
+	}
+	for _, f := range []func() error{
+		func() error { _, err := (&KeyFrag{}).Verify(vk, dk, rk); return err },
+		func() error { _, err := (&CapsuleFrag{}).Verify(c, vk, dk, rk); return err },
+		func() error { _, err := Reencrypt(c, &VerifiedKeyFrag{}); return err },
+		func() error { _, err := Reencrypt(&Capsule{}, kfrags[0]); return err },
+		func() error { _, err := (&KeyFrag{}).MarshalBinary(); return err },
+		func() error { _, err := (&CapsuleFrag{}).MarshalBinary(); return err },
+		func() error { _, err := (&Capsule{}).MarshalBinary(); return err },
+		func() error {
+			_, err := DecryptReencrypted(p.receiving, dk, c, []*VerifiedCapsuleFrag{{}}, ct)
+			return err
+		},
+	} {
+		if err := f(); !errors.Is(err, ErrInvalidEncoding) {
+			t.Errorf("zero value: %v", err)
+		}
+	}
+	if (&Signature{}).Verify(vk, nil) || (&Capsule{}).BytesSimple() != nil || (&CapsuleFrag{}).BytesSimple() != nil ||
+		zsk.Bytes() != nil || zsk.PublicKey().usable() {
+		t.Error("zero values produce output")
+	}
+}

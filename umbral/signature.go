@@ -19,18 +19,27 @@ type Signer struct {
 }
 
 // NewSigner wraps a secret key for signing.
+// A nil or zero-value key gives a Signer whose Sign fails with ErrInvalidKey.
 func NewSigner(sk *SecretKey) *Signer {
+	if !sk.usable() {
+		return &Signer{sk: sk}
+	}
 	priv, err := secec.NewPrivateKeyFromScalar(sk.s)
 	if err != nil {
-		panic("umbral: secret key is zero") // unreachable: constructors reject zero
+		return &Signer{sk: sk}
 	}
 	return &Signer{sk: sk, priv: priv}
 }
+
+func (s *Signer) usable() bool { return s != nil && s.priv != nil }
 
 // Sign signs SHA-256(msg). The nonce is RFC 6979 hedged with fresh
 // randomness (like the reference, signatures are not reproducible) and s is
 // always low (s ≤ n/2).
 func (s *Signer) Sign(msg []byte) (*Signature, error) {
+	if !s.usable() {
+		return nil, ErrInvalidKey
+	}
 	digest := sha256.Sum256(msg)
 	r, sc, _, err := s.priv.SignRaw(nil, digest[:])
 	if err != nil {
@@ -91,15 +100,25 @@ func SignatureFromDER(b []byte) (*Signature, error) {
 	return newSignature(r, s)
 }
 
-// Bytes returns the 64-byte r‖s encoding.
-func (sig *Signature) Bytes() []byte { return secec.BuildCompactSignature(sig.r, sig.s) }
+// Bytes returns the 64-byte r‖s encoding (nil for a zero-value Signature).
+func (sig *Signature) Bytes() []byte {
+	if sig == nil || sig.s == nil {
+		return nil
+	}
+	return secec.BuildCompactSignature(sig.r, sig.s)
+}
 
-// DER returns the ASN.1 DER encoding.
-func (sig *Signature) DER() []byte { return secec.BuildASN1Signature(sig.r, sig.s) }
+// DER returns the ASN.1 DER encoding (nil for a zero-value Signature).
+func (sig *Signature) DER() []byte {
+	if sig == nil || sig.s == nil {
+		return nil
+	}
+	return secec.BuildASN1Signature(sig.r, sig.s)
+}
 
 // Verify checks the signature over SHA-256(msg) against pk.
 func (sig *Signature) Verify(pk *PublicKey, msg []byte) bool {
-	if sig == nil || pk == nil || sig.s.IsGreaterThanHalfN() == 1 {
+	if sig == nil || sig.s == nil || !pk.usable() || sig.s.IsGreaterThanHalfN() == 1 {
 		return false
 	}
 	digest := sha256.Sum256(msg)
@@ -108,11 +127,19 @@ func (sig *Signature) Verify(pk *PublicKey, msg []byte) bool {
 
 // Equal reports whether both signatures have the same r and s.
 func (sig *Signature) Equal(o *Signature) bool {
+	if sig == nil || o == nil || sig.s == nil || o.s == nil {
+		return false
+	}
 	return sig.r.Equal(o.r)&sig.s.Equal(o.s) == 1
 }
 
 // String returns "Signature:" and the hex of the first 8 bytes of r‖s.
-func (sig *Signature) String() string { return "Signature:" + hex.EncodeToString(sig.Bytes()[:8]) }
+func (sig *Signature) String() string {
+	if sig == nil || sig.s == nil {
+		return "Signature:<nil>"
+	}
+	return "Signature:" + hex.EncodeToString(sig.Bytes()[:8])
+}
 
 func (sig *Signature) appendTo(dst []byte) []byte {
 	dst = append(dst, sig.r.Bytes()...)
