@@ -140,8 +140,3 @@ func (sig *Signature) String() string {
 	}
 	return "Signature:" + hex.EncodeToString(sig.Bytes()[:8])
 }
-
-func (sig *Signature) appendTo(dst []byte) []byte {
-	dst = append(dst, sig.r.Bytes()...)
-	return append(dst, sig.s.Bytes()...)
-}
