@@ -195,6 +195,9 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 // decodable but unauthorised ones fail individually in FinalizeBlock.
 func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposal) (*abci.ResponseProcessProposal, error) {
 	for _, raw := range req.Txs {
+		if a.sigs.has(TxHash(raw)) {
+			continue // this node's CheckTx already validated these bytes
+		}
 		if _, err := DecodeTx(raw); err != nil {
 			return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_REJECT}, nil
 		}
@@ -284,7 +287,7 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	a.check = newOverlay(dbStore(a.db)) // CometBFT rechecks the mempool next
 	a.pending = nil
 	a.mu.Unlock()
-	if p.state.writes != nil && len(p.state.writes) > 0 {
+	if len(p.state.writes) > 0 {
 		a.log.Debug("ledger commit", "height", p.height, "writes", len(p.state.writes))
 	}
 	if a.hook != nil {
@@ -307,11 +310,12 @@ func (a *App) ChainID() string {
 	return a.chainID
 }
 
-// sigCache remembers hashes of transactions whose signature this node
-// verified in CheckTx, so FinalizeBlock need not verify them again. It is
-// safe for determinism: the hash covers every byte the signature check
-// reads (the chain id is checked separately, always), and a miss only means
-// verifying again. It is bounded; when full it is emptied.
+// sigCache remembers hashes of transactions that passed this node's
+// CheckTx (stateless validation and signature), so ProcessProposal and
+// FinalizeBlock need not repeat that curve arithmetic. It is safe for
+// determinism: both checks are pure functions of the bytes the hash covers
+// (the chain id and all stateful rules are still checked), and a miss only
+// means checking again. It is bounded; when full it is emptied.
 type sigCache struct {
 	mu  sync.Mutex
 	max int

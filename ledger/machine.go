@@ -27,18 +27,24 @@ type TxResult struct {
 }
 
 // applyTx checks raw against state st and, on success, writes its effects
-// into st. sigChecked reports that the signature was already verified (by
-// CheckTx on this node, keyed by tx hash); otherwise it is verified here.
+// into st. prechecked reports that these exact bytes already passed the
+// stateless checks and signature verification on this node (CheckTx, keyed
+// by tx hash); both are pure functions of the bytes, so they are skipped.
 // On error st is unchanged.
-func applyTx(st *overlay, bc BlockContext, raw []byte, sigChecked bool) (*TxResult, error) {
-	tx, err := DecodeTx(raw)
+func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*TxResult, error) {
+	tx, err := parseTx(raw)
 	if err != nil {
 		return nil, err
+	}
+	if !prechecked {
+		if err := tx.validate(); err != nil {
+			return nil, err
+		}
 	}
 	if tx.ChainID != bc.ChainID {
 		return nil, fmt.Errorf("%w: %q, this chain is %q", ErrWrongChain, tx.ChainID, bc.ChainID)
 	}
-	if !sigChecked && !tx.VerifySig() {
+	if !prechecked && !tx.VerifySig() {
 		return nil, ErrBadSignature
 	}
 	next, err := getU64(st, key(pAccount, tx.Signer[:]))

@@ -289,3 +289,5 @@ func listPage(s Store, id []byte, start uint64, limit int) ([][]byte, int64, err
 	}
 	return items, next, err
 }
+
+func (h Hash32) hex() string { return hex.EncodeToString(h[:]) }

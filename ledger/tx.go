@@ -292,6 +292,27 @@ func TxHash(raw []byte) Hash32 { return sha256.Sum256(raw) }
 // DecodeTx parses and statelessly validates an encoded transaction. It does
 // not check the signature (see VerifySig) or anything that needs state.
 func DecodeTx(raw []byte) (*Tx, error) {
+	tx, err := parseTx(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.validate(); err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
+
+// validate runs the stateless checks that cost curve arithmetic (points,
+// capsule) along with the cheap ones.
+func (tx *Tx) validate() error {
+	if !tx.Signer.valid() {
+		return fmt.Errorf("%w: signer is not a valid point", ErrInvalidTx)
+	}
+	return tx.Body.validate()
+}
+
+// parseTx only parses: bounds and structure, no validation.
+func parseTx(raw []byte) (*Tx, error) {
 	if len(raw) > MaxTxBytes {
 		return nil, fmt.Errorf("%w: transaction is %d bytes, limit %d", ErrMalformed, len(raw), MaxTxBytes)
 	}
@@ -323,12 +344,6 @@ func DecodeTx(raw []byte) (*Tx, error) {
 	body.decode(d)
 	d.fixed(tx.Sig[:], "signature")
 	if err := d.finish(); err != nil {
-		return nil, err
-	}
-	if !tx.Signer.valid() {
-		return nil, fmt.Errorf("%w: signer is not a valid point", ErrInvalidTx)
-	}
-	if err := body.validate(); err != nil {
 		return nil, err
 	}
 	return tx, nil

@@ -19,7 +19,6 @@ type encoder struct{ b []byte }
 
 func (e *encoder) u8(v uint8)   { e.b = append(e.b, v) }
 func (e *encoder) u16(v uint16) { e.b = binary.BigEndian.AppendUint16(e.b, v) }
-func (e *encoder) u32(v uint32) { e.b = binary.BigEndian.AppendUint32(e.b, v) }
 func (e *encoder) u64(v uint64) { e.b = binary.BigEndian.AppendUint64(e.b, v) }
 func (e *encoder) i64(v int64)  { e.u64(uint64(v)) }
 func (e *encoder) raw(v []byte) { e.b = append(e.b, v...) }
@@ -72,14 +71,6 @@ func (d *decoder) u16(what string) uint16 {
 		return 0
 	}
 	return binary.BigEndian.Uint16(v)
-}
-
-func (d *decoder) u32(what string) uint32 {
-	v := d.take(4, what)
-	if v == nil {
-		return 0
-	}
-	return binary.BigEndian.Uint32(v)
 }
 
 func (d *decoder) u64(what string) uint64 {
