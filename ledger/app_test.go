@@ -47,7 +47,7 @@ func TestAppLifecycle(t *testing.T) {
 	g := &Grant{Record: rec, RecipientSig: owner.pk, RecipientEnc: owner.pk, Nodes: []GrantNode{{Proxy: nodes[0].ProxyKey}}}
 	grant := owner.tx(t, testChain, g)
 	owner.seq++
-	dup := owner.tx(t, testChain, &Revoke{Grant: ID{1}}) // seq 2 is fine...
+	dup := owner.tx(t, testChain, &Revoke{Grant: ID{1}})   // seq 2 is fine...
 	clash := owner.tx(t, testChain, &Revoke{Grant: ID{2}}) // ...but only once
 
 	for i, raw := range [][]byte{put, grant, dup} {
