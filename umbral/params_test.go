@@ -25,6 +25,20 @@ func TestMulUMatchesScalarMult(t *testing.T) {
 	u, _ := paramU()
 	ks := []*secp256k1.Scalar{secp256k1.NewScalar(), secp256k1.NewScalarFromUint64(1), secp256k1.NewScalarFromUint64(16),
 		secp256k1.NewScalar().Negate(secp256k1.NewScalarFromUint64(1))}
+	// The sign flip at n/2 and long carry chains in the signed recoding.
+	for _, h := range []string{
+		"7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0", // (n−1)/2
+		"7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a1", // (n+1)/2
+		"8888888888888888888888888888888888888888888888888888888888888888",
+		"7999999999999999999999999999999999999999999999999999999999999999",
+		"f000000000000000000000000000000000000000000000000000000000000000",
+	} {
+		k, err := secp256k1.NewScalarFromCanonicalBytes((*[32]byte)(mustHex(t, h)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks = append(ks, k)
+	}
 	for i := 0; i < 20; i++ {
 		k, _ := randomScalar()
 		ks = append(ks, k)
