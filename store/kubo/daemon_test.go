@@ -146,4 +146,3 @@ func (d *daemon) swarmAddr(t *testing.T) string {
 	t.Fatalf("no loopback TCP swarm address for %s", id)
 	return ""
 }
-

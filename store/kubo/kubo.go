@@ -184,7 +184,9 @@ func (s *Store) push(ctx context.Context, tmp *local.Store, root cid.Cid) error 
 		func(dec *json.Decoder) error {
 			var out struct {
 				Root *struct {
-					Cid         struct{ Slash string `json:"/"` }
+					Cid struct {
+						Slash string `json:"/"`
+					}
 					PinErrorMsg string
 				}
 			}
