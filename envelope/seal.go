@@ -26,8 +26,8 @@ type Options struct {
 
 // Seal writes a header to dst and returns a Writer that seals exactly meta.Size bytes of
 // plaintext into dst. The file key is fresh and random and is wrapped by an Umbral capsule
-// under pk, the record's delegating public key. Close must be called to write the final chunk;
-// only then is the file complete.
+// under pk, the record's delegating public key. Close must be called: it writes the padding and
+// any chunk not yet written, and checks that exactly meta.Size bytes were sealed.
 func Seal(dst io.Writer, pk *umbral.PublicKey, meta Metadata, opts *Options) (*Writer, error) {
 	if pk == nil {
 		return nil, errors.New("envelope: no delegating public key")
