@@ -39,6 +39,7 @@ type Node struct {
 	cmt      *nm.Node
 	dbs      *dbTracker
 	log      *slog.Logger
+	px       *proxyServer
 
 	mu      sync.Mutex
 	stopped bool
@@ -61,8 +62,16 @@ func Open(home string, opts Options) (*Node, error) {
 	if err := c.ValidateBasic(); err != nil {
 		return nil, fmt.Errorf("node: config: %w", err)
 	}
-	app, err := ledger.Open(filepath.Join(home, ledgerDir), ledger.Options{Logger: lg, OnCommit: opts.OnCommit, NoSigCache: opts.NoSigCache})
+	px, err := openVault(home, lg)
 	if err != nil {
+		return nil, err
+	}
+	app, err := ledger.Open(filepath.Join(home, ledgerDir), ledger.Options{Logger: lg, OnCommit: px.onCommit(opts.OnCommit), NoSigCache: opts.NoSigCache})
+	if err != nil {
+		return nil, err
+	}
+	if err := px.attach(home, app, s); err != nil {
+		app.Close()
 		return nil, err
 	}
 	pv := privval.LoadFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile())
@@ -80,7 +89,7 @@ func Open(home string, opts Options) (*Node, error) {
 		app.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	return &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg}, nil
+	return &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg, px: px}, nil
 }
 
 // cometConfig builds CometBFT's configuration from the node's settings.
@@ -160,6 +169,10 @@ func (n *Node) Start() error {
 		_ = n.Stop()
 		return fmt.Errorf("node: start: %w", err)
 	}
+	if err := n.px.listen(n.settings.APIAddr); err != nil {
+		_ = n.Stop()
+		return err
+	}
 	n.log.Debug("node started", "id", n.ID())
 	return nil
 }
@@ -178,6 +191,9 @@ func (n *Node) Stop() error {
 		c.Close()
 	}
 	var errs []error
+	if err := n.px.close(); err != nil {
+		errs = append(errs, err)
+	}
 	if n.cmt.IsRunning() {
 		if err := n.cmt.Stop(); err != nil {
 			errs = append(errs, err)

@@ -1,0 +1,516 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/resilientrecords/resilientrecords/client"
+	"github.com/resilientrecords/resilientrecords/identity"
+	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/node"
+	"github.com/resilientrecords/resilientrecords/proxy"
+	"github.com/resilientrecords/resilientrecords/umbral"
+)
+
+// One 4-validator network, each node serving its proxy API on its
+// registered address, carries every subtest below in order.
+
+type pnet struct {
+	t     *testing.T
+	ctx   context.Context
+	nw    *node.Network
+	chain string
+	nodes []client.Node // from the ledger's registry
+}
+
+type puser struct {
+	id  *identity.Identity
+	pk  ledger.PubKey
+	seq uint64
+}
+
+func newPUser(t *testing.T) *puser {
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &puser{id: id, pk: ledger.PubKeyOf(id.Public().Signing)}
+}
+
+// submit commits body signed by u and waits until every running node's
+// app has committed it.
+func (p *pnet) submit(u *puser, body ledger.Body) ledger.Hash32 {
+	p.t.Helper()
+	tx := &ledger.Tx{ChainID: p.chain, Sequence: u.seq, Body: body}
+	if err := tx.Sign(u.id.Signer()); err != nil {
+		p.t.Fatal(err)
+	}
+	raw := tx.Encode()
+	// Node 3 is never stopped below; a node catching up would refuse the
+	// account's next sequence.
+	c, err := p.nw.Node(3).Client().Submit(p.ctx, raw)
+	if err != nil {
+		p.t.Fatalf("%s: %v", body.Type(), err)
+	}
+	u.seq++
+	p.waitApps(c.Height)
+	return ledger.TxHash(raw)
+}
+
+func (p *pnet) waitApps(h int64) {
+	p.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		done := true
+		for _, n := range p.nw.Running() {
+			if got, _, _ := n.App().LastCommit(); got < h {
+				done = false
+			}
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("nodes did not commit height %d", h)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (p *pnet) snapshot() *ledger.Snapshot {
+	p.t.Helper()
+	s, err := p.nw.Running()[0].App().Committed()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(s.Release)
+	return s
+}
+
+func (p *pnet) keys() []ledger.PubKey {
+	out := make([]ledger.PubKey, len(p.nodes))
+	for i, n := range p.nodes {
+		out[i] = n.Key
+	}
+	return out
+}
+
+type precord struct {
+	id         ledger.ID
+	delegating *umbral.SecretKey
+	capsule    *umbral.Capsule
+	ciphertext []byte
+	fileKey    []byte
+}
+
+func (p *pnet) put(owner *puser) *precord {
+	p.t.Helper()
+	id := ledger.RecordID(p.chain, owner.pk, owner.seq)
+	dk, err := owner.id.DelegatingKey(id[:])
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	r := &precord{id: id, delegating: dk, fileKey: bytes.Repeat([]byte{0x5a}, 32)}
+	if r.capsule, r.ciphertext, err = umbral.Encrypt(dk.PublicKey(), r.fileKey); err != nil {
+		p.t.Fatal(err)
+	}
+	b := &ledger.PutRecord{CID: []byte("bafy-node-test"), Size: 1, DelegatingKey: ledger.PubKeyOf(dk.PublicKey())}
+	cb, _ := r.capsule.MarshalBinary()
+	copy(b.Capsule[:], cb)
+	p.submit(owner, b)
+	return r
+}
+
+type pgrant struct {
+	id    ledger.ID
+	frags *client.Fragments
+	rec   *precord
+}
+
+func (p *pnet) grant(owner *puser, rec *precord, to *puser, notAfter time.Time) *pgrant {
+	p.t.Helper()
+	f, err := client.MakeFragments(rec.delegating, owner.id.Signer(), to.id.Public().Receiving, p.keys(), 0)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	g := &pgrant{id: ledger.GrantID(p.chain, owner.pk, owner.seq), frags: f, rec: rec}
+	b := &ledger.Grant{Record: rec.id, RecipientSig: to.pk, RecipientEnc: ledger.PubKeyOf(to.id.Public().Receiving), Nodes: f.Nodes}
+	if !notAfter.IsZero() {
+		b.NotAfter = notAfter.UnixNano()
+	}
+	p.submit(owner, b)
+	return g
+}
+
+func (p *pnet) deposit(g *pgrant) ([]client.DepositResult, error) {
+	return (&client.Client{}).Deposit(p.ctx, p.chain, g.id, g.frags, p.nodes)
+}
+
+func (p *pnet) request(to *puser, g *pgrant) *client.Access {
+	p.t.Helper()
+	hash := p.submit(to, &ledger.RequestAccess{Grant: g.id, Purpose: "care"})
+	snap := p.snapshot()
+	idx, err := client.FindRequest(snap, g.rec.id, hash)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	gs, err := snap.Grant(g.id)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	rec, err := snap.Record(g.rec.id)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return &client.Access{ChainID: p.chain, Grant: gs, Record: rec, RequestTx: hash, AuditIndex: idx}
+}
+
+func (p *pnet) gather(a *client.Access, who *puser, nodes []client.Node) (*client.Gathered, error) {
+	return (&client.Client{}).Gather(p.ctx, a, who.id.Signer(), nodes)
+}
+
+func (p *pnet) open(rec *precord, to *puser, got *client.Gathered) {
+	p.t.Helper()
+	key, err := umbral.DecryptReencrypted(to.id.ReceivingKey(), rec.delegating.PublicKey(), rec.capsule, got.CFrags, rec.ciphertext)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if !bytes.Equal(key, rec.fileKey) {
+		p.t.Fatal("file key differs")
+	}
+}
+
+func refusedBy(t *testing.T, err error, n int, want *proxy.Error) {
+	t.Helper()
+	var ge *client.GatherError
+	if !errors.As(err, &ge) || ge.Count(client.Refused) != n {
+		t.Fatalf("got %v, want %d refusals", err, n)
+	}
+	for _, r := range ge.Nodes {
+		if r.Outcome == client.Refused && !errors.Is(r.Err, want) {
+			t.Fatalf("refused with %v, want %s", r.Err, want.Code)
+		}
+	}
+}
+
+// serve runs h on 127.0.0.1 for the rest of the test.
+func serve(t *testing.T, h http.Handler) string {
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+func withURL(nodes []client.Node, i int, url string) []client.Node {
+	out := append([]client.Node(nil), nodes...)
+	out[i].URL = url
+	return out
+}
+
+// corrupting answers with node's real cfrag, one bit flipped before the
+// kfrag signature, under a receipt re-signed by the node's own key: only
+// the cfrag's proof gives it away.
+func corrupting(t *testing.T, h http.Handler, sk *umbral.SecretKey, chain string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		var resp proxy.Response
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &resp) != nil {
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
+		}
+		for i := len(resp.CFrag) - 70; i >= 0; i-- {
+			bad := resp.CFrag
+			bad[i] ^= 1
+			var cf umbral.CapsuleFrag
+			if cf.UnmarshalBinary(bad[:]) == nil {
+				resp.CFrag = bad
+				break
+			}
+		}
+		resign(t, &resp, sk, chain)
+		json.NewEncoder(w).Encode(&resp)
+	})
+}
+
+func resign(t *testing.T, resp *proxy.Response, sk *umbral.SecretKey, chain string) {
+	resp.Receipt.CFragHash = ledger.Hash32(sha256Sum(resp.CFrag[:]))
+	sig, err := umbral.NewSigner(sk).Sign(resp.Receipt.SignBytes(chain))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	copy(resp.Receipt.Signature[:], sig.Bytes())
+}
+
+// keeper is a Byzantine node that kept its fragment and ignores the
+// ledger: it re-encrypts for anyone who asks.
+func keeper(t *testing.T, kfrag []byte, capsule *umbral.Capsule, sk *umbral.SecretKey, chain string) http.Handler {
+	var kf umbral.KeyFrag
+	if err := kf.UnmarshalBinary(kfrag); err != nil {
+		t.Fatal(err)
+	}
+	vkf := kf.SkipVerification()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req proxy.Request
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		cf, err := umbral.Reencrypt(capsule, vkf)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp := proxy.Response{Receipt: proxy.Receipt{Node: req.Node, Grant: req.Grant, RequestTx: req.RequestTx, Height: 1}}
+		b, _ := cf.MarshalBinary()
+		copy(resp.CFrag[:], b)
+		resign(t, &resp, sk, chain)
+		json.NewEncoder(w).Encode(&resp)
+	})
+}
+
+// waitGone waits until no home's vault holds grant's fragment: the commit
+// hook runs right after the committed height becomes visible.
+func waitGone(t *testing.T, homes []string, grant ledger.ID) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		held := 0
+		for _, h := range homes {
+			if _, err := os.Stat(vaultFile(h, grant)); err == nil {
+				held++
+			}
+		}
+		if held == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d nodes still hold the fragment", held)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func vaultFile(home string, g ledger.ID) string {
+	return filepath.Join(home, "data", "vault", g.String())
+}
+
+func TestProxyNetwork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 4-validator network")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	nw, err := node.StartNetwork(ctx, t.TempDir(), node.NetworkOptions{ChainID: "rr-proxy-net"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nw.Stop() })
+	p := &pnet{t: t, ctx: ctx, nw: nw, chain: nw.ChainID()}
+	reg, err := p.snapshot().Nodes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.nodes = client.NodesFromRegistry(reg)
+	proxyKeys := make([]*umbral.SecretKey, len(reg))
+	for i, h := range nw.Homes() {
+		if proxyKeys[i], err = node.LoadProxyKey(h); err != nil {
+			t.Fatal(err)
+		}
+		if ledger.PubKeyOf(proxyKeys[i].PublicKey()) != reg[i].ProxyKey || nw.Node(i).Proxy().NodeKey() != reg[i].ProxyKey {
+			t.Fatalf("node %d serves another key than the registry's", i)
+		}
+	}
+
+	owner, doctor, stranger := newPUser(t), newPUser(t), newPUser(t)
+	rec := p.put(owner)
+	other := p.put(owner)
+	g := p.grant(owner, rec, doctor, time.Time{})
+	var access, g2access *client.Access
+	var g2 *pgrant
+
+	t.Run("grant, deposit to all 4, t=3 cfrags open the file key", func(t *testing.T) {
+		res, err := p.deposit(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if r.Err != nil {
+				t.Fatalf("node %d: %v", i, r.Err)
+			}
+			if !nw.Node(i).Vault().Has(g.id) {
+				t.Fatalf("node %d: vault lacks the fragment", i)
+			}
+		}
+		access = p.request(doctor, g)
+		got, err := p.gather(access, doctor, p.nodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.CFrags) != 3 {
+			t.Fatalf("%d cfrags", len(got.CFrags))
+		}
+		p.open(rec, doctor, got)
+	})
+
+	t.Run("replay by another identity or for another record is refused", func(t *testing.T) {
+		_, err := p.gather(access, stranger, p.nodes)
+		refusedBy(t, err, 4, proxy.ErrBadSignature)
+		og := p.grant(owner, other, doctor, time.Time{})
+		if _, err := p.deposit(og); err != nil {
+			t.Fatal(err)
+		}
+		oa := p.request(doctor, og)
+		// The doctor's request under grant g, with the other record's capsule.
+		forged := *access
+		forgedRec := *access.Record
+		forgedRec.Capsule = oa.Record.Capsule
+		forged.Record = &forgedRec
+		_, err = p.gather(&forged, doctor, p.nodes)
+		refusedBy(t, err, 4, proxy.ErrWrongCapsule)
+		// The other grant's request presented under grant g.
+		forged = *access
+		forged.RequestTx, forged.AuditIndex = oa.RequestTx, oa.AuditIndex
+		_, err = p.gather(&forged, doctor, p.nodes)
+		refusedBy(t, err, 4, proxy.ErrUnknownRequest)
+	})
+
+	t.Run("Byzantine node corrupting its cfrag is caught", func(t *testing.T) {
+		bad := serve(t, corrupting(t, nw.Node(0).Proxy().Handler(), proxyKeys[0], p.chain))
+		got, err := p.gather(access, doctor, withURL(p.nodes, 0, bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Nodes[0].Outcome != client.Lied || !errors.Is(got.Nodes[0].Err, umbral.ErrIncorrectReencryption) {
+			t.Fatalf("node 0: %v %v", got.Nodes[0].Outcome, got.Nodes[0].Err)
+		}
+		p.open(rec, doctor, got)
+	})
+
+	t.Run("a node down at deposit time; access through the other 3", func(t *testing.T) {
+		if err := nw.StopNode(0); err != nil {
+			t.Fatal(err)
+		}
+		g2 = p.grant(owner, rec, doctor, time.Time{})
+		res, err := p.deposit(g2)
+		if err != nil {
+			t.Fatal(err) // 3 accepted is the threshold
+		}
+		if res[0].Err == nil {
+			t.Fatal("stopped node accepted a deposit")
+		}
+		g2access = p.request(doctor, g2)
+		got, err := p.gather(g2access, doctor, p.nodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Nodes[0].Outcome != client.Unreachable {
+			t.Fatalf("node 0: %v", got.Nodes[0].Outcome)
+		}
+		p.open(rec, doctor, got)
+		if err := nw.RestartNode(0); err != nil {
+			t.Fatal(err)
+		}
+		h, _, _ := nw.Node(3).App().LastCommit()
+		p.waitApps(h)
+	})
+
+	var revokedFile []byte
+	t.Run("revoke: every node refuses and no vault holds the fragment", func(t *testing.T) {
+		var err error
+		if revokedFile, err = os.ReadFile(vaultFile(nw.Homes()[2], g.id)); err != nil {
+			t.Fatal(err)
+		}
+		p.submit(owner, &ledger.Revoke{Grant: g.id})
+		waitGone(t, nw.Homes(), g.id)
+		_, err = p.gather(access, doctor, p.nodes)
+		refusedBy(t, err, 4, proxy.ErrGrantRevoked)
+		// A Byzantine node that kept its fragment serves anyway: alone it
+		// is one verified cfrag, never three.
+		liar := serve(t, keeper(t, g.frags.KeyFrag(1), rec.capsule, proxyKeys[1], p.chain))
+		_, err = p.gather(access, doctor, withURL(p.nodes, 1, liar))
+		var ge *client.GatherError
+		if !errors.As(err, &ge) || ge.Verified != 1 || ge.Count(client.Refused) != 3 {
+			t.Fatalf("got %v", err)
+		}
+	})
+
+	t.Run("expiry by block time: every node refuses and deletes", func(t *testing.T) {
+		ge := p.grant(owner, rec, doctor, time.Now().Add(4*time.Second))
+		if _, err := p.deposit(ge); err != nil {
+			t.Fatal(err)
+		}
+		a := p.request(doctor, ge)
+		waitGone(t, nw.Homes(), ge.id)
+		_, err := p.gather(a, doctor, p.nodes)
+		refusedBy(t, err, 4, proxy.ErrGrantExpired)
+	})
+
+	t.Run("a stale node refuses; restart deletes a revoked fragment at start", func(t *testing.T) {
+		home := nw.Homes()[2]
+		if err := nw.StopNode(2); err != nil {
+			t.Fatal(err)
+		}
+		// Node 2's proxy keeps running on its ledger state, cut off from
+		// consensus, while the others revoke g2.
+		p.submit(owner, &ledger.Revoke{Grant: g2.id})
+		app, err := ledger.Open(filepath.Join(home, "data", "ledger"), ledger.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := proxy.OpenVault(filepath.Join(home, "data", "vault"), filepath.Join(home, "config", "vault_key"), nil)
+		if err != nil {
+			app.Close()
+			t.Fatal(err)
+		}
+		if !v.Has(g2.id) {
+			app.Close()
+			t.Fatal("the cut-off node should still hold g2's fragment")
+		}
+		svc, err := proxy.New(proxy.Config{Ledger: app, ProxyKey: proxyKeys[2], Vault: v, MaxStaleness: 3 * time.Second})
+		if err != nil {
+			app.Close()
+			t.Fatal(err)
+		}
+		lagging := withURL(p.nodes, 2, serve(t, svc.Handler()))[2:3]
+		time.Sleep(3500 * time.Millisecond)
+		_, err = p.gather(g2access, doctor, lagging)
+		var gerr *client.GatherError
+		if !errors.As(err, &gerr) || gerr.Count(client.Verified) != 0 || !errors.Is(gerr.Nodes[2].Err, proxy.ErrStale) {
+			t.Fatalf("lagging node: %v", err)
+		}
+		app.Close()
+
+		// Put the revoked grant g's fragment back, as if the node crashed
+		// between committing the revocation and deleting it.
+		if err := os.WriteFile(vaultFile(home, g.id), revokedFile, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := nw.RestartNode(2); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(vaultFile(home, g.id)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("restarted node still holds the revoked fragment (%v)", err)
+		}
+		// g2's revocation reaches it by catching up; committing it deletes.
+		deadline := time.Now().Add(30 * time.Second)
+		for nw.Node(2).Vault().Has(g2.id) {
+			if time.Now().After(deadline) {
+				t.Fatal("caught-up node still holds g2's fragment")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
+func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
