@@ -1,0 +1,208 @@
+// Command bench-store compares store/local's import with kubo's 'ipfs add --cid-version=1
+// --raw-leaves' on the same file, and checks that both give the same CID.
+//
+//	go run ./scripts/bench-store -ipfs .cache/bin/ipfs -sizes 100M,1G -runs 3
+//
+// Each run uses a fresh store directory and a fresh kubo repo served by an offline daemon; the
+// time is the wall time of the import alone (the 'ipfs add' client call for kubo, Put for
+// local). The input file is generated once, AES-128-CTR keystream bytes, and sits in the page
+// cache for both.
+package main
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/resilientrecords/resilientrecords/store/local"
+)
+
+func main() {
+	ipfs := flag.String("ipfs", os.Getenv("RREC_IPFS"), "kubo binary (default $RREC_IPFS)")
+	sizes := flag.String("sizes", "100M,1G", "comma-separated file sizes (suffix K, M, G = KiB, MiB, GiB)")
+	runs := flag.Int("runs", 3, "runs per size and implementation")
+	dir := flag.String("dir", "", "scratch directory (default a new temporary directory)")
+	flag.Parse()
+	log.SetFlags(0)
+	if *ipfs == "" {
+		log.Fatal("bench-store: no kubo binary: pass -ipfs or set RREC_IPFS (make builds .cache/bin/ipfs)")
+	}
+	scratch := *dir
+	if scratch == "" {
+		var err error
+		if scratch, err = os.MkdirTemp("", "bench-store-"); err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(scratch)
+	}
+	fmt.Printf("%-6s %-4s %12s %12s %7s  %s\n", "size", "runs", "local", "kubo", "ratio", "cid")
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := parseSize(s)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := benchSize(*ipfs, scratch, s, n, *runs); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult = 1 << 10
+	case strings.HasSuffix(s, "M"):
+		mult = 1 << 20
+	case strings.HasSuffix(s, "G"):
+		mult = 1 << 30
+	}
+	n, err := strconv.ParseInt(strings.TrimRight(s, "KMG"), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+func benchSize(ipfs, scratch, label string, n int64, runs int) error {
+	file := filepath.Join(scratch, "input-"+label)
+	if err := writeKeystream(file, n); err != nil {
+		return err
+	}
+	defer os.Remove(file)
+	var localTimes, kuboTimes []time.Duration
+	var localCID, kuboCID string
+	for i := 0; i < runs; i++ {
+		d, c, err := timeLocal(scratch, file)
+		if err != nil {
+			return fmt.Errorf("local: %w", err)
+		}
+		localTimes, localCID = append(localTimes, d), c
+		d, c, err = timeKubo(ipfs, scratch, file)
+		if err != nil {
+			return fmt.Errorf("kubo: %w", err)
+		}
+		kuboTimes, kuboCID = append(kuboTimes, d), c
+	}
+	if localCID != kuboCID {
+		return fmt.Errorf("%s: CIDs differ: local %s, kubo %s", label, localCID, kuboCID)
+	}
+	lm, km := median(localTimes), median(kuboTimes)
+	fmt.Printf("%-6s %-4d %12s %12s %6.2fx  %s (identical)\n", label, runs,
+		lm.Round(time.Millisecond), km.Round(time.Millisecond), float64(lm)/float64(km), localCID)
+	return nil
+}
+
+func writeKeystream(path string, n int64) error {
+	block, _ := aes.NewCipher([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
+	ks := &cipher.StreamReader{S: cipher.NewCTR(block, make([]byte, 16)), R: zeroReader{}}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(f, ks, n); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func timeLocal(scratch, file string) (time.Duration, string, error) {
+	dir, err := os.MkdirTemp(scratch, "local-")
+	if err != nil {
+		return 0, "", err
+	}
+	defer os.RemoveAll(dir)
+	s, err := local.Open(dir, &local.Options{MaxSize: -1})
+	if err != nil {
+		return 0, "", err
+	}
+	defer s.Close()
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	start := time.Now()
+	c, _, err := s.Put(context.Background(), f)
+	return time.Since(start), c.String(), err
+}
+
+func timeKubo(ipfs, scratch, file string) (time.Duration, string, error) {
+	repo, err := os.MkdirTemp(scratch, "kubo-")
+	if err != nil {
+		return 0, "", err
+	}
+	defer os.RemoveAll(repo)
+	env := append(os.Environ(), "IPFS_PATH="+repo, "IPFS_TELEMETRY=off", "DO_NOT_TRACK=1")
+	if out, err := command(ipfs, env, "init", "--profile=test", "--empty-repo").CombinedOutput(); err != nil {
+		return 0, "", fmt.Errorf("init: %v: %s", err, out)
+	}
+	daemon := command(ipfs, env, "daemon", "--offline")
+	if err := daemon.Start(); err != nil {
+		return 0, "", err
+	}
+	defer func() {
+		daemon.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { daemon.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			daemon.Process.Kill()
+			<-done
+		}
+	}()
+	if err := waitAPI(ipfs, env, repo); err != nil {
+		return 0, "", err
+	}
+	start := time.Now()
+	out, err := command(ipfs, env, "add", "--cid-version=1", "--raw-leaves", "-Q", file).Output()
+	d := time.Since(start)
+	if err != nil {
+		return 0, "", fmt.Errorf("add: %w", err)
+	}
+	return d, strings.TrimSpace(string(out)), nil
+}
+
+func command(bin string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	return cmd
+}
+
+func waitAPI(ipfs string, env []string, repo string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(filepath.Join(repo, "api")); err == nil {
+			if command(ipfs, env, "id", "-f", "<id>").Run() == nil {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("daemon not ready after 60s")
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
