@@ -374,3 +374,35 @@ func TestHeaderWithoutKey(t *testing.T) {
 		t.Error("capsule is not at bytes 10..115")
 	}
 }
+
+func TestReaderAtConcurrent(t *testing.T) {
+	sk, owner := newOwner(t)
+	const size = 300000
+	pt := plaintext(8, size)
+	sealed := sealBytes(t, sk, testMetadata(size), pt, &Options{ChunkSize: 4 << 10}, 0)
+	ra, err := NewReaderAt(bytes.NewReader(sealed), int64(len(sealed)), owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 0))
+			buf := make([]byte, 20000)
+			for range 50 {
+				off := rng.Int64N(size)
+				n, err := ra.ReadAt(buf, off)
+				if err != nil && err != io.EOF || !bytes.Equal(buf[:n], pt[off:min(off+int64(len(buf)), size)]) {
+					errs <- fmt.Errorf("ReadAt(%d) = %d, %v", off, n, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
