@@ -169,7 +169,9 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (cid.Cid, int64, error) {
 func (s *Store) push(ctx context.Context, tmp *local.Store, root cid.Cid) error {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		part, err := mw.CreateFormFile("file", root.String()+".car")
 		if err == nil {
 			err = tmp.ExportCAR(ctx, root, part)
@@ -206,7 +208,10 @@ func (s *Store) push(ctx context.Context, tmp *local.Store, root cid.Cid) error 
 			reported = append(reported, c)
 			return nil
 		})
+	// Stop the CAR writer if the request ended early, and wait for it: it reads the staging
+	// store, which is removed when push returns.
 	pr.CloseWithError(errors.New("request finished"))
+	<-done
 	if err != nil {
 		return err
 	}

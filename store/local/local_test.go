@@ -1,8 +1,10 @@
 package local_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -168,4 +170,48 @@ func countBlocks(t *testing.T, dir string) int {
 		t.Fatal(err)
 	}
 	return len(files)
+}
+
+func BenchmarkPut10MiB(b *testing.B) {
+	s, err := local.Open(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	data := storetest.KeystreamBytes(10 << 20)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		c, _, err := s.Put(context.Background(), bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := s.Delete(context.Background(), c); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+func BenchmarkGet10MiB(b *testing.B) {
+	s, err := local.Open(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c, n, err := s.Put(context.Background(), storetest.Keystream(10<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(n)
+	for b.Loop() {
+		rc, err := s.Get(context.Background(), c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			b.Fatal(err)
+		}
+		rc.Close()
+	}
 }
