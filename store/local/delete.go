@@ -143,8 +143,9 @@ func (s *Store) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 		written = append(written, b.Cid())
 		return s.bs.Put(ctx, b)
 	})
+	var reached map[string]struct{}
 	if err == nil {
-		err = s.checkComplete(ctx, roots)
+		reached, err = s.checkComplete(ctx, roots)
 	}
 	var added []cid.Cid
 	if err == nil {
@@ -165,21 +166,33 @@ func (s *Store) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 		s.sweep(context.WithoutCancel(ctx), written, nil)
 		return nil, fmt.Errorf("local store: import CAR: %w", err)
 	}
+	// Blocks the CAR carried that no root reaches must not linger.
+	var stray []cid.Cid
+	for _, c := range written {
+		if _, ok := reached[string(c.Hash())]; !ok {
+			stray = append(stray, c)
+		}
+	}
+	if err := s.sweep(ctx, stray, nil); err != nil {
+		return nil, err
+	}
 	return roots, nil
 }
 
 // checkComplete makes sure every block under each root is present and the root is a file whose
-// size fits the store.
-func (s *Store) checkComplete(ctx context.Context, roots []cid.Cid) error {
+// size fits the store. It returns the multihashes of the blocks the roots reach.
+func (s *Store) checkComplete(ctx context.Context, roots []cid.Cid) (map[string]struct{}, error) {
+	reached := make(map[string]struct{})
 	for _, root := range roots {
 		size, err := dagio.Size(ctx, s.getBlock, root)
 		if err != nil {
-			return fmt.Errorf("%w: root %s: %v", store.ErrInvalidCAR, root, err)
+			return nil, fmt.Errorf("%w: root %s: %v", store.ErrInvalidCAR, root, err)
 		}
 		if s.max >= 0 && size > s.max {
-			return fmt.Errorf("%w: root %s is %d bytes", store.ErrTooLarge, root, size)
+			return nil, fmt.Errorf("%w: root %s is %d bytes", store.ErrTooLarge, root, size)
 		}
 		err = dagio.Walk(ctx, s.getBlock, root, false, func(c cid.Cid, data []byte) error {
+			reached[string(c.Hash())] = struct{}{}
 			if data != nil {
 				return nil // a dag-pb node, already fetched and verified
 			}
@@ -193,8 +206,8 @@ func (s *Store) checkComplete(ctx context.Context, roots []cid.Cid) error {
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("%w: DAG of root %s is incomplete: %v", store.ErrInvalidCAR, root, err)
+			return nil, fmt.Errorf("%w: DAG of root %s is incomplete: %v", store.ErrInvalidCAR, root, err)
 		}
 	}
-	return nil
+	return reached, nil
 }

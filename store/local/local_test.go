@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/ipfs/go-cid"
+	carv2 "github.com/ipld/go-car/v2"
+	carstorage "github.com/ipld/go-car/v2/storage"
+	"github.com/multiformats/go-multihash"
 
 	"github.com/resilientrecords/resilientrecords/store"
 	"github.com/resilientrecords/resilientrecords/store/local"
@@ -214,4 +217,32 @@ func BenchmarkGet10MiB(b *testing.B) {
 		}
 		rc.Close()
 	}
+}
+
+// TestImportCARStrayBlocks: blocks a CAR carries beyond its roots' DAGs are not kept.
+func TestImportCARStrayBlocks(t *testing.T) {
+	s := open(t, t.TempDir(), -1)
+	ctx := context.Background()
+	v := storetest.Vec("s100k")
+	junk := []byte("a block no root links to")
+	mh, _ := multihash.Sum(junk, multihash.SHA2_256, -1)
+	junkCID := cid.NewCidV1(cid.Raw, mh)
+	var buf bytes.Buffer
+	w, err := carstorage.NewWritable(&buf, []cid.Cid{v.CID}, carv2.WriteAsCarV1(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Put(ctx, junkCID.KeyString(), junk)
+	w.Put(ctx, v.CID.KeyString(), storetest.KeystreamBytes(v.Size))
+	if err := w.Finalize(); err != nil {
+		t.Fatal(err)
+	}
+	roots, err := s.ImportCAR(ctx, &buf)
+	if err != nil || len(roots) != 1 || !roots[0].Equals(v.CID) {
+		t.Fatalf("ImportCAR = %v, %v", roots, err)
+	}
+	if n, err := s.GC(ctx); err != nil || n != 0 {
+		t.Errorf("GC after import removed %d blocks (%v); the stray block was kept", n, err)
+	}
+	storetest.CheckContent(t, s, v.CID, v.Size)
 }
