@@ -59,7 +59,11 @@
 // DecryptReencrypted with m fragments costs V + 2C + M(2m+1) + M(m) + I.
 // Public keys cache their compressed form and their ECDSA form, and a
 // SecretKey caches its public key, so those are paid once per key.
-// "measured" is BenchmarkX in the same session (thread CPU, best of 5);
-// the differences from the floor are measurement noise, hashing, HKDF and
-// the AEAD.
+//
+// "measured" is BenchmarkX in the same session (thread CPU, best of 5),
+// taken minutes apart from the unit costs; on this shared machine absolute
+// figures move by up to 2× between runs. BenchmarkFloor removes that noise
+// by alternating each operation with its primitive sequence above on the
+// thread CPU clock: op/floor was 1.00–1.07 for every operation (two runs),
+// the rest being hashing, HKDF, the AEAD and allocation.
 package umbral
