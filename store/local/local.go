@@ -107,30 +107,30 @@ func (s *Store) getBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
 // batchBlocks is how many blocks go to flatfs per PutMany: about 8 MiB of leaves.
 const batchBlocks = 32
 
-// Put imports r with the frozen profile.
+// Put imports r with the frozen profile. Hashing and chunking run in this goroutine while a
+// second one writes finished batches to flatfs, so the two overlap; at most three batches
+// (about 24 MiB) are in memory at once.
 func (s *Store) Put(ctx context.Context, r io.Reader) (cid.Cid, int64, error) {
 	s.write.Lock()
 	defer s.write.Unlock()
+	w := s.newBatchWriter(ctx)
 	var written []cid.Cid
 	pending := make([]blocks.Block, 0, batchBlocks)
-	flush := func(ctx context.Context) error {
-		if len(pending) == 0 {
-			return nil
-		}
-		err := s.bs.PutMany(ctx, pending)
-		pending = pending[:0]
-		return err
-	}
 	root, n, err := dagio.Import(ctx, r, s.max, func(ctx context.Context, b blocks.Block) error {
 		written = append(written, b.Cid())
 		pending = append(pending, b)
-		if len(pending) == batchBlocks {
-			return flush(ctx)
+		if len(pending) < batchBlocks {
+			return nil
 		}
-		return nil
+		err := w.send(pending)
+		pending = make([]blocks.Block, 0, batchBlocks)
+		return err
 	})
 	if err == nil {
-		err = flush(ctx)
+		err = w.send(pending)
+	}
+	if werr := w.finish(); err == nil {
+		err = werr
 	}
 	if err == nil {
 		err = s.addRoot(root)
@@ -140,6 +140,49 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (cid.Cid, int64, error) {
 		return cid.Undef, 0, fmt.Errorf("local store: put: %w", err)
 	}
 	return root, n, nil
+}
+
+type batchWriter struct {
+	batches chan []blocks.Block
+	done    chan struct{}
+	err     error // set by the writer goroutine before done closes
+	failed  chan struct{}
+}
+
+func (s *Store) newBatchWriter(ctx context.Context) *batchWriter {
+	w := &batchWriter{batches: make(chan []blocks.Block, 2), done: make(chan struct{}), failed: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for b := range w.batches {
+			if w.err != nil {
+				continue // drain
+			}
+			if err := s.bs.PutMany(ctx, b); err != nil {
+				w.err = fmt.Errorf("writing blocks: %w", err)
+				close(w.failed)
+			}
+		}
+	}()
+	return w
+}
+
+func (w *batchWriter) send(b []blocks.Block) error {
+	if len(b) == 0 {
+		return nil
+	}
+	select {
+	case w.batches <- b:
+		return nil
+	case <-w.failed:
+		return errors.New("block writer failed")
+	}
+}
+
+// finish waits for every batch to be written and returns the first write error.
+func (w *batchWriter) finish() error {
+	close(w.batches)
+	<-w.done
+	return w.err
 }
 
 func (s *Store) rootPath(c cid.Cid) string { return filepath.Join(s.dir, "roots", c.String()) }
