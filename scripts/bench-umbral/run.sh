@@ -4,7 +4,7 @@
 # load hits both alike, and prints medians and speedups (see report.js).
 #
 #   scripts/bench-umbral/run.sh            (make bench-umbral)
-#   ROUNDS=5 BENCHTIME=2s scripts/bench-umbral/run.sh
+#   ROUNDS=5 BENCHTIME=2s scripts/bench-umbral/run.sh   (defaults: 3 rounds, 1s)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,7 +24,11 @@ trap 'rm -rf "$tmp"' EXIT
 ops='Encrypt|DecryptOriginal|GenerateKFrags|KeyFragVerify|Reencrypt|CapsuleFragVerify|DecryptReencrypted'
 (cd "$root" && "$go" test -c -o "$tmp/umbral.test" ./umbral)
 
-seconds=${benchtime%s}
+case $benchtime in
+*ms) seconds=$(awk "BEGIN { print ${benchtime%ms} / 1000 }") ;;
+*s) seconds=${benchtime%s} ;;
+*) echo "bench-umbral: BENCHTIME must be a duration like 1s or 500ms" >&2; exit 2 ;;
+esac
 for i in $(seq 1 "$rounds"); do
 	echo "bench-umbral: round $i/$rounds" >&2
 	(cd "$root/umbral" && "$tmp/umbral.test" -test.run='^$' -test.bench="^Benchmark($ops)\$" \
