@@ -25,3 +25,8 @@ oracle: $(ORACLE)/node_modules/.package-lock.json
 
 $(ORACLE)/node_modules/.package-lock.json: $(ORACLE)/package.json $(ORACLE)/package-lock.json
 	cd $(ORACLE) && $(NPM) ci --no-audit --no-fund --loglevel=error
+
+# One run on this machine: the reference (WASM under Node.js) against the Go package, medians
+# of interleaved rounds, ratio per operation, min and geometric-mean speedup.
+bench-umbral: oracle
+	GO=$(GO) scripts/bench-umbral/run.sh
