@@ -187,7 +187,10 @@ func (c *Client) Gather(ctx context.Context, a *Access, signer *umbral.Signer, n
 	return nil, &GatherError{Threshold: t, Verified: len(g.CFrags), Nodes: results}
 }
 
-type verifyKeys struct{ owner, delegating, receiving *umbral.PublicKey }
+type verifyKeys struct {
+	owner, delegating, receiving *umbral.PublicKey
+	capsule                      *umbral.Capsule
+}
 
 func accessKeys(a *Access) (*verifyKeys, error) {
 	if a.Grant == nil || a.Record == nil || a.Grant.Record != a.Record.ID {
@@ -202,7 +205,11 @@ func accessKeys(a *Access) (*verifyKeys, error) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return nil, fmt.Errorf("client: grant keys: %w", err)
 	}
-	return &verifyKeys{o, d, r}, nil
+	c := new(umbral.Capsule)
+	if err := c.UnmarshalBinary(a.Record.Capsule[:]); err != nil {
+		return nil, fmt.Errorf("client: record capsule: %w", err)
+	}
+	return &verifyKeys{o, d, r, c}, nil
 }
 
 func (c *Client) askOne(ctx context.Context, a *Access, k *verifyKeys, signer *umbral.Signer, i int, url string) answer {
@@ -228,15 +235,11 @@ func (c *Client) askOne(ctx context.Context, a *Access, k *verifyKeys, signer *u
 		!bytes.Equal(rc.CFragHash[:], sha256Of(resp.CFrag[:])) || !rc.Verify(a.ChainID) {
 		return lie("receipt does not match the cfrag or the request")
 	}
-	var capsule umbral.Capsule
-	if err := capsule.UnmarshalBinary(a.Record.Capsule[:]); err != nil {
-		return answer{i: i, outcome: Unreachable, err: fmt.Errorf("client: record capsule: %w", err)}
-	}
 	var cf umbral.CapsuleFrag
 	if err := cf.UnmarshalBinary(resp.CFrag[:]); err != nil {
 		return lie("cfrag does not decode")
 	}
-	vcf, err := cf.Verify(&capsule, k.owner, k.delegating, k.receiving)
+	vcf, err := cf.Verify(k.capsule, k.owner, k.delegating, k.receiving)
 	if err != nil {
 		return lie("%w", err)
 	}

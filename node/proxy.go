@@ -23,9 +23,11 @@ const (
 	vaultDir     = "data/vault"
 )
 
-// minStaleness keeps the freshness bound above scheduling noise on a busy
-// host when the empty-block interval is short.
-const minStaleness = 5 * time.Second
+// minStaleness keeps the freshness bound above consensus noise when the
+// empty-block interval is short: a block's time is the median of the
+// votes for the block before it, so after an idle interval and a failed
+// round or two on a busy host it already lags the wall clock by seconds.
+const minStaleness = 10 * time.Second
 
 // proxyServer is a node's vault, re-encryption service and API server.
 type proxyServer struct {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -50,6 +51,11 @@ type Config struct {
 	// address before any signature is checked (default 1000/s, burst 2000).
 	AddrRate  rate.Limit
 	AddrBurst int
+	// MaxConcurrent bounds the requests doing curve arithmetic at once
+	// (default GOMAXPROCS); the rest queue. Without it a burst of requests
+	// starves the node's own consensus of CPU, its blocks fall behind, and
+	// it turns stale.
+	MaxConcurrent int
 	// Now is the wall clock (default time.Now); tests move it.
 	Now func() time.Time
 }
@@ -62,6 +68,7 @@ type Service struct {
 	log    *slog.Logger
 	limits *limiter // per recipient key
 	addrs  *limiter // per remote address
+	work   chan struct{}
 
 	capsMu   sync.Mutex
 	capsules map[ledger.ID]*umbral.Capsule // decoded committed capsules; records never change
@@ -90,6 +97,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.AddrBurst <= 0 {
 		cfg.AddrBurst = 2000
 	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = runtime.GOMAXPROCS(0)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -101,6 +111,7 @@ func New(cfg Config) (*Service, error) {
 	return &Service{cfg: cfg, signer: s, self: ledger.PubKeyOf(s.VerifyingKey()), log: lg,
 		limits:   newLimiter(cfg.RequesterRate, cfg.RequesterBurst),
 		addrs:    newLimiter(cfg.AddrRate, cfg.AddrBurst),
+		work:     make(chan struct{}, cfg.MaxConcurrent),
 		capsules: make(map[ledger.ID]*umbral.Capsule)}, nil
 }
 
@@ -152,6 +163,8 @@ func depositLive(g *ledger.GrantState, t int64) error {
 // committed and live, names this node, matches the commitment and verifies;
 // it returns the node's signed receipt.
 func (s *Service) Deposit(grant ledger.ID, d *Deposit) (*DepositReceipt, error) {
+	s.work <- struct{}{}
+	defer func() { <-s.work }()
 	snap, err := s.snapshot()
 	if err != nil {
 		return nil, err
@@ -237,6 +250,8 @@ func verifyKFrag(b []byte, g *ledger.GrantState, rec *ledger.Record) (*umbral.Ve
 
 // Reencrypt serves a capsule fragment for r, or refuses.
 func (s *Service) Reencrypt(r *Request) (*Response, error) {
+	s.work <- struct{}{}
+	defer func() { <-s.work }()
 	now := s.cfg.Now()
 	switch {
 	case r.NotAfter <= now.Unix():
