@@ -12,7 +12,7 @@ ORACLE    := umbral/testdata/oracle
 
 export RREC_UMBRAL_ORACLE := $(CURDIR)/$(ORACLE)
 
-.PHONY: test vet oracle bench-umbral
+.PHONY: test vet oracle bench-umbral bench-envelope
 
 test: vet oracle
 	$(GO) test -count=1 -timeout 20m ./...
@@ -30,3 +30,7 @@ $(ORACLE)/node_modules/.package-lock.json: $(ORACLE)/package.json $(ORACLE)/pack
 # of interleaved rounds, ratio per operation, min and geometric-mean speedup.
 bench-umbral: oracle
 	GO=$(GO) scripts/bench-umbral/run.sh
+
+# 1 GiB sealed and opened against filippo.io/age, paired child-process runs, peak RSS of each.
+bench-envelope:
+	$(GO) run ./scripts/bench-envelope
