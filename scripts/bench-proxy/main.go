@@ -40,21 +40,9 @@ func main() {
 	clients := flag.Int("clients", 16, "concurrent requests in the cfrag run")
 	duration := flag.Duration("duration", 10*time.Second, "length of each throughput run")
 	n := flag.Int("n", 50, "sequential accesses for the latency run")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the access run to this file")
 	flag.Parse()
-	if *profile != "" {
-		f, err := os.Create(*profile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench-proxy:", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
-	}
 	if err := run(*recipients, *clients, *duration, *n); err != nil {
-		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench-proxy:", err)
 		os.Exit(1)
 	}
@@ -374,7 +362,20 @@ func (e *env) access(w *worker) error {
 	return nil
 }
 
+var profile string
+
 func benchAccesses(e *env, ws []*worker, duration time.Duration) error {
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var done atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
