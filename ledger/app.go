@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/syndtr/goleveldb/leveldb"
@@ -50,9 +51,11 @@ type Options struct {
 	NoSigCache bool
 }
 
-// App is the ledger's ABCI application. CometBFT serialises ABCI calls; the
-// mutex guards the committed-state fields that Committed and Query read
-// from other goroutines.
+// App is the ledger's ABCI application. It is safe for CometBFT's
+// connection-synchronised local client, where the mempool connection
+// (CheckTx) runs concurrently with the consensus connection (FinalizeBlock,
+// Commit) and queries: mu guards the committed-state fields, checkMu the
+// mempool view, and the pending block belongs to the consensus connection.
 type App struct {
 	abci.BaseApplication
 
@@ -66,7 +69,8 @@ type App struct {
 	appHash   []byte
 	blockTime int64
 
-	check   *overlay // committed state plus mempool transactions
+	checkMu sync.Mutex
+	check   *overlay // committed state plus mempool transactions; under checkMu
 	pending *pendingBlock
 	sigs    *sigCache
 }
@@ -165,8 +169,8 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	}
 	a.mu.Lock()
 	a.chainID, a.appHash, a.blockTime = req.ChainId, hash, t
-	a.check = newOverlay(dbStore(a.db))
 	a.mu.Unlock()
+	a.resetCheck()
 	return &abci.ResponseInitChain{AppHash: hash}, nil
 }
 
@@ -177,8 +181,16 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	a.mu.RLock()
 	bc := BlockContext{ChainID: a.chainID, Height: a.height + 1, Time: a.blockTime}
 	a.mu.RUnlock()
+	if a.log.Enabled(context.Background(), slog.LevelDebug) {
+		started := time.Now()
+		defer func() {
+			a.log.Debug("ledger checktx "+req.Type.String(), "took", time.Since(started))
+		}()
+	}
 	hash := TxHash(req.Tx)
 	known := a.sigs.has(hash)
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
 	scratch := newOverlay(a.check)
 	_, err := applyTx(scratch, bc, req.Tx, known)
 	if err != nil {
@@ -213,6 +225,10 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	prev := a.appHash
 	a.mu.RUnlock()
 
+	started := time.Now()
+	defer func() {
+		a.log.Debug("ledger finalize block", "height", req.Height, "txs", len(req.Txs), "took", time.Since(started))
+	}()
 	st := newOverlay(dbStore(a.db))
 	expired, err := expireDue(st, bc)
 	if err != nil {
@@ -284,9 +300,9 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	}
 	a.mu.Lock()
 	a.height, a.blockTime, a.appHash = p.height, p.time, p.appHash
-	a.check = newOverlay(dbStore(a.db)) // CometBFT rechecks the mempool next
-	a.pending = nil
 	a.mu.Unlock()
+	a.pending = nil
+	a.resetCheck() // CometBFT rechecks the mempool next
 	if len(p.state.writes) > 0 {
 		a.log.Debug("ledger commit", "height", p.height, "writes", len(p.state.writes))
 	}
@@ -294,6 +310,15 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 		a.hook(CommitInfo{Height: p.height, Time: p.time, AppHash: p.appHash, Revoked: p.revoked, Expired: p.expired})
 	}
 	return &abci.ResponseCommit{}, nil
+}
+
+// resetCheck drops the mempool view. CometBFT holds its mempool lock
+// across Commit and the recheck that follows, so no CheckTx of the old view
+// interleaves.
+func (a *App) resetCheck() {
+	a.checkMu.Lock()
+	a.check = newOverlay(dbStore(a.db))
+	a.checkMu.Unlock()
 }
 
 // LastCommit returns the committed height, block time and app hash.

@@ -39,6 +39,9 @@ const (
 	ledgerDir      = "data/ledger"
 )
 
+// MaxBlockBytes bounds a block (about 250 grants).
+const MaxBlockBytes = 128 << 10
+
 // ErrHomeExists: a home already has a genesis; initialising it again would
 // fork the node off its chain.
 var ErrHomeExists = errors.New("node home already initialised")
@@ -210,8 +213,13 @@ func genesisDoc(spec NetworkSpec, ids []*Identity) (*types.GenesisDoc, error) {
 	if t.IsZero() {
 		t = time.Now().UTC()
 	}
+	params := types.DefaultConsensusParams()
+	// Small blocks: a block must reach every validator and be executed
+	// well within timeout_propose, or rounds fail and the backlog grows.
+	params.Block.MaxBytes = MaxBlockBytes
+	params.Evidence.MaxBytes = MaxBlockBytes / 4
 	gen := &types.GenesisDoc{ChainID: spec.ChainID, GenesisTime: t, InitialHeight: 1,
-		ConsensusParams: types.DefaultConsensusParams(), Validators: vals, AppState: app}
+		ConsensusParams: params, Validators: vals, AppState: app}
 	if err := gen.ValidateAndComplete(); err != nil {
 		return nil, fmt.Errorf("node: genesis: %w", err)
 	}

@@ -81,7 +81,9 @@ func Open(home string, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("node: node key: %w", err)
 	}
 	dbs := &dbTracker{}
-	cmt, err := nm.NewNode(c, pv, nk, proxy.NewLocalClientCreator(app),
+	// One mutex per ABCI connection, so that CheckTx floods do not starve
+	// consensus; the app is written for that concurrency.
+	cmt, err := nm.NewNode(c, pv, nk, proxy.NewConnSyncLocalClientCreator(app),
 		nm.DefaultGenesisDocProviderFunc(c), dbs.provide,
 		nm.DefaultMetricsProvider(c.Instrumentation), cometLogger(lg))
 	if err != nil {

@@ -30,7 +30,12 @@ func main() {
 	duration := flag.Duration("duration", 15*time.Second, "length of the throughput run")
 	noCache := flag.Bool("nocache", false, "verify signatures again in FinalizeBlock")
 	verbose := flag.Bool("v", false, "log CometBFT errors")
+	census := flag.Bool("census", false, "count CometBFT log messages (all levels) and print the most frequent")
 	flag.Parse()
+	if *census {
+		counter = &msgCounter{m: map[string]int{}}
+		defer counter.print()
+	}
 	if err := run(*n, *accounts, *inflight, *duration, *noCache, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-ledger:", err)
 		os.Exit(1)
@@ -72,6 +77,9 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 	var lg *slog.Logger
 	if verbose {
 		lg = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	if counter != nil {
+		lg = slog.New(counter)
 	}
 	fmt.Printf("GOMAXPROCS %d, 4 validators in-process, loopback timing %+v, sig cache %v\n",
 		runtime.GOMAXPROCS(0), node.LoopbackTiming(), !noCache)
@@ -266,4 +274,51 @@ func measureVerify() (time.Duration, error) {
 		}
 	}
 	return time.Since(t0) / rounds, nil
+}
+
+// msgCounter is a slog.Handler that only counts messages, to see what
+// consensus and the mempool were busy with (rounds, rejected txs).
+type msgCounter struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+var counter *msgCounter
+
+func (c *msgCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (c *msgCounter) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *msgCounter) WithGroup(string) slog.Handler            { return c }
+func (c *msgCounter) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	c.m[r.Message]++
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "took" {
+			if d, ok := a.Value.Any().(time.Duration); ok {
+				c.m[r.Message+" (ms total)"] += int(d.Milliseconds())
+			}
+		}
+		return true
+	})
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *msgCounter) print() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	type kv struct {
+		k string
+		v int
+	}
+	var all []kv
+	for k, v := range c.m {
+		all = append(all, kv{k, v})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v })
+	for i, e := range all {
+		if i == 40 {
+			break
+		}
+		fmt.Printf("%8d  %s\n", e.v, e.k)
+	}
 }
