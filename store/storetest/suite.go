@@ -35,6 +35,43 @@ func Run(t *testing.T, h Harness) {
 	t.Run("CARRoundTrip", func(t *testing.T) { testCARRoundTrip(t, h) })
 	t.Run("CARInvalid", func(t *testing.T) { testCARInvalid(t, h) })
 	t.Run("Corrupt", func(t *testing.T) { testCorrupt(t, h) })
+	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, h) })
+}
+
+// testConcurrent puts, reads and deletes blobs that share blocks from several goroutines.
+func testConcurrent(t *testing.T, h Harness) {
+	s := h.New(t, noLimit)
+	ctx := context.Background()
+	keep := Vec("f1m")
+	Put(t, s, keep)
+	sizes := []int64{300000, 600000, 900000, 1200000}
+	errs := make(chan error, len(sizes))
+	for _, n := range sizes {
+		go func() {
+			// Every blob is a keystream prefix, so all share leading leaves with keep.
+			c, _, err := s.Put(ctx, Keystream(n))
+			if err == nil {
+				var rc io.ReadCloser
+				if rc, err = s.Get(ctx, c); err == nil {
+					_, err = io.Copy(io.Discard, rc)
+					rc.Close()
+				}
+			}
+			if err == nil {
+				err = s.Delete(ctx, c)
+			}
+			errs <- err
+		}()
+	}
+	for range sizes {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	CheckContent(t, s, keep.CID, keep.Size)
+	if list, _ := s.List(ctx); !sameCIDs(list, []cid.Cid{keep.CID}) {
+		t.Errorf("List = %v; want only %s", list, keep.CID)
+	}
 }
 
 const noLimit = -1
