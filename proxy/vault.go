@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -179,7 +180,7 @@ func (v *Vault) Get(grant ledger.ID) (*umbral.VerifiedKeyFrag, error) {
 	if kf, ok := v.cache[grant]; ok {
 		return kf, nil
 	}
-	b, err := os.ReadFile(v.path(grant))
+	b, err := readBounded(v.path(grant), int64(vaultFileSize)+1)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotHeld
 	} else if err != nil {
@@ -203,6 +204,15 @@ func (v *Vault) Get(grant ledger.ID) (*umbral.VerifiedKeyFrag, error) {
 	vkf := kf.SkipVerification()
 	v.cacheLocked(grant, vkf)
 	return vkf, nil
+}
+
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 // Has reports whether the vault holds a file for grant.
