@@ -116,6 +116,7 @@ func (c *Client) Submit(ctx context.Context, raw []byte) (*Committed, error) {
 // Pending is a transaction admitted to the mempool, not yet committed.
 type Pending struct {
 	c    *Client
+	raw  []byte
 	hash ledger.Hash32
 	w    chan *Committed
 }
@@ -125,7 +126,7 @@ type Pending struct {
 // as soon as this returns.
 func (c *Client) Broadcast(ctx context.Context, raw []byte) (*Pending, error) {
 	c.subscribe()
-	p := &Pending{c: c, hash: ledger.TxHash(raw), w: make(chan *Committed, 1)}
+	p := &Pending{c: c, raw: raw, hash: ledger.TxHash(raw), w: make(chan *Committed, 1)}
 	c.mu.Lock()
 	c.waiters[p.hash] = p.w
 	c.mu.Unlock()
@@ -152,11 +153,17 @@ func (p *Pending) forget() {
 func (p *Pending) Hash() ledger.Hash32 { return p.hash }
 
 // Wait waits until the transaction is in a committed block.
+//
+// Events are the fast path. As a fallback it polls the node's tx index
+// every second, and every few seconds it broadcasts the transaction again:
+// CometBFT's mempool can drop a transaction after CheckTx accepted it (when
+// full, or while rechecking), and a resent copy that is already in the
+// mempool or committed is simply refused.
 func (p *Pending) Wait(ctx context.Context) (*Committed, error) {
 	defer p.forget()
-	// Poll as well, slowly, in case the event stream dropped the event.
-	poll := time.NewTicker(250 * time.Millisecond)
+	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
+	lastSend := time.Now()
 	for {
 		select {
 		case r := <-p.w:
@@ -166,11 +173,19 @@ func (p *Pending) Wait(ctx context.Context) (*Committed, error) {
 				r := &Committed{Hash: p.hash, Height: tx.Height, Code: tx.TxResult.Code, Log: tx.TxResult.Log}
 				return r, r.err()
 			}
+			if time.Since(lastSend) >= resendAfter {
+				lastSend = time.Now()
+				_, _ = p.c.rpc.BroadcastTxSync(ctx, p.raw)
+			}
 		case <-ctx.Done():
 			return nil, fmt.Errorf("node: waiting for commit of %x: %w", p.hash[:8], ctx.Err())
 		}
 	}
 }
+
+// resendAfter is how long Wait lets a transaction go uncommitted before
+// broadcasting it again.
+const resendAfter = 5 * time.Second
 
 func (r *Committed) err() error {
 	if r.Code == ledger.CodeOK {

@@ -80,8 +80,12 @@ func (nw *Network) generate() error {
 		if err != nil {
 			return err
 		}
+		api, err := freePort()
+		if err != nil {
+			return err
+		}
 		hosts[i] = HostSpec{Name: fmt.Sprintf("node%d", i), Host: "127.0.0.1", Listen: "127.0.0.1",
-			P2PPort: port, APIAddr: fmt.Sprintf("127.0.0.1:%d", port+1)}
+			P2PPort: port, APIAddr: fmt.Sprintf("127.0.0.1:%d", api)}
 	}
 	homes, err := GenerateNetwork(nw.dir, NetworkSpec{ChainID: nw.opts.ChainID, Nodes: hosts, Timing: nw.opts.Timing})
 	if err != nil {

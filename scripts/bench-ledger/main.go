@@ -292,6 +292,12 @@ func (c *msgCounter) Handle(_ context.Context, r slog.Record) error {
 	c.mu.Lock()
 	c.m[r.Message]++
 	r.Attrs(func(a slog.Attr) bool {
+		if r.Message == "Timed out" && a.Key == "step" {
+			c.m["Timed out in "+fmt.Sprint(a.Value.Any())]++
+		}
+		if r.Message == "finalizing commit of block" && a.Key == "round" {
+			c.m["block committed in round "+fmt.Sprint(a.Value.Any())]++
+		}
 		if a.Key == "took" {
 			if d, ok := a.Value.Any().(time.Duration); ok {
 				c.m[r.Message+" (ms total)"] += int(d.Milliseconds())
@@ -316,7 +322,7 @@ func (c *msgCounter) print() {
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v })
 	for i, e := range all {
-		if i == 40 {
+		if i == 120 {
 			break
 		}
 		fmt.Printf("%8d  %s\n", e.v, e.k)
