@@ -2,6 +2,7 @@
 #
 #   make test          everything CI runs: vet, the npm oracle, kubo, all Go tests
 #   make bench-umbral  the Umbral package against the reference (WASM under Node.js)
+#   make bench-envelope, bench-store   the sealed-file format and the embedded store against age and kubo
 #
 # Tools the tests need are installed under .cache/ (gitignored) on first use.
 
@@ -9,12 +10,14 @@ GO        ?= go
 NPM       ?= npm
 CACHE     := $(CURDIR)/.cache
 ORACLE    := umbral/testdata/oracle
+IPFS      := $(CACHE)/bin/ipfs
 
 export RREC_UMBRAL_ORACLE := $(CURDIR)/$(ORACLE)
+export RREC_IPFS          := $(IPFS)
 
-.PHONY: test vet oracle bench-umbral bench-envelope
+.PHONY: test vet oracle kubo bench-umbral bench-envelope bench-store
 
-test: vet oracle
+test: vet oracle kubo
 	$(GO) test -count=1 -timeout 20m ./...
 
 vet:
@@ -26,6 +29,13 @@ oracle: $(ORACLE)/node_modules/.package-lock.json
 $(ORACLE)/node_modules/.package-lock.json: $(ORACLE)/package.json $(ORACLE)/package-lock.json
 	cd $(ORACLE) && $(NPM) ci --no-audit --no-fund --loglevel=error
 
+# kubo v0.43.0 for the store/kubo tests, pinned as a tool dependency in its own module so that
+# its dependency graph stays out of ours. The first build takes minutes; later ones are cached.
+kubo: $(IPFS)
+
+$(IPFS): tools/kubo/go.mod tools/kubo/go.sum
+	$(GO) build -modfile=tools/kubo/go.mod -trimpath -ldflags='-s -w' -o $@ github.com/ipfs/kubo/cmd/ipfs
+
 # One run on this machine: the reference (WASM under Node.js) against the Go package, medians
 # of interleaved rounds, ratio per operation, min and geometric-mean speedup.
 bench-umbral: oracle
@@ -34,3 +44,7 @@ bench-umbral: oracle
 # 1 GiB sealed and opened against filippo.io/age, paired child-process runs, peak RSS of each.
 bench-envelope:
 	$(GO) run ./scripts/bench-envelope
+
+# store/local import against 'ipfs add --cid-version=1 --raw-leaves' of the same files.
+bench-store: kubo
+	$(GO) run ./scripts/bench-store -ipfs $(IPFS) -sizes 100M,1G -runs 3
