@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/ledger"
@@ -450,9 +452,9 @@ func pct(d []time.Duration, p float64) time.Duration {
 // threadCPU is this OS thread's CPU time: on a host shared with other
 // jobs, wall time measures the neighbours as much as the code.
 func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return time.Duration(ts.Nano())
 }
 
 // processCPU is the CPU time of the whole process (nodes and clients).
@@ -505,7 +507,7 @@ func printFloor() error {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	const reps = 20
+	const reps = 30
 	tm := func(f func()) time.Duration {
 		best := time.Duration(1 << 62)
 		for run := 0; run < 5; run++ {
