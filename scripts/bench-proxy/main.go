@@ -384,6 +384,7 @@ func benchAccesses(e *env, ws []*worker, duration time.Duration) error {
 	var firstErr error
 	stop := time.Now().Add(duration)
 	var wg sync.WaitGroup
+	h0, _, _ := e.nw.Node(0).App().LastCommit()
 	t0, c0 := time.Now(), processCPU()
 	for _, w := range ws {
 		wg.Add(1)
@@ -412,8 +413,10 @@ func benchAccesses(e *env, ws []*worker, duration time.Duration) error {
 	if firstErr != nil {
 		return fmt.Errorf("access run: %w", firstErr)
 	}
-	fmt.Printf("accesses end to end (%d concurrent recipients): %d in %v: %s; latency under this load p50 %v p90 %v\n",
-		len(ws), done.Load(), el.Round(time.Millisecond), cpuRate(done.Load(), el, cpu), pct(lat, 0.5), pct(lat, 0.9))
+	h1, _, _ := e.nw.Node(0).App().LastCommit()
+	fmt.Printf("accesses end to end (%d concurrent recipients): %d in %v: %s; latency under this load p50 %v p90 %v; %d blocks (%.1f/s)\n",
+		len(ws), done.Load(), el.Round(time.Millisecond), cpuRate(done.Load(), el, cpu), pct(lat, 0.5), pct(lat, 0.9),
+		h1-h0, float64(h1-h0)/el.Seconds())
 	return nil
 }
 
