@@ -64,6 +64,7 @@ type App struct {
 	hook func(CommitInfo)
 
 	mu        sync.RWMutex
+	nodes     Registry
 	chainID   string
 	height    int64
 	appHash   []byte
@@ -120,6 +121,10 @@ func Open(dir string, opts Options) (*App, error) {
 	a.appHash, _ = st.Get(metaAppHash)
 	c, _ := st.Get(metaChainID)
 	a.chainID = string(c)
+	if a.nodes, err = loadRegistry(st); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.check = newOverlay(st)
 	return a, nil
 }
@@ -167,8 +172,12 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	if err := a.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
 		return nil, fmt.Errorf("ledger: persist genesis: %w", err)
 	}
+	nodes, err := loadRegistry(dbStore(a.db))
+	if err != nil {
+		return nil, err
+	}
 	a.mu.Lock()
-	a.chainID, a.appHash, a.blockTime = req.ChainId, hash, t
+	a.chainID, a.appHash, a.blockTime, a.nodes = req.ChainId, hash, t, nodes
 	a.mu.Unlock()
 	a.resetCheck()
 	return &abci.ResponseInitChain{AppHash: hash}, nil
@@ -179,7 +188,7 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 // account can have several transactions in flight.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
 	a.mu.RLock()
-	bc := BlockContext{ChainID: a.chainID, Height: a.height + 1, Time: a.blockTime}
+	bc := BlockContext{ChainID: a.chainID, Height: a.height + 1, Time: a.blockTime, Nodes: a.nodes}
 	a.mu.RUnlock()
 	if a.log.Enabled(context.Background(), slog.LevelDebug) {
 		started := time.Now()
@@ -221,7 +230,7 @@ func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposa
 // and returns its app hash; nothing is persisted until Commit.
 func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
 	a.mu.RLock()
-	bc := BlockContext{ChainID: a.chainID, Height: req.Height, Time: req.Time.UnixNano()}
+	bc := BlockContext{ChainID: a.chainID, Height: req.Height, Time: req.Time.UnixNano(), Nodes: a.nodes}
 	prev := a.appHash
 	a.mu.RUnlock()
 

@@ -14,7 +14,24 @@ import (
 type BlockContext struct {
 	ChainID string
 	Height  int64
-	Time    int64 // block time, unix nanoseconds
+	Time    int64    // block time, unix nanoseconds
+	Nodes   Registry // the genesis node registry (fixed for the chain's life)
+}
+
+// Registry is the set of proxy keys of the genesis node registry, held in
+// memory because every grant checks its nodes against it.
+type Registry map[PubKey]bool
+
+// loadRegistry reads the registry from state.
+func loadRegistry(s Store) (Registry, error) {
+	r := Registry{}
+	err := s.Iterate([]byte{pNodeProxy}, []byte{pNodeProxy}, func(k, _ []byte) bool {
+		var pk PubKey
+		copy(pk[:], k[1:])
+		r[pk] = true
+		return true
+	})
+	return r, err
 }
 
 // TxResult describes an applied transaction, for events and clients.
@@ -94,6 +111,7 @@ func applyPut(o *overlay, bc BlockContext, tx *Tx, b *PutRecord, res *TxResult) 
 	rec := Record{ID: id, Owner: tx.Signer, CID: b.CID, Size: b.Size, Capsule: b.Capsule,
 		DelegatingKey: b.DelegatingKey, Height: bc.Height, Time: bc.Time, TxHash: res.Hash}
 	setJSON(o, key(pRecord, id[:]), rec)
+	o.set(key(pRecordOwner, id[:]), tx.Signer[:])
 	if err := listAppend(o, listID(listOwnerRecords, tx.Signer[:]), id[:]); err != nil {
 		return err
 	}
@@ -103,13 +121,13 @@ func applyPut(o *overlay, bc BlockContext, tx *Tx, b *PutRecord, res *TxResult) 
 }
 
 func applyGrant(o *overlay, bc BlockContext, tx *Tx, b *Grant, res *TxResult) error {
-	var rec Record
-	if ok, err := getJSON(o, key(pRecord, b.Record[:]), &rec); err != nil {
+	owner, err := o.Get(key(pRecordOwner, b.Record[:]))
+	if err != nil {
 		return err
-	} else if !ok {
+	} else if owner == nil {
 		return fmt.Errorf("%w: record %s", ErrNotFound, b.Record)
 	}
-	if rec.Owner != tx.Signer {
+	if !bytes.Equal(owner, tx.Signer[:]) {
 		return fmt.Errorf("%w: only the record's owner may grant", ErrUnauthorized)
 	}
 	if b.NotAfter != 0 && b.NotAfter <= bc.Time {
@@ -117,9 +135,7 @@ func applyGrant(o *overlay, bc BlockContext, tx *Tx, b *Grant, res *TxResult) er
 	}
 	nodes := make([]GrantNodeState, len(b.Nodes))
 	for i, n := range b.Nodes {
-		if v, err := o.Get(key(pNodeProxy, n.Proxy[:])); err != nil {
-			return err
-		} else if v == nil {
+		if !bc.Nodes[n.Proxy] {
 			return fmt.Errorf("%w: proxy key %s", ErrUnknownNode, n.Proxy)
 		}
 		nodes[i] = GrantNodeState{Proxy: n.Proxy, Commitment: n.Commitment}

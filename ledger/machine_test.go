@@ -79,6 +79,11 @@ func newMachine(t *testing.T) *machine {
 		t.Fatal(err)
 	}
 	m.store.apply(o.sortedWrites())
+	reg, err := loadRegistry(m.store)
+	if err != nil || len(reg) != 4 {
+		t.Fatalf("registry: %v, %v", reg, err)
+	}
+	m.bc.Nodes = reg
 	return m
 }
 

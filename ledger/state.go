@@ -136,15 +136,16 @@ type AuditEntry struct {
 
 // Key layout; see SPEC.md. Prefix bytes keep each table contiguous.
 const (
-	pMeta      = 0x00 // node-local bookkeeping, outside the app hash
-	pNode      = 'n'  // u16 index -> NodeInfo
-	pNodeProxy = 'N'  // proxy key -> u16 index
-	pAccount   = 'a'  // signer -> u64 next sequence
-	pRecord    = 'r'  // record id -> Record
-	pGrant     = 'g'  // grant id -> GrantState
-	pExpiry    = 'x'  // u64 not-after ‖ grant id -> empty
-	pList      = 'l'  // list id ‖ u64 position -> item
-	pListLen   = 'c'  // list id -> u64 length
+	pMeta        = 0x00 // node-local bookkeeping, outside the app hash
+	pNode        = 'n'  // u16 index -> NodeInfo
+	pNodeProxy   = 'N'  // proxy key -> u16 index
+	pAccount     = 'a'  // signer -> u64 next sequence
+	pRecord      = 'r'  // record id -> Record
+	pRecordOwner = 'O'  // record id -> owner key (what grants check)
+	pGrant       = 'g'  // grant id -> GrantState
+	pExpiry      = 'x'  // u64 not-after ‖ grant id -> empty
+	pList        = 'l'  // list id ‖ u64 position -> item
+	pListLen     = 'c'  // list id -> u64 length
 )
 
 // Lists (ordered, append-only, paged by position).

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ func main() {
 	duration := flag.Duration("duration", 15*time.Second, "length of the throughput run")
 	noCache := flag.Bool("nocache", false, "verify signatures again in FinalizeBlock")
 	verbose := flag.Bool("v", false, "log CometBFT errors")
+	cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of the throughput run to this file")
 	census := flag.Bool("census", false, "count CometBFT log messages (all levels) and print the most frequent")
 	flag.Parse()
 	if *census {
@@ -203,6 +205,17 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 	}
 	fmt.Printf("signed %d grants in advance in %v\n", accounts*perAccount, time.Since(signStart).Round(time.Millisecond))
 
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	h0 := nw.Node(0).Height()
 	var committed, failed atomic.Int64
 	runCtx, cancel := context.WithTimeout(ctx, duration)
@@ -283,7 +296,10 @@ type msgCounter struct {
 	m  map[string]int
 }
 
-var counter *msgCounter
+var (
+	counter    *msgCounter
+	cpuprofile *string
+)
 
 func (c *msgCounter) Enabled(context.Context, slog.Level) bool { return true }
 func (c *msgCounter) WithAttrs([]slog.Attr) slog.Handler       { return c }
