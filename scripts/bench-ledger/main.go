@@ -27,7 +27,7 @@ import (
 func main() {
 	n := flag.Int("n", 300, "sequential grants for the latency run")
 	accounts := flag.Int("accounts", 200, "concurrent accounts for the throughput run")
-	inflight := flag.Int("inflight", 4, "transactions each account keeps in flight")
+	inflight := flag.Int("inflight", 2, "transactions each account keeps in flight")
 	duration := flag.Duration("duration", 15*time.Second, "length of the throughput run")
 	noCache := flag.Bool("nocache", false, "verify signatures again in FinalizeBlock")
 	verbose := flag.Bool("v", false, "log CometBFT errors")
