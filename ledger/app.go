@@ -156,7 +156,10 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	if len(req.ChainId) == 0 || len(req.ChainId) > MaxChainID {
 		return nil, fmt.Errorf("ledger: chain id must be 1..%d bytes", MaxChainID)
 	}
-	o := newOverlay(dbStore(a.db))
+	// Built over an empty store, so that a repeat after a crash before the
+	// first block (CometBFT calls InitChain again while the app's height is
+	// 0) computes the same writes instead of seeing its own earlier ones.
+	o := newOverlay(newMemStore())
 	if err := initState(o, gs.Nodes); err != nil {
 		return nil, err
 	}

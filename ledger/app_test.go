@@ -38,6 +38,11 @@ func TestAppLifecycle(t *testing.T) {
 	if err != nil || len(ic.AppHash) != 32 {
 		t.Fatalf("InitChain: %v", err)
 	}
+	// A crash before the first block makes CometBFT call InitChain again.
+	again, err := a.InitChain(ctx, &abci.RequestInitChain{ChainId: testChain, Time: t0, AppStateBytes: gs})
+	if err != nil || !bytes.Equal(again.AppHash, ic.AppHash) {
+		t.Fatalf("repeated InitChain: %v", err)
+	}
 
 	owner := newAccount(t)
 	c, dk := testCapsule(t)
