@@ -17,6 +17,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/resilientrecords/resilientrecords/ledger"
@@ -217,6 +218,7 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 		defer pprof.StopCPUProfile()
 	}
 	h0 := nw.Node(0).Height()
+	cpu0 := processCPU()
 	var committed, failed atomic.Int64
 	runCtx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
@@ -261,11 +263,18 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 	}
 	wg.Wait()
 	elapsed := time.Since(t0)
+	cpu := processCPU() - cpu0
 	blocks := nw.Node(0).Height() - h0
 	fmt.Printf("throughput: %d accounts x %d in flight for %v: %d grants committed = %.0f grants/s "+
 		"(%d blocks, %.1f tx/block, %d failed)\n", accounts, inflight, elapsed.Round(time.Millisecond),
 		committed.Load(), float64(committed.Load())/elapsed.Seconds(), blocks,
 		float64(committed.Load())/float64(max(blocks, 1)), failed.Load())
+	if c := committed.Load(); c > 0 {
+		per := cpu / time.Duration(c)
+		fmt.Printf("process CPU during the run: %v (%.2f cores busy); %v CPU per committed grant "+
+			"(4 nodes + client) => ceiling %.0f grants/s with all %d cores\n", cpu.Round(time.Millisecond),
+			cpu.Seconds()/elapsed.Seconds(), per.Round(time.Microsecond), float64(runtime.NumCPU())*float64(time.Second)/float64(per), runtime.NumCPU())
+	}
 	return nil
 }
 
@@ -343,4 +352,13 @@ func (c *msgCounter) print() {
 		}
 		fmt.Printf("%8d  %s\n", e.v, e.k)
 	}
+}
+
+// processCPU is the user+system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
