@@ -70,7 +70,13 @@ func TestSingleNode(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- n.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			stop()
+			<-done
+		}
+	})
 
 	var reg []ledger.NodeInfo
 	for {
@@ -86,8 +92,8 @@ func TestSingleNode(t *testing.T) {
 	e := &env{t: t, ctx: ctx, nw: &Network{opts: NetworkOptions{ChainID: "rr-solo"}, nodes: []*Node{n}, homes: []string{home}}}
 	e.putRecord(owner)
 	stop()
+	stopped = true
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	done <- nil
 }

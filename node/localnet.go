@@ -203,7 +203,8 @@ func (nw *Network) Stop() error {
 	return errors.Join(errs...)
 }
 
-// Restart stops the whole network and starts it again from its homes.
+// Restart stops the whole network and starts it again from its homes. It
+// returns once every node has caught up to the highest stored height.
 func (nw *Network) Restart(ctx context.Context) error {
 	if err := nw.Stop(); err != nil {
 		return err
@@ -213,7 +214,7 @@ func (nw *Network) Restart(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return nw.WaitHeight(ctx, nw.maxHeight())
 }
 
 func (nw *Network) maxHeight() int64 {
