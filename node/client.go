@@ -39,7 +39,8 @@ type Committed struct {
 // mempool); errors.Is also matches the ledger's sentinel for the code.
 var ErrRejected = errors.New("node: transaction rejected by the mempool")
 
-// NewClient wraps an RPC client.
+// NewClient wraps an RPC client. An HTTP client must be started (Start)
+// for its event stream; without one, Wait falls back to polling.
 func NewClient(c rpcclient.Client) *Client {
 	return &Client{rpc: c, waiters: make(map[ledger.Hash32]chan *Committed)}
 }
@@ -63,7 +64,7 @@ func (c *Client) subscribe() {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ch, err := c.rpc.Subscribe(ctx, "ledger-client", types.EventQueryTx.String(), 100000)
+	ch, err := c.rpc.Subscribe(ctx, fmt.Sprintf("ledger-client-%p", c), types.EventQueryTx.String(), 100000)
 	if err != nil {
 		cancel() // waiters fall back to polling
 		return
