@@ -171,7 +171,7 @@ func (n *Node) Start() error {
 		_ = n.Stop()
 		return fmt.Errorf("node: start: %w", err)
 	}
-	if err := n.px.listen(n.settings.APIAddr); err != nil {
+	if err := n.px.listen(n.settings.APIAddr, n.apiHandler()); err != nil {
 		_ = n.Stop()
 		return err
 	}

@@ -81,8 +81,8 @@ func (p *proxyServer) attach(home string, app *ledger.App, s Settings) error {
 	return nil
 }
 
-// listen serves the proxy API on addr ("" serves nothing).
-func (p *proxyServer) listen(addr string) error {
+// listen serves the node's HTTP API (see api.go) on addr ("" serves nothing).
+func (p *proxyServer) listen(addr string, h http.Handler) error {
 	if addr == "" {
 		return nil
 	}
@@ -90,7 +90,7 @@ func (p *proxyServer) listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("node: proxy API: %w", err)
 	}
-	p.srv = &http.Server{Handler: p.svc.Handler(), ReadHeaderTimeout: 5 * time.Second,
+	p.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
 		MaxHeaderBytes: 8 << 10, ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
 	go func() {

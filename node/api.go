@@ -1,0 +1,12 @@
+package node
+
+import "net/http"
+
+// apiHandler is the node's HTTP API, served on the address the node registry publishes
+// (docs/api.md). Each concern registers its own routes; the most specific pattern wins.
+func (n *Node) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	// Re-encryption proxy: fragment deposits and re-encryption (proxy/SPEC.md).
+	mux.Handle("/", n.px.svc.Handler())
+	return mux
+}
