@@ -15,7 +15,7 @@ IPFS      := $(CACHE)/bin/ipfs
 export RREC_UMBRAL_ORACLE := $(CURDIR)/$(ORACLE)
 export RREC_IPFS          := $(IPFS)
 
-.PHONY: test vet oracle kubo bench-umbral bench-envelope bench-store
+.PHONY: test vet oracle kubo bench-umbral bench-envelope bench-store bench-ledger bench-proxy
 
 test: vet oracle kubo
 	$(GO) test -count=1 -timeout 20m ./...
@@ -48,3 +48,11 @@ bench-envelope:
 # store/local import against 'ipfs add --cid-version=1 --raw-leaves' of the same files.
 bench-store: kubo
 	$(GO) run ./scripts/bench-store -ipfs $(IPFS) -sizes 100M,1G -runs 3
+
+# Grant commit latency (p50, p90) and sustained grants/s on a 4-node loopback network.
+bench-ledger:
+	$(GO) run ./scripts/bench-ledger
+
+# Cfrags/s, accesses/s end to end and access latency on a 4-node loopback network.
+bench-proxy:
+	$(GO) run ./scripts/bench-proxy
