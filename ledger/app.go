@@ -34,8 +34,10 @@ type CommitInfo struct {
 	Height  int64
 	Time    int64 // block time, unix nanoseconds
 	AppHash []byte
-	Revoked []ID     // grants revoked in this block
+	Revoked []ID     // grants revoked in this block, by Revoke or EraseRecord
 	Expired []Expiry // grants whose not-after this block's time passed
+	Put     []ID     // records put in this block (their blobs are to be replicated)
+	Erased  []Erasure
 }
 
 // Options configure an App.
@@ -83,6 +85,8 @@ type pendingBlock struct {
 	appHash []byte
 	revoked []ID
 	expired []Expiry
+	put     []ID
+	erased  []Erasure
 }
 
 var (
@@ -144,6 +148,8 @@ func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, erro
 // GenesisState is the app_state of genesis.json.
 type GenesisState struct {
 	Nodes []NodeInfo `json:"nodes"`
+	// Replication is how many nodes hold each record's blob; 0 means all.
+	Replication int `json:"replication,omitempty"`
 }
 
 // InitChain loads the node registry. It persists at once: it is a pure
@@ -160,7 +166,7 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	// first block (CometBFT calls InitChain again while the app's height is
 	// 0) computes the same writes instead of seeing its own earlier ones.
 	o := newOverlay(newMemStore())
-	if err := initState(o, gs.Nodes); err != nil {
+	if err := initState(o, gs.Nodes, gs.Replication); err != nil {
 		return nil, err
 	}
 	hash := nextAppHash(nil, 0, o.sortedWrites())
@@ -253,18 +259,28 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 			{Key: AttrRecord, Value: e.Record.String(), Index: true},
 		}})
 	}
-	var revoked []ID
+	var revoked, put []ID
+	var erased []Erasure
 	for i, raw := range req.Txs {
 		hash := TxHash(raw)
 		res, err := applyTx(st, bc, raw, a.sigs.take(hash))
 		resp.TxResults[i] = txResult(hash, res, err)
-		if err == nil && res.Type == TxRevoke {
+		if err != nil {
+			continue
+		}
+		switch res.Type {
+		case TxRevoke:
 			revoked = append(revoked, res.Grant)
+		case TxPutRecord:
+			put = append(put, res.Record)
+		case TxEraseRecord:
+			revoked = append(revoked, res.Revoked...)
+			erased = append(erased, Erasure{Record: res.Record, CID: res.CID})
 		}
 	}
 	resp.AppHash = nextAppHash(prev, bc.Height, st.sortedWrites())
 	a.pending = &pendingBlock{height: bc.Height, time: bc.Time, state: st, appHash: resp.AppHash,
-		revoked: revoked, expired: expired}
+		revoked: revoked, expired: expired, put: put, erased: erased}
 	return resp, nil
 }
 
@@ -281,7 +297,7 @@ func txResult(hash Hash32, res *TxResult, err error) *abci.ExecTxResult {
 			abci.EventAttribute{Key: AttrType, Value: res.Type.String(), Index: true},
 			abci.EventAttribute{Key: AttrSigner, Value: res.Signer.String(), Index: true},
 			abci.EventAttribute{Key: AttrRecord, Value: res.Record.String(), Index: true})
-		if res.Type != TxPutRecord {
+		if res.Type == TxGrant || res.Type == TxRevoke || res.Type == TxRequestAccess {
 			attrs = append(attrs, abci.EventAttribute{Key: AttrGrant, Value: res.Grant.String(), Index: true})
 		}
 	}
@@ -319,7 +335,8 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 		a.log.Debug("ledger commit", "height", p.height, "writes", len(p.state.writes))
 	}
 	if a.hook != nil {
-		a.hook(CommitInfo{Height: p.height, Time: p.time, AppHash: p.appHash, Revoked: p.revoked, Expired: p.expired})
+		a.hook(CommitInfo{Height: p.height, Time: p.time, AppHash: p.appHash, Revoked: p.revoked, Expired: p.expired,
+			Put: p.put, Erased: p.erased})
 	}
 	return &abci.ResponseCommit{}, nil
 }

@@ -40,7 +40,10 @@ type TxResult struct {
 	Hash   Hash32
 	Signer PubKey
 	Record ID
-	Grant  ID // zero for PutRecord
+	Grant  ID // zero for PutRecord, EraseRecord and HoldsBlob
+	// EraseRecord: the grants it revoked and the erased blob's CID.
+	Revoked []ID
+	CID     []byte
 }
 
 // applyTx checks raw against state st and, on success, writes its effects
@@ -82,6 +85,10 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*TxResu
 		err = applyRevoke(scratch, bc, tx, b, res)
 	case *RequestAccess:
 		err = applyRequest(scratch, bc, tx, b, res)
+	case *EraseRecord:
+		err = applyErase(scratch, bc, tx, b, res)
+	case *HoldsBlob:
+		err = applyHolds(scratch, bc, tx, b, res)
 	default:
 		err = ErrUnsupportedTx
 	}
@@ -112,6 +119,7 @@ func applyPut(o *overlay, bc BlockContext, tx *Tx, b *PutRecord, res *TxResult) 
 		DelegatingKey: b.DelegatingKey, Height: bc.Height, Time: bc.Time, TxHash: res.Hash}
 	setJSON(o, key(pRecord, id[:]), rec)
 	o.set(key(pRecordOwner, id[:]), tx.Signer[:])
+	o.set(cidIndexKey(b.CID, id), nil)
 	if err := listAppend(o, listID(listOwnerRecords, tx.Signer[:]), id[:]); err != nil {
 		return err
 	}
@@ -129,6 +137,9 @@ func applyGrant(o *overlay, bc BlockContext, tx *Tx, b *Grant, res *TxResult) er
 	}
 	if !bytes.Equal(owner, tx.Signer[:]) {
 		return fmt.Errorf("%w: only the record's owner may grant", ErrUnauthorized)
+	}
+	if err := checkNotErased(o, b.Record); err != nil {
+		return err
 	}
 	if b.NotAfter != 0 && b.NotAfter <= bc.Time {
 		return fmt.Errorf("%w: not-after is already past in block time", ErrGrantExpired)
@@ -203,6 +214,9 @@ func applyRequest(o *overlay, bc BlockContext, tx *Tx, b *RequestAccess, res *Tx
 	if g.RecipientSig != tx.Signer {
 		return fmt.Errorf("%w: only the grant's recipient may request access", ErrUnauthorized)
 	}
+	if err := checkNotErased(o, g.Record); err != nil {
+		return err
+	}
 	if err := g.LiveAt(bc.Time); err != nil {
 		return err
 	}
@@ -262,10 +276,16 @@ func expireDue(o *overlay, bc BlockContext) ([]Expiry, error) {
 	return out, nil
 }
 
-// initState writes the genesis node registry.
-func initState(o *overlay, nodes []NodeInfo) error {
+// initState writes the genesis node registry and replication factor.
+func initState(o *overlay, nodes []NodeInfo, replication int) error {
 	if len(nodes) == 0 || len(nodes) > 0xffff {
 		return fmt.Errorf("%w: genesis needs at least one node", ErrInvalidTx)
+	}
+	if replication < 0 || replication > len(nodes) {
+		return fmt.Errorf("%w: replication factor %d outside 0..%d", ErrInvalidTx, replication, len(nodes))
+	}
+	if replication > 0 && replication < len(nodes) {
+		o.set(keyReplication, u16b(uint16(replication)))
 	}
 	for i, n := range nodes {
 		n.Index = i

@@ -75,7 +75,7 @@ func newMachine(t *testing.T) *machine {
 		infos = append(infos, NodeInfo{Name: "n", ProxyKey: a.pk})
 	}
 	o := newOverlay(m.store)
-	if err := initState(o, infos); err != nil {
+	if err := initState(o, infos, 0); err != nil {
 		t.Fatal(err)
 	}
 	m.store.apply(o.sortedWrites())

@@ -52,7 +52,22 @@ func (s *Snapshot) Record(id ID) (*Record, error) {
 	} else if !ok {
 		return nil, fmt.Errorf("%w: record %s", ErrNotFound, id)
 	}
-	return &r, nil
+	return &r, s.annotate(&r)
+}
+
+// annotate fills the query-only fields of a record: holders, replicas and
+// the tombstone.
+func (s *Snapshot) annotate(r *Record) error {
+	var err error
+	if r.Erased, err = s.Tombstone(r.ID); err != nil || r.Erased != nil {
+		return err
+	}
+	if r.Holders, err = s.Holders(r.ID); err != nil {
+		return err
+	}
+	placed, err := s.PlacedNodes(r.ID)
+	r.Replicas = len(placed)
+	return err
 }
 
 // Grant returns a grant by id (ErrNotFound if absent).
@@ -178,6 +193,9 @@ type Status struct {
 //	/grants/record/<record id hex>?start=N&limit=M
 //	/grants/recipient/<recipient signing key hex>?start=N&limit=M
 //	/audit/<record id hex>?start=N&limit=M
+//	/tombstone/<record id hex>
+//	/records/cid/<cid text>
+//	/placement/<record id hex>
 //
 // Answers are JSON in Value; Height is the committed height they reflect.
 func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQuery, error) {
@@ -256,6 +274,39 @@ func (s *Snapshot) Query(path string) (any, error) {
 			return nil, err
 		}
 		return s.GrantsTo(pk, start, limit)
+	case len(parts) == 2 && parts[0] == "tombstone":
+		id, err := parseIDHex(parts[1])
+		if err != nil {
+			return nil, err
+		}
+		t, err := s.Tombstone(id)
+		if err == nil && t == nil {
+			err = fmt.Errorf("%w: no tombstone for record %s", ErrNotFound, id)
+		}
+		return t, err
+	case len(parts) == 3 && parts[0] == "records" && parts[1] == "cid":
+		if parts[2] == "" || len(parts[2]) > MaxCIDBytes {
+			return nil, fmt.Errorf("%w: cid must be 1..%d bytes", ErrMalformed, MaxCIDBytes)
+		}
+		ids, err := s.RecordsWithCID([]byte(parts[2]))
+		if err != nil {
+			return nil, err
+		}
+		recs := make([]*Record, 0, len(ids))
+		for _, id := range ids {
+			r, err := s.Record(id)
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, r)
+		}
+		return recs, nil
+	case len(parts) == 2 && parts[0] == "placement":
+		id, err := parseIDHex(parts[1])
+		if err != nil {
+			return nil, err
+		}
+		return s.PlacedNodes(id)
 	case len(parts) == 2 && parts[0] == "audit":
 		id, err := parseIDHex(parts[1])
 		if err != nil {

@@ -70,6 +70,12 @@ type Record struct {
 	Height        int64        `json:"height"`
 	Time          int64        `json:"time"` // block time, unix nanoseconds
 	TxHash        Hash32       `json:"tx_hash"`
+
+	// Filled in by queries from other keys, never stored (empty, they are
+	// omitted, so stored records keep their encoding).
+	Holders  []int      `json:"holders,omitempty"`  // registry indices of nodes that reported holding the blob
+	Replicas int        `json:"replicas,omitempty"` // how many nodes should hold it
+	Erased   *Tombstone `json:"erased,omitempty"`
 }
 
 // GrantNodeState is a grant's node with its kfrag commitment.

@@ -18,8 +18,7 @@ const (
 	TxGrant         TxType = 2
 	TxRevoke        TxType = 3
 	TxRequestAccess TxType = 4
-	// TxEraseRecord and TxHoldsBlob are reserved for a later version; the
-	// decoder rejects them with ErrUnsupportedTx until they are defined.
+	// TxEraseRecord and TxHoldsBlob are defined in erase.go.
 	TxEraseRecord TxType = 5
 	TxHoldsBlob   TxType = 6
 )
@@ -73,7 +72,7 @@ type Tx struct {
 }
 
 // Body is the type-specific part of a transaction: one of *PutRecord,
-// *Grant, *Revoke, *RequestAccess.
+// *Grant, *Revoke, *RequestAccess, *EraseRecord, *HoldsBlob.
 type Body interface {
 	Type() TxType
 	encode(*encoder)
@@ -334,6 +333,10 @@ func parseTx(raw []byte) (*Tx, error) {
 		body = new(Revoke)
 	case TxRequestAccess:
 		body = new(RequestAccess)
+	case TxEraseRecord:
+		body = new(EraseRecord)
+	case TxHoldsBlob:
+		body = new(HoldsBlob)
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrUnsupportedTx, typ)
 	}

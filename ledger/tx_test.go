@@ -99,7 +99,7 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		"empty":          {nil, ErrMalformed},
 		"version":        {append([]byte{2}, good[1:]...), ErrMalformed},
-		"reserved type":  {append([]byte{1, byte(TxEraseRecord)}, good[2:]...), ErrUnsupportedTx},
+		"next type":      {append([]byte{1, 7}, good[2:]...), ErrUnsupportedTx},
 		"unknown type":   {append([]byte{1, 200}, good[2:]...), ErrUnsupportedTx},
 		"truncated":      {good[:len(good)-1], ErrMalformed},
 		"trailing":       {append(append([]byte{}, good...), 0), ErrMalformed},
