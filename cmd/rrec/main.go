@@ -30,6 +30,8 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newKeygenCmd(),
 		newPubkeyCmd(),
 		newCIDCmd(),
+		newDevnetCmd(),
+		newNodeCmd(),
 	)
 	return root
 }

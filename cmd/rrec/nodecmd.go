@@ -1,0 +1,200 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/node"
+)
+
+func newNodeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Prepare and run ledger nodes for a real deployment",
+		Long: `node prepares node homes (keys, settings, genesis) and runs a node from its home.
+For a network of several hosts, run 'rrec node generate' once, copy each home to its host,
+and run 'rrec node start' there. For a network on one machine, 'rrec devnet' is simpler.`,
+		Example: `  rrec node generate --dir ./homes --chain-id clinic-net --hosts a.example,b.example,c.example,d.example
+  rrec node start --home ./homes/node0`,
+	}
+	cmd.AddCommand(newNodeInitCmd(), newNodeGenerateCmd(), newNodeStartCmd())
+	return cmd
+}
+
+type placement struct {
+	p2pPort, apiPort, rpcPort int
+	listen                    string
+	wan                       bool
+}
+
+func (p *placement) flags(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&p.p2pPort, "p2p-port", 26656, "consensus peer-to-peer `PORT`")
+	cmd.Flags().IntVar(&p.apiPort, "api-port", 26680, "HTTP API `PORT` (proxy, ledger and blob routes, docs/api.md)")
+	cmd.Flags().IntVar(&p.rpcPort, "rpc-port", 0, "CometBFT RPC `PORT` (0: no RPC server)")
+	cmd.Flags().StringVar(&p.listen, "listen", "", "listen on `HOST` instead of every interface")
+	cmd.Flags().BoolVar(&p.wan, "wan", true, "consensus timing for hosts on separate machines (false: loopback timing)")
+}
+
+func (p *placement) timing() node.Timing {
+	if p.wan {
+		return node.WANTiming()
+	}
+	return node.LoopbackTiming()
+}
+
+func (p *placement) host(name, host string) node.HostSpec {
+	return node.HostSpec{Name: name, Host: host, P2PPort: p.p2pPort, RPCPort: p.rpcPort,
+		APIAddr: net.JoinHostPort(host, strconv.Itoa(p.apiPort)), Listen: p.listen}
+}
+
+func newNodeInitCmd() *cobra.Command {
+	var (
+		home, chainID, host string
+		pl                  placement
+	)
+	cmd := &cobra.Command{
+		Use:   "init --home DIR --chain-id ID --host HOST",
+		Short: "Prepare the home of a single-node network",
+		Long: `init writes a new node home: consensus and proxy keys, settings (config/node.json) and a
+genesis in which this node is the only validator. It refuses a home that already has a genesis.`,
+		Example: `  rrec node init --home ~/.rrec/node --chain-id solo --host 127.0.0.1 --wan=false`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if home == "" || chainID == "" || host == "" {
+				return errors.New("node init needs --home DIR, --chain-id ID and --host HOST (the address clients and peers dial)")
+			}
+			id, err := node.Init(home, chainID, pl.host(filepath.Base(home), host), pl.timing())
+			if errors.Is(err, node.ErrHomeExists) {
+				return fmt.Errorf("%s already holds a node: start it with 'rrec node start --home %s'", home, home)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "initialised %s\nnode id    %s\nproxy key  %s\n", home, id.NodeID, id.ProxyKey)
+			return writeGeneratedNetworkFile(filepath.Join(home, "network.json"), chainID, []string{home})
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "node home `DIR` to create")
+	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain `ID` of the new network")
+	cmd.Flags().StringVar(&host, "host", "", "`HOST` that peers and clients dial")
+	pl.flags(cmd)
+	return cmd
+}
+
+func newNodeGenerateCmd() *cobra.Command {
+	var (
+		dir, chainID, hosts string
+		pl                  placement
+	)
+	cmd := &cobra.Command{
+		Use:   "generate --dir DIR --chain-id ID --hosts HOST,HOST,...",
+		Short: "Prepare the homes of a multi-host network",
+		Long: `generate writes one node home per host under DIR (DIR/NAME) with fresh keys, one genesis
+naming every node as a validator and proxy, and every other node as a persistent peer. It
+also writes DIR/network.json for clients. Copy each home to its host (keep the keys secret)
+and run 'rrec node start --home HOME' there.
+
+Each entry of --hosts is HOST or NAME=HOST; unnamed nodes are called node0, node1, ...
+Every node uses the same ports. A network of n nodes tolerates f = (n-1)/3 faulty ones.`,
+		Example: `  rrec node generate --dir ./homes --chain-id clinic-net \
+      --hosts a=10.0.0.1,b=10.0.0.2,c=10.0.0.3,d=10.0.0.4`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" || chainID == "" || hosts == "" {
+				return errors.New("node generate needs --dir DIR, --chain-id ID and --hosts HOST,HOST,...")
+			}
+			var specs []node.HostSpec
+			for i, h := range strings.Split(hosts, ",") {
+				name, host, ok := strings.Cut(strings.TrimSpace(h), "=")
+				if !ok {
+					name, host = fmt.Sprintf("node%d", i), name
+				}
+				if host == "" || name == "" {
+					return fmt.Errorf("--hosts entry %d (%q): want HOST or NAME=HOST", i+1, h)
+				}
+				specs = append(specs, pl.host(name, host))
+			}
+			homes, err := node.GenerateNetwork(dir, node.NetworkSpec{ChainID: chainID, Nodes: specs, Timing: pl.timing()})
+			if err != nil {
+				return err
+			}
+			for _, h := range homes {
+				fmt.Fprintln(cmd.OutOrStdout(), h)
+			}
+			return writeGeneratedNetworkFile(filepath.Join(dir, "network.json"), chainID, homes)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "write the homes under `DIR`")
+	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain `ID` of the new network")
+	cmd.Flags().StringVar(&hosts, "hosts", "", "comma-separated `HOST` or NAME=HOST, one per node")
+	pl.flags(cmd)
+	return cmd
+}
+
+func newNodeStartCmd() *cobra.Command {
+	var (
+		home    string
+		verbose int
+	)
+	cmd := &cobra.Command{
+		Use:   "start --home DIR",
+		Short: "Run a node from its home until interrupted",
+		Long: `start runs the node prepared by 'rrec node init' or 'rrec node generate': consensus, the
+ledger, the re-encryption proxy and the HTTP API. SIGINT or SIGTERM stop it cleanly.`,
+		Example: `  rrec node start --home ./homes/node0 -v`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if home == "" {
+				return errors.New("node start needs --home DIR (prepare one with 'rrec node init' or 'rrec node generate')")
+			}
+			level := slog.LevelWarn
+			switch {
+			case verbose == 1:
+				level = slog.LevelInfo
+			case verbose > 1:
+				level = slog.LevelDebug
+			}
+			lg := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			n, err := node.Open(home, node.Options{Logger: lg})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			lg.Info("node starting", "home", home, "api", n.Settings().APIAddr)
+			return n.Run(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "node home `DIR`")
+	cmd.Flags().CountVarP(&verbose, "verbose", "v", "log more (-vv: consensus detail too)")
+	return cmd
+}
+
+// writeGeneratedNetworkFile writes network.json for homes that are not running, from their
+// settings and proxy keys.
+func writeGeneratedNetworkFile(path, chainID string, homes []string) error {
+	f := networkFile{ChainID: chainID}
+	for _, h := range homes {
+		s, err := node.ReadSettings(h)
+		if err != nil {
+			return err
+		}
+		sk, err := node.LoadProxyKey(h)
+		if err != nil {
+			return err
+		}
+		f.Nodes = append(f.Nodes, networkNode{Name: s.Moniker, API: "http://" + s.APIAddr, ProxyKey: ledger.PubKeyOf(sk.PublicKey())})
+	}
+	return f.write(path)
+}
