@@ -8,5 +8,6 @@ func (n *Node) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	// Re-encryption proxy: fragment deposits and re-encryption (proxy/SPEC.md).
 	mux.Handle("/", n.px.svc.Handler())
+	n.registerLedgerAPI(mux) // ledger: transactions, queries, status (ledgerapi.go)
 	return mux
 }

@@ -1,0 +1,333 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/resilientrecords/resilientrecords/envelope"
+	"github.com/resilientrecords/resilientrecords/identity"
+	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/store/local"
+	"github.com/resilientrecords/resilientrecords/umbral"
+)
+
+// ErrSequenceMoved: another client of the same identity committed a
+// transaction while Put was sealing, so the record id the file was sealed
+// for is taken, and the input cannot be read again to seal it anew.
+var ErrSequenceMoved = errors.New("client: another client of this identity committed meanwhile; put again")
+
+// Put seals size bytes of file under a fresh per-record key, uploads the
+// sealed blob to a node, checks the CID the node computed against the one
+// computed here, and commits the record. It returns the record id.
+// meta.Size is set to size. If the identity's sequence moves meanwhile the
+// file is sealed again when it is an io.Seeker; otherwise Put fails with
+// ErrSequenceMoved.
+func (s *Session) Put(ctx context.Context, file io.Reader, size int64, meta envelope.Metadata, opts ...CallOption) (ledger.ID, error) {
+	o := collect(opts)
+	meta.Size = size
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		seq, err := s.sequence(ctx)
+		if err != nil {
+			return ledger.ID{}, err
+		}
+		id := ledger.RecordID(s.nw.ChainID, s.me, seq)
+		done, err := s.putAt(ctx, seq, id, file, size, meta, o)
+		if err == nil {
+			s.log.Debug("record put", "record", id, "height", done.height)
+			return id, nil
+		}
+		if !errors.Is(err, ledger.ErrBadSequence) || attempt == 2 {
+			return ledger.ID{}, err
+		}
+		sk, ok := file.(io.Seeker)
+		if !ok {
+			return ledger.ID{}, fmt.Errorf("%w: %w", ErrSequenceMoved, err)
+		}
+		if _, err := sk.Seek(0, io.SeekStart); err != nil {
+			return ledger.ID{}, err
+		}
+	}
+}
+
+func (s *Session) putAt(ctx context.Context, seq uint64, id ledger.ID, file io.Reader, size int64, meta envelope.Metadata, o *callOpts) (*txDone, error) {
+	dk, err := s.id.DelegatingKey(id[:])
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(s.tmp, "rrec-put-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	c, sealed, err := sealTo(f, &countingReader{file, &counter{phase: "seal", total: size, fn: o.progress}}, dk.PublicKey(), meta)
+	if err != nil {
+		return nil, err
+	}
+	h, err := envelope.ParseHeader(io.NewSectionReader(f, 0, sealed))
+	if err != nil {
+		return nil, err
+	}
+	capsule, err := h.Capsule().MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	up := &countingReaderAt{r: f, c: &counter{phase: "upload", total: sealed, fn: o.progress}}
+	got, err := s.blobs.Upload(ctx, up, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("client: upload: %w", classify(err))
+	}
+	if !got.Equals(c) {
+		return nil, fmt.Errorf("%w: %s, computed %s", ErrCIDMismatch, got, c)
+	}
+	body := &ledger.PutRecord{CID: []byte(c.String()), Size: uint64(sealed), DelegatingKey: ledger.PubKeyOf(dk.PublicKey())}
+	copy(body.Capsule[:], capsule)
+	return s.submitAt(ctx, seq, body)
+}
+
+// sealTo seals r into f and computes the sealed bytes' CID in the same pass.
+func sealTo(f *os.File, r io.Reader, pk *umbral.PublicKey, meta envelope.Metadata) (cid.Cid, int64, error) {
+	pr, pw := io.Pipe()
+	type result struct {
+		c   cid.Cid
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, n, err := local.CID(pr)
+		pr.CloseWithError(err) // unblocks the sealer if hashing failed
+		done <- result{c, n, err}
+	}()
+	w, err := envelope.Seal(io.MultiWriter(f, pw), pk, meta, nil)
+	if err == nil {
+		_, err = io.Copy(w, r)
+		if err == nil {
+			err = w.Close()
+		}
+	}
+	pw.CloseWithError(err)
+	res := <-done
+	if err != nil {
+		return cid.Undef, 0, fmt.Errorf("client: sealing: %w", err)
+	}
+	if res.err != nil {
+		return cid.Undef, 0, fmt.Errorf("client: computing the CID: %w", res.err)
+	}
+	return res.c, res.n, nil
+}
+
+type countingReaderAt struct {
+	r io.ReaderAt
+	c *counter
+}
+
+func (r *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.r.ReadAt(p, off)
+	if off+int64(n) > r.c.done { // a retried upload reads from the start again
+		r.c.add(int(off + int64(n) - r.c.done))
+	}
+	return n, err
+}
+
+// GrantOptions shape a grant.
+type GrantOptions struct {
+	// Duration ends the grant this long after now (by block time); NotAfter
+	// sets the end directly. Both zero: the grant lasts until revoked.
+	Duration  time.Duration
+	NotAfter  time.Time
+	NotBefore time.Time
+	Purpose   string
+	// Threshold is how many nodes must re-encrypt (0: the ledger's default,
+	// 2f+1 of n = 3f+1).
+	Threshold int
+}
+
+// GrantResult is a committed grant and how its fragments were deposited.
+type GrantResult struct {
+	Grant    ledger.ID
+	Height   int64
+	Deposits []DepositResult // one per grant node; Err says why a node missed its fragment
+	Accepted int
+}
+
+// Grant lets recipient have record re-encrypted: it makes one key fragment
+// per registry node, commits the grant with their commitments, and deposits
+// each fragment with its node. It succeeds once at least threshold nodes
+// accepted; the result lists the rest. With fewer it returns the result
+// and a *DepositError (the grant is committed but not usable yet).
+func (s *Session) Grant(ctx context.Context, record ledger.ID, recipient identity.Public, o GrantOptions) (*GrantResult, error) {
+	rec, err := s.Record(ctx, record)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Owner != s.me {
+		return nil, fmt.Errorf("%w: the record belongs to another identity", ErrUnauthorized)
+	}
+	dk, err := s.id.DelegatingKey(record[:])
+	if err != nil {
+		return nil, err
+	}
+	if ledger.PubKeyOf(dk.PublicKey()) != rec.DelegatingKey {
+		return nil, errors.New("client: the record is not sealed under this identity's key for it")
+	}
+	nodes, err := s.proxies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]ledger.PubKey, len(nodes))
+	for i, n := range nodes {
+		keys[i] = n.Key
+	}
+	frags, err := MakeFragments(dk, s.id.Signer(), recipient.Receiving, keys, o.Threshold)
+	if err != nil {
+		return nil, err
+	}
+	body := &ledger.Grant{Record: record, RecipientSig: ledger.PubKeyOf(recipient.Signing),
+		RecipientEnc: ledger.PubKeyOf(recipient.Receiving), Threshold: uint8(frags.Threshold),
+		Nodes: frags.Nodes, Purpose: o.Purpose}
+	if !o.NotBefore.IsZero() {
+		body.NotBefore = o.NotBefore.UnixNano()
+	}
+	switch {
+	case !o.NotAfter.IsZero():
+		body.NotAfter = o.NotAfter.UnixNano()
+	case o.Duration > 0:
+		body.NotAfter = time.Now().Add(o.Duration).UnixNano()
+	}
+	done, err := s.transact(ctx, func(uint64) (ledger.Body, error) { return body, nil })
+	if err != nil {
+		return nil, err
+	}
+	res := &GrantResult{Grant: ledger.GrantID(s.nw.ChainID, s.me, done.seq), Height: done.height}
+	// A node deposits only for a grant it has committed.
+	s.l.waitHeight(ctx, done.height, 3*time.Second)
+	res.Deposits, err = s.px.Deposit(ctx, s.nw.ChainID, res.Grant, frags, nodes)
+	for _, d := range res.Deposits {
+		if d.Err == nil {
+			res.Accepted++
+		}
+	}
+	return res, err
+}
+
+// proxies lists the ledger's node registry, with each node's API address
+// from the network file (the registry's own address otherwise).
+func (s *Session) proxies(ctx context.Context) ([]Node, error) {
+	var reg []ledger.NodeInfo
+	if _, err := s.l.query(ctx, "/nodes", &reg); err != nil {
+		return nil, err
+	}
+	byKey := map[ledger.PubKey]Node{}
+	for _, n := range s.nw.Proxies() {
+		byKey[n.Key] = n
+	}
+	out := NodesFromRegistry(reg)
+	for i := range out {
+		if n, ok := byKey[out[i].Key]; ok {
+			out[i].URL = n.URL
+		}
+	}
+	return out, nil
+}
+
+// Revoke ends a grant of one of the identity's records. Once it commits,
+// every node deletes its fragment and refuses to re-encrypt.
+func (s *Session) Revoke(ctx context.Context, grant ledger.ID) error {
+	_, err := s.transact(ctx, func(uint64) (ledger.Body, error) { return &ledger.Revoke{Grant: grant}, nil })
+	return err
+}
+
+// Record returns a committed record.
+func (s *Session) Record(ctx context.Context, id ledger.ID) (*ledger.Record, error) {
+	var r ledger.Record
+	if _, err := s.l.query(ctx, "/record/"+id.String(), &r); err != nil {
+		return nil, fmt.Errorf("record %s: %w", id, err)
+	}
+	if r.ID != id {
+		return nil, fmt.Errorf("%w: answer names another record", ErrNodeAnswer)
+	}
+	return &r, nil
+}
+
+// GrantState returns a committed grant and what happened to it since.
+func (s *Session) GrantState(ctx context.Context, id ledger.ID) (*ledger.GrantState, error) {
+	var g ledger.GrantState
+	if _, err := s.l.query(ctx, "/grant/"+id.String(), &g); err != nil {
+		return nil, fmt.Errorf("grant %s: %w", id, err)
+	}
+	if g.ID != id {
+		return nil, fmt.Errorf("%w: answer names another grant", ErrNodeAnswer)
+	}
+	return &g, nil
+}
+
+// RecordsPage lists the identity's records from position start (limit 0:
+// a full page of ledger.MaxPage).
+func (s *Session) RecordsPage(ctx context.Context, start uint64, limit int) (*ledger.Page[*ledger.Record], error) {
+	return page[*ledger.Record](ctx, s, fmt.Sprintf("/records/owner/%s", s.me), start, limit)
+}
+
+// Records lists all the identity's records, oldest first.
+func (s *Session) Records(ctx context.Context) ([]*ledger.Record, error) {
+	return all[*ledger.Record](ctx, s, fmt.Sprintf("/records/owner/%s", s.me))
+}
+
+// Grants lists a record's grants, oldest first, live or not.
+func (s *Session) Grants(ctx context.Context, record ledger.ID) ([]*ledger.GrantState, error) {
+	return all[*ledger.GrantState](ctx, s, "/grants/record/"+record.String())
+}
+
+// Audit returns a record's whole audit log in order: the put, grants,
+// access requests, revocations and expiries, each with height and time.
+func (s *Session) Audit(ctx context.Context, record ledger.ID) ([]ledger.AuditEntry, error) {
+	return all[ledger.AuditEntry](ctx, s, "/audit/"+record.String())
+}
+
+func page[T any](ctx context.Context, s *Session, path string, start uint64, limit int) (*ledger.Page[T], error) {
+	if limit <= 0 || limit > ledger.MaxPage {
+		limit = ledger.MaxPage
+	}
+	var p ledger.Page[T]
+	if _, err := s.l.query(ctx, fmt.Sprintf("%s?start=%d&limit=%d", path, start, limit), &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// maxListed bounds what all collects, against a node that never ends a
+// listing.
+const maxListed = 1_000_000
+
+func all[T any](ctx context.Context, s *Session, path string) ([]T, error) {
+	var out []T
+	var start uint64
+	for {
+		p, err := page[T](ctx, s, path, start, 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Items...)
+		if p.Next < 0 || len(p.Items) == 0 {
+			return out, nil
+		}
+		if uint64(p.Next) <= start || len(out) > maxListed {
+			return nil, fmt.Errorf("%w: listing does not advance", ErrNodeAnswer)
+		}
+		start = uint64(p.Next)
+	}
+}
+
+// capsuleOf decodes a committed record's capsule.
+func capsuleOf(r *ledger.Record) (*umbral.Capsule, error) {
+	c := new(umbral.Capsule)
+	return c, c.UnmarshalBinary(r.Capsule[:])
+}

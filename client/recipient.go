@@ -1,0 +1,229 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/resilientrecords/resilientrecords/envelope"
+	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/umbral"
+)
+
+// Shared is a grant made to this identity and the record it opens.
+type Shared struct {
+	Grant  *ledger.GrantState
+	Record *ledger.Record // nil if the record cannot be read (erased records carry their tombstone)
+	// Err is nil while the grant is live at the ledger's latest block time,
+	// otherwise why not (ErrRevoked, ErrExpired, ErrNotYetValid, ErrErased).
+	Err error
+}
+
+// Shared lists every grant made to this identity, live or not, oldest
+// first, with its record.
+func (s *Session) Shared(ctx context.Context) ([]Shared, error) {
+	gs, err := all[*ledger.GrantState](ctx, s, "/grants/recipient/"+s.me.String())
+	if err != nil {
+		return nil, err
+	}
+	now, err := s.blockTime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Shared, len(gs))
+	recs := map[ledger.ID]*ledger.Record{}
+	for i, g := range gs {
+		out[i].Grant = g
+		r, ok := recs[g.Record]
+		if !ok {
+			if r, err = s.Record(ctx, g.Record); err != nil && !errors.Is(err, ErrNotFound) {
+				return nil, err
+			}
+			recs[g.Record] = r
+		}
+		out[i].Record = r
+		out[i].Err = grantErr(g, r, now)
+	}
+	return out, nil
+}
+
+// grantErr says why a grant cannot be used at block time now (nil: it can).
+func grantErr(g *ledger.GrantState, r *ledger.Record, now int64) error {
+	if r != nil && r.Erased != nil {
+		return fmt.Errorf("%w at height %d", ErrErased, r.Erased.Height)
+	}
+	return classify(g.LiveAt(now))
+}
+
+// blockTime is the latest block time a node reports.
+func (s *Session) blockTime(ctx context.Context) (int64, error) {
+	var st ledger.Status
+	if _, err := s.l.query(ctx, "/status", &st); err != nil {
+		return 0, err
+	}
+	return st.Time, nil
+}
+
+// GetOptions shape a Get.
+type GetOptions struct {
+	// Purpose is recorded with the access request ("" : none).
+	Purpose string
+}
+
+// Get writes the plaintext of record to w and returns its metadata. The
+// owner opens the record with its own key. A recipient commits an access
+// request for its live grant, gathers threshold re-encryptions from the
+// nodes and opens the record with them. A refusal says why: ErrNotGranted,
+// ErrRevoked, ErrExpired, ErrNotYetValid, ErrErased, ErrNotFound.
+//
+// The sealed blob is fetched whole and verified before any plaintext is
+// written; plaintext written to w is authentic once Get returns nil.
+func (s *Session) Get(ctx context.Context, record ledger.ID, w io.Writer, o GetOptions, opts ...CallOption) (*envelope.Metadata, error) {
+	co := collect(opts)
+	rec, err := s.Record(ctx, record)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Erased != nil {
+		return nil, fmt.Errorf("record %s: %w at height %d", record, ErrErased, rec.Erased.Height)
+	}
+	var u envelope.Unwrapper
+	if rec.Owner == s.me {
+		dk, err := s.id.DelegatingKey(record[:])
+		if err != nil {
+			return nil, err
+		}
+		u = envelope.OwnerKey{Delegating: dk}
+	} else {
+		if u, err = s.access(ctx, rec, o.Purpose); err != nil {
+			return nil, err
+		}
+	}
+	return s.fetchOpen(ctx, rec, u, w, co)
+}
+
+// access commits a request under this identity's live grant for rec and
+// gathers the cfrags that open it.
+func (s *Session) access(ctx context.Context, rec *ledger.Record, purpose string) (envelope.Unwrapper, error) {
+	g, err := s.liveGrant(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	done, err := s.transact(ctx, func(uint64) (ledger.Body, error) {
+		return &ledger.RequestAccess{Grant: g.ID, Purpose: purpose}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("access request: %w", err)
+	}
+	// A node serves only a request it has committed.
+	s.l.waitHeight(ctx, done.height, 3*time.Second)
+	// Read the grant again: the request proves it was live at this height.
+	if g, err = s.GrantState(ctx, g.ID); err != nil {
+		return nil, err
+	}
+	idx, err := FindRequest(remoteAudit{ctx, s}, rec.ID, done.hash)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := s.proxies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	got, err := s.px.Gather(ctx, &Access{ChainID: s.nw.ChainID, Grant: g, Record: rec, RequestTx: done.hash, AuditIndex: idx},
+		s.id.Signer(), nodes)
+	if err != nil {
+		return nil, classify(err)
+	}
+	dpk, err := umbral.PublicKeyFromBytes(rec.DelegatingKey[:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: record delegating key: %v", ErrNodeAnswer, err)
+	}
+	return envelope.RecipientKey{Receiving: s.id.ReceivingKey(), Delegating: dpk, CFrags: got.CFrags}, nil
+}
+
+// liveGrant finds this identity's live grant for rec, or says why there is
+// none: the newest grant's reason, or ErrNotGranted.
+func (s *Session) liveGrant(ctx context.Context, rec *ledger.Record) (*ledger.GrantState, error) {
+	gs, err := all[*ledger.GrantState](ctx, s, "/grants/recipient/"+s.me.String())
+	if err != nil {
+		return nil, err
+	}
+	now, err := s.blockTime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var why error
+	for i := len(gs) - 1; i >= 0; i-- {
+		g := gs[i]
+		if g.Record != rec.ID || g.RecipientEnc != ledger.PubKeyOf(s.id.Public().Receiving) {
+			continue
+		}
+		err := grantErr(g, rec, now)
+		if err == nil {
+			return g, nil
+		}
+		if why == nil {
+			why = fmt.Errorf("grant %s: %w", g.ID, err)
+		}
+	}
+	if why == nil {
+		why = fmt.Errorf("record %s: %w", rec.ID, ErrNotGranted)
+	}
+	return nil, why
+}
+
+// fetchOpen fetches the sealed blob into a temporary file, checks its
+// size, then opens it with u and streams the plaintext to w.
+func (s *Session) fetchOpen(ctx context.Context, rec *ledger.Record, u envelope.Unwrapper, w io.Writer, co *callOpts) (*envelope.Metadata, error) {
+	c, err := recordCID(rec)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(s.tmp, "rrec-get-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if err := s.blobs.Fetch(ctx, c, &countingWriter{f, &counter{phase: "fetch", total: int64(rec.Size), fn: co.progress}}); err != nil {
+		return nil, fmt.Errorf("fetching record %s: %w", rec.ID, classify(err))
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, err
+	}
+	if size != int64(rec.Size) {
+		return nil, fmt.Errorf("%w: blob is %d bytes, the record says %d", ErrNodeAnswer, size, rec.Size)
+	}
+	h, err := envelope.ParseHeader(io.NewSectionReader(f, 0, size))
+	if err != nil {
+		return nil, err
+	}
+	hc, err := h.Capsule().MarshalBinary()
+	if err != nil || string(hc) != string(rec.Capsule[:]) {
+		return nil, fmt.Errorf("%w: the blob's capsule is not the record's", ErrNodeAnswer)
+	}
+	opened, err := h.Unwrap(u)
+	if err != nil {
+		return nil, err
+	}
+	meta := opened.Metadata()
+	r := opened.NewReader(io.NewSectionReader(f, h.Len(), size-h.Len()))
+	if _, err := io.Copy(&countingWriter{w, &counter{phase: "open", total: meta.Size, fn: co.progress}}, r); err != nil {
+		return nil, err
+	}
+	return &meta, nil
+}
+
+// remoteAudit reads audit pages through the nodes, for FindRequest.
+type remoteAudit struct {
+	ctx context.Context
+	s   *Session
+}
+
+func (a remoteAudit) Audit(record ledger.ID, start uint64, limit int) (*ledger.Page[ledger.AuditEntry], error) {
+	return page[ledger.AuditEntry](a.ctx, a.s, "/audit/"+record.String(), start, limit)
+}

@@ -1,0 +1,248 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/resilientrecords/resilientrecords/identity"
+	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/store"
+)
+
+// Session is one identity's connection to a network: the high-level SDK.
+// Every call that changes the ledger signs a transaction with the
+// identity, waits until it is committed, and tries the next node when one
+// is down or failing. A Session is safe for concurrent use; its
+// transactions are sent one at a time, in sequence order.
+type Session struct {
+	nw    *Network
+	id    *identity.Identity
+	me    ledger.PubKey
+	l     *ledgerConn
+	px    *Client
+	blobs BlobStore
+	log   *slog.Logger
+	tmp   string
+
+	mu      sync.Mutex // one transaction of this identity in flight at a time
+	nextSeq uint64     // the lowest sequence the next transaction may carry
+}
+
+// Options configure a Session. The zero value is ready to use.
+type Options struct {
+	// HTTP talks to the nodes (nil: a client without an overall timeout,
+	// since blobs may take long; calls are bounded by their context).
+	HTTP *http.Client
+	// Blobs moves sealed blobs (nil: the nodes' blob API).
+	Blobs BlobStore
+	// TempDir holds sealed files while they are uploaded or fetched ("": the
+	// system's temporary directory). They are ciphertext, removed after use.
+	TempDir string
+	Logger  *slog.Logger
+}
+
+// BlobStore moves sealed blobs between the client and the network.
+type BlobStore interface {
+	// Upload stores the sealed blob held in r (size bytes) and returns the
+	// CID the storing side computed for it.
+	Upload(ctx context.Context, r io.ReaderAt, size int64) (cid.Cid, error)
+	// Fetch writes blob c to w, verifying every block. After an error the
+	// caller discards what was written.
+	Fetch(ctx context.Context, c cid.Cid, w io.Writer) error
+}
+
+// StoreBlobs is a BlobStore over a store.Store the client can open
+// directly (a node's own store on the same host, or a test's).
+type StoreBlobs struct{ Store store.Store }
+
+// Upload implements BlobStore.
+func (b StoreBlobs) Upload(ctx context.Context, r io.ReaderAt, size int64) (cid.Cid, error) {
+	c, n, err := b.Store.Put(ctx, io.NewSectionReader(r, 0, size))
+	if err == nil && n != size {
+		err = fmt.Errorf("client: store took %d of %d bytes", n, size)
+	}
+	return c, err
+}
+
+// Fetch implements BlobStore.
+func (b StoreBlobs) Fetch(ctx context.Context, c cid.Cid, w io.Writer) error {
+	rc, err := b.Store.Get(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
+}
+
+// New opens a session of identity id on the network nw.
+func New(nw *Network, id *identity.Identity, opts *Options) (*Session, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if err := nw.check(); err != nil {
+		return nil, err
+	}
+	hc := opts.HTTP
+	if hc == nil {
+		hc = &http.Client{Transport: http.DefaultTransport}
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	s := &Session{nw: nw, id: id, me: ledger.PubKeyOf(id.Public().Signing),
+		l: &ledgerConn{http: hc, nodes: nw.Nodes}, px: &Client{HTTP: &http.Client{Transport: hc.Transport, Timeout: 10 * time.Second}},
+		blobs: opts.Blobs, log: lg, tmp: opts.TempDir}
+	if s.blobs == nil {
+		s.blobs = newNodeBlobs(s)
+	}
+	return s, nil
+}
+
+// Network is the network the session talks to.
+func (s *Session) Network() *Network { return s.nw }
+
+// Identity is the session's public identity.
+func (s *Session) Identity() identity.Public { return s.id.Public() }
+
+// Progress reports how far a long call is: Done of Total bytes in Phase
+// ("seal" and "upload" for Put; "fetch" and "open" for Get).
+type Progress struct {
+	Phase string
+	Done  int64
+	Total int64
+}
+
+// CallOption tunes one call.
+type CallOption func(*callOpts)
+
+type callOpts struct {
+	progress func(Progress)
+}
+
+// WithProgress calls fn as bytes move. fn runs on the calling goroutine
+// and must be quick.
+func WithProgress(fn func(Progress)) CallOption { return func(o *callOpts) { o.progress = fn } }
+
+func collect(opts []CallOption) *callOpts {
+	o := &callOpts{}
+	for _, f := range opts {
+		f(o)
+	}
+	return o
+}
+
+// counter reports bytes passing through it, at most every 256 KiB.
+type counter struct {
+	phase       string
+	done, total int64
+	last        int64
+	fn          func(Progress)
+}
+
+func (c *counter) add(n int) {
+	c.done += int64(n)
+	if c.fn != nil && (c.done-c.last >= 256<<10 || c.done == c.total) {
+		c.last = c.done
+		c.fn(Progress{Phase: c.phase, Done: c.done, Total: c.total})
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	c *counter
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.c.add(n)
+	return n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	c *counter
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.c.add(n)
+	return n, err
+}
+
+// transact signs a transaction with the next sequence number, submits it
+// and waits for its block. build gets the sequence (ids derive from it)
+// and may fail; on a sequence conflict the sequence is read again and build
+// called again, at most a few times.
+func (s *Session) transact(ctx context.Context, build func(seq uint64) (ledger.Body, error)) (*txDone, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var lastErr error
+	for attempt := 0; attempt < 4; attempt++ {
+		seq, err := s.sequence(ctx)
+		if err != nil {
+			return nil, err
+		}
+		body, err := build(seq)
+		if err != nil {
+			return nil, err
+		}
+		done, err := s.submitAt(ctx, seq, body)
+		if errors.Is(err, ledger.ErrBadSequence) {
+			// Another client of this identity got there first, or the node
+			// asked was behind: read the sequence again.
+			lastErr = err
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+			}
+			continue
+		}
+		return done, err
+	}
+	return nil, fmt.Errorf("client: sequence kept moving: %w", lastErr)
+}
+
+// submitAt signs body at seq and commits it; s.mu is held.
+func (s *Session) submitAt(ctx context.Context, seq uint64, body ledger.Body) (*txDone, error) {
+	tx := &ledger.Tx{ChainID: s.nw.ChainID, Sequence: seq, Body: body}
+	if err := tx.Sign(s.id.Signer()); err != nil {
+		return nil, err
+	}
+	res, err := s.l.submit(ctx, tx.Encode())
+	if res != nil && !errors.Is(err, ledger.ErrBadSequence) {
+		s.nextSeq = seq + 1 // committed, even if it failed in the block
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &txDone{seq: seq, hash: res.Hash, height: res.Height}, nil
+}
+
+type txDone struct {
+	seq    uint64
+	hash   ledger.Hash32
+	height int64
+}
+
+// sequence is the identity's next sequence number: the committed one, or
+// the one after this session's last transaction if a node lags behind it.
+func (s *Session) sequence(ctx context.Context) (uint64, error) {
+	var v struct {
+		Sequence uint64 `json:"sequence"`
+	}
+	if _, err := s.l.query(ctx, "/account/"+s.me.String(), &v); err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		return 0, err
+	}
+	return max(v.Sequence, s.nextSeq), nil
+}
