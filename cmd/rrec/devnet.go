@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/node"
 )
 
@@ -77,7 +78,11 @@ Logs go to DIR/devnet.log; warnings and errors also go to standard error (-v: ev
 					lg.Error("devnet: stopping", "err", err)
 				}
 			}()
-			if err := writeNetworkFile(filepath.Join(dir, "network.json"), net.chainID, net.nodes); err != nil {
+			desc, err := net.describe()
+			if err != nil {
+				return err
+			}
+			if err := desc.WriteFile(filepath.Join(dir, "network.json")); err != nil {
 				return err
 			}
 			lg.Info("devnet ready", "dir", dir, "nodes", len(net.nodes), "chain_id", net.chainID)
@@ -112,9 +117,10 @@ func devnetLogger(stderr, file io.Writer, verbose int, errLevel *slog.LevelVar) 
 
 // devnet is a running local network, fresh (node.Network) or resumed (nodes opened from homes).
 type devnet struct {
-	chainID string
-	nodes   []*node.Node
-	stop    func() error
+	chainID  string
+	nodes    []*node.Node
+	stop     func() error
+	describe func() (*client.Network, error) // what network.json says
 }
 
 func startDevnet(ctx context.Context, dir string, n int, lg *slog.Logger) (*devnet, error) {
@@ -138,13 +144,15 @@ func startDevnet(ctx context.Context, dir string, n int, lg *slog.Logger) (*devn
 		_ = nw.Stop()
 		return nil, err
 	}
-	return &devnet{chainID: nw.ChainID(), nodes: nw.Running(), stop: nw.Stop}, nil
+	return &devnet{chainID: nw.ChainID(), nodes: nw.Running(), stop: nw.Stop,
+		describe: func() (*client.Network, error) { return client.NetworkOf(nw) }}, nil
 }
 
 // resumeDevnet opens every home again and waits until the chain makes a new block, so that
 // "ready" means the nodes found each other.
 func resumeDevnet(ctx context.Context, homes []string, lg *slog.Logger) (*devnet, error) {
 	d := &devnet{}
+	d.describe = func() (*client.Network, error) { return networkOfHomes(d.chainID, homes) }
 	d.stop = func() error {
 		var errs []error
 		for _, n := range d.nodes {

@@ -31,6 +31,12 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newPubkeyCmd(),
 		newCIDCmd(),
 		newDevnetCmd(),
+		newPutCmd(),
+		newGrantCmd(),
+		newGetCmd(),
+		newRevokeCmd(),
+		newLsCmd(),
+		newAuditCmd(),
 		newNodeCmd(),
 	)
 	return root

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/node"
 )
 
@@ -181,20 +180,11 @@ ledger, the re-encryption proxy and the HTTP API. SIGINT or SIGTERM stop it clea
 	return cmd
 }
 
-// writeGeneratedNetworkFile writes network.json for homes that are not running, from their
-// settings and proxy keys.
+// writeGeneratedNetworkFile writes network.json for homes that are not running yet.
 func writeGeneratedNetworkFile(path, chainID string, homes []string) error {
-	f := networkFile{ChainID: chainID}
-	for _, h := range homes {
-		s, err := node.ReadSettings(h)
-		if err != nil {
-			return err
-		}
-		sk, err := node.LoadProxyKey(h)
-		if err != nil {
-			return err
-		}
-		f.Nodes = append(f.Nodes, networkNode{Name: s.Moniker, API: "http://" + s.APIAddr, ProxyKey: ledger.PubKeyOf(sk.PublicKey())})
+	nw, err := networkOfHomes(chainID, homes)
+	if err != nil {
+		return err
 	}
-	return f.write(path)
+	return nw.WriteFile(path)
 }

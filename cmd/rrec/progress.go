@@ -6,26 +6,51 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/resilientrecords/resilientrecords/client"
 )
 
 // progressMin is the smallest transfer worth a bar: smaller ones finish before it draws.
 const progressMin = 4 << 20
 
-// progress draws a bar on stderr while total bytes move, only when stderr is a terminal, so
-// scripts reading stdout (and logs of stderr) stay clean. The returned func advances it; done
-// clears it.
-func progress(stderr io.Writer, total int64, what string) (add func(n int64), done func()) {
+// phaseBar draws one progress bar per phase of a transfer (seal, upload; fetch, open) on
+// stderr, only when stderr is a terminal, so that scripts reading stdout, and logs of
+// stderr, stay clean.
+type phaseBar struct {
+	tty   *os.File
+	phase string
+	bar   *progressbar.ProgressBar
+}
+
+func newPhaseBar(stderr io.Writer) *phaseBar {
 	f, ok := stderr.(*os.File)
-	if !ok || total < progressMin || !term.IsTerminal(int(f.Fd())) {
-		return func(int64) {}, func() {}
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return &phaseBar{}
 	}
-	bar := progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(f),
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100_000_000),
-		progressbar.OptionClearOnFinish(),
-	)
-	return func(n int64) { _ = bar.Add64(n) }, func() { _ = bar.Finish() }
+	return &phaseBar{tty: f}
+}
+
+func (p *phaseBar) update(pr client.Progress) {
+	if p.tty == nil || pr.Total < progressMin {
+		return
+	}
+	if pr.Phase != p.phase || p.bar == nil {
+		p.done()
+		p.phase = pr.Phase
+		p.bar = progressbar.NewOptions64(pr.Total,
+			progressbar.OptionSetWriter(p.tty),
+			progressbar.OptionSetDescription(pr.Phase),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	_ = p.bar.Set64(pr.Done)
+}
+
+func (p *phaseBar) done() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		p.bar = nil
+	}
 }

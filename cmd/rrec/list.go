@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resilientrecords/resilientrecords/ledger"
+)
+
+func newLsCmd() *cobra.Command {
+	var (
+		cf      clientFlags
+		shared  bool
+		jsonOut bool
+	)
+	cmd := &cobra.Command{
+		Use:   "ls [--shared] [--json]",
+		Short: "List your records, or the records shared with you",
+		Long: `ls lists the records you own, oldest first: id, sealed size, when it was put, and how
+many nodes hold its ciphertext. With --shared it lists the grants made to you instead:
+grant, record, owner, purpose and whether the grant is live, revoked or expired.`,
+		Example: `  rrec ls
+  rrec ls --shared --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, s, stop, err := cf.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			w := cmd.OutOrStdout()
+			if shared {
+				return listShared(ctx, s, w, jsonOut)
+			}
+			recs, err := s.Records(ctx)
+			if err != nil {
+				return explain(err, "record")
+			}
+			if jsonOut {
+				if recs == nil {
+					recs = []*ledger.Record{}
+				}
+				return writeJSON(w, recs)
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RECORD\tSIZE\tPUT\tHEIGHT\tHOLDERS")
+			for _, r := range recs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", r.ID, size(int64(r.Size)), when(r.Time), r.Height, holders(r))
+			}
+			return tw.Flush()
+		},
+	}
+	cf.add(cmd)
+	cmd.Flags().BoolVar(&shared, "shared", false, "list the records shared with you")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
+// holders says how many nodes hold a record's blob, when the ledger knows.
+func holders(r *ledger.Record) string {
+	switch {
+	case r.Erased != nil:
+		return "erased"
+	case r.Replicas > 0:
+		return fmt.Sprintf("%d/%d", len(r.Holders), r.Replicas)
+	case len(r.Holders) > 0:
+		return fmt.Sprint(len(r.Holders))
+	}
+	return "-"
+}
+
+func newAuditCmd() *cobra.Command {
+	var (
+		cf      clientFlags
+		jsonOut bool
+	)
+	cmd := &cobra.Command{
+		Use:   "audit RECORD [--json]",
+		Short: "Show a record's audit log: puts, grants, accesses, revocations, expiries",
+		Long: `audit prints every event of RECORD as the ledger committed it, oldest first, with the
+block height and block time: the put, each grant, each access request, each revocation,
+each expiry, and the erasure. Anyone can read a record's audit log.`,
+		Example: `  rrec audit $REC
+  rrec audit $REC --json | jq '.[] | select(.kind=="access")'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rec, err := parseID("record", args[0])
+			if err != nil {
+				return err
+			}
+			ctx, s, stop, err := cf.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			log, err := s.Audit(ctx, rec)
+			if err != nil {
+				return explain(err, "record")
+			}
+			if jsonOut {
+				if log == nil {
+					log = []ledger.AuditEntry{}
+				}
+				return writeJSON(cmd.OutOrStdout(), log)
+			}
+			printAudit(cmd.OutOrStdout(), log)
+			return nil
+		},
+	}
+	cf.add(cmd)
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
+func printAudit(w io.Writer, log []ledger.AuditEntry) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HEIGHT\tTIME\tEVENT\tGRANT\tBY\tPURPOSE")
+	for _, e := range log {
+		grant, actor := "-", "-"
+		if e.Grant != nil {
+			grant = short(e.Grant.String())
+		}
+		if e.Actor != nil {
+			actor = short(e.Actor.String())
+		}
+		purpose := e.Purpose
+		if purpose == "" {
+			purpose = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Height, when(e.Time), e.Kind, grant, actor, purpose)
+	}
+	tw.Flush()
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12] + "…"
+	}
+	return s
+}
+
+func when(unixNano int64) string {
+	return time.Unix(0, unixNano).UTC().Format("2006-01-02 15:04:05.000Z")
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resilientrecords/resilientrecords/client"
+	"github.com/resilientrecords/resilientrecords/envelope"
+	"github.com/resilientrecords/resilientrecords/identity"
+)
+
+func newPutCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "put FILE",
+		Short: "Seal a file, store it on the network and print its record id",
+		Long: `put seals FILE on this machine under a key of its own (the file's name, size and
+time travel inside, encrypted), uploads the ciphertext, and commits the record to the
+ledger under your identity. It prints the record id once the record is committed.`,
+		Example: `  rrec put scan.dcm
+  REC=$(rrec put --network net/network.json -i patient.key labs.pdf)`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fi, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if !fi.Mode().IsRegular() {
+				return fmt.Errorf("%s is not a regular file", args[0])
+			}
+			ctx, s, stop, err := cf.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			bar := newPhaseBar(cmd.ErrOrStderr())
+			defer bar.done()
+			meta := envelope.Metadata{Name: filepath.Base(args[0]), Created: fi.ModTime()}
+			id, err := s.Put(ctx, f, fi.Size(), meta, client.WithProgress(bar.update))
+			bar.done()
+			if err != nil {
+				return explain(err, "record")
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), id)
+			return nil
+		},
+	}
+	cf.add(cmd)
+	return cmd
+}
+
+func newGrantCmd() *cobra.Command {
+	var (
+		cf       clientFlags
+		to       string
+		duration time.Duration
+		purpose  string
+	)
+	cmd := &cobra.Command{
+		Use:   "grant RECORD --to PUBLIC_IDENTITY [--for DURATION] [--purpose WORD]",
+		Short: "Let someone read one of your records; print the grant id",
+		Long: `grant lets the holder of PUBLIC_IDENTITY read RECORD. It splits a re-encryption key into
+one fragment per node, commits the grant (with commitments to the fragments, never the
+fragments) and hands each node its fragment. The grant ends when you revoke it, or after
+--for DURATION by the ledger's clock. It prints the grant id, which 'rrec revoke' takes.`,
+		Example: `  rrec grant $REC --to rrec1q... --for 720h --purpose treatment`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rec, err := parseID("record", args[0])
+			if err != nil {
+				return err
+			}
+			if to == "" {
+				return errors.New("grant needs --to PUBLIC_IDENTITY (the rrec1... string the recipient's 'rrec pubkey' prints)")
+			}
+			pub, err := identity.ParsePublic(to)
+			if err != nil {
+				return fmt.Errorf("--to %q is not a public identity (want the rrec1... string 'rrec pubkey' prints): %w", to, err)
+			}
+			if duration < 0 {
+				return fmt.Errorf("--for %s: a grant cannot last a negative time", duration)
+			}
+			ctx, s, stop, err := cf.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			res, err := s.Grant(ctx, rec, pub, client.GrantOptions{Duration: duration, Purpose: purpose})
+			var de *client.DepositError
+			if errors.As(err, &de) {
+				return fmt.Errorf("grant %s is committed but only %d of %d nodes took their fragment (%d needed): run the grant again later", res.Grant, de.Accepted, len(de.Results), de.Threshold)
+			}
+			if err != nil {
+				return explain(err, "record")
+			}
+			if missed := len(res.Deposits) - res.Accepted; missed > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "rrec: warning: %d node(s) did not take their fragment; the grant works with the other %d\n", missed, res.Accepted)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res.Grant)
+			return nil
+		},
+	}
+	cf.add(cmd)
+	cmd.Flags().StringVar(&to, "to", "", "recipient's `PUBLIC_IDENTITY` (rrec1...)")
+	cmd.Flags().DurationVar(&duration, "for", 0, "end the grant after `DURATION` (e.g. 90m, 720h; default: until revoked)")
+	cmd.Flags().StringVar(&purpose, "purpose", "", "why the recipient may read it (`WORD`, recorded in the audit log)")
+	return cmd
+}
+
+func newRevokeCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "revoke GRANT",
+		Short: "End a grant: nodes delete their fragments and refuse to re-encrypt",
+		Long: `revoke commits the end of GRANT. From the block that holds it every node refuses to
+re-encrypt for the grant and deletes its key fragment. What the recipient already read
+cannot be taken back.`,
+		Example: `  rrec revoke $GRANT`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			g, err := parseID("grant", args[0])
+			if err != nil {
+				return err
+			}
+			ctx, s, stop, err := cf.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			if err := s.Revoke(ctx, g); err != nil {
+				return explain(err, "grant")
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "revoked", g)
+			return nil
+		},
+	}
+	cf.add(cmd)
+	return cmd
+}
