@@ -30,7 +30,9 @@ func nodeMachine(t *testing.T, replication int) (*machine, []*account) {
 	return m, nodes
 }
 
-func (m *machine) snapshot() *Snapshot { return &Snapshot{st: m.store, ChainID: testChain, Time: m.bc.Time} }
+func (m *machine) snapshot() *Snapshot {
+	return &Snapshot{st: m.store, ChainID: testChain, Time: m.bc.Time}
+}
 
 func TestEraseRevokesGrantsAndLeavesTombstone(t *testing.T) {
 	m, nodes := nodeMachine(t, 0)

@@ -84,13 +84,14 @@ func WANTiming() Timing {
 
 // Settings is config/node.json.
 type Settings struct {
-	Moniker         string   `json:"moniker"`
-	P2PListen       string   `json:"p2p_listen"`             // e.g. tcp://0.0.0.0:26656
-	P2PExternal     string   `json:"p2p_external,omitempty"` // host:port peers dial
-	RPCListen       string   `json:"rpc_listen"`             // "" disables the RPC server
-	APIAddr         string   `json:"api_addr"`               // advertised in the registry
-	PersistentPeers []string `json:"persistent_peers"`       // id@host:port
-	Timing          Timing   `json:"timing"`
+	Moniker         string       `json:"moniker"`
+	P2PListen       string       `json:"p2p_listen"`             // e.g. tcp://0.0.0.0:26656
+	P2PExternal     string       `json:"p2p_external,omitempty"` // host:port peers dial
+	RPCListen       string       `json:"rpc_listen"`             // "" disables the RPC server
+	APIAddr         string       `json:"api_addr"`               // advertised in the registry
+	PersistentPeers []string     `json:"persistent_peers"`       // id@host:port
+	Timing          Timing       `json:"timing"`
+	Blobs           BlobSettings `json:"blobs"` // blob store and service (blobs.go)
 }
 
 // Identity is the public part of a node's keys.

@@ -40,6 +40,7 @@ type Node struct {
 	dbs      *dbTracker
 	log      *slog.Logger
 	px       *proxyServer
+	bl       *blobNode
 
 	mu      sync.Mutex
 	stopped bool
@@ -66,7 +67,8 @@ func Open(home string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	app, err := ledger.Open(filepath.Join(home, ledgerDir), ledger.Options{Logger: lg, OnCommit: px.onCommit(opts.OnCommit), NoSigCache: opts.NoSigCache})
+	bl := &blobNode{}
+	app, err := ledger.Open(filepath.Join(home, ledgerDir), ledger.Options{Logger: lg, OnCommit: px.onCommit(bl.onCommit(opts.OnCommit)), NoSigCache: opts.NoSigCache})
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +93,13 @@ func Open(home string, opts Options) (*Node, error) {
 		app.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	return &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg, px: px}, nil
+	n := &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg, px: px, bl: bl}
+	if err := n.openBlobs(); err != nil {
+		dbs.closeAll()
+		app.Close()
+		return nil, err
+	}
+	return n, nil
 }
 
 // cometConfig builds CometBFT's configuration from the node's settings.
@@ -175,6 +183,7 @@ func (n *Node) Start() error {
 		_ = n.Stop()
 		return err
 	}
+	n.bl.start()
 	n.log.Debug("node started", "id", n.ID())
 	return nil
 }
@@ -194,6 +203,9 @@ func (n *Node) Stop() error {
 	}
 	var errs []error
 	if err := n.px.close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.bl.stop(); err != nil {
 		errs = append(errs, err)
 	}
 	if n.cmt.IsRunning() {

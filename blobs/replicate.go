@@ -1,0 +1,375 @@
+package blobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/store"
+)
+
+// ensure makes the store hold the blob of record id if it is placed on
+// this node, and reports the holding to the ledger.
+func (s *Service) ensure(ctx context.Context, id ledger.ID) error {
+	snap, err := s.cfg.Ledger.Committed()
+	if err != nil {
+		return err
+	}
+	rec, err := snap.Record(id)
+	if err != nil {
+		snap.Release()
+		return err
+	}
+	placed, err := snap.PlacedNodes(id)
+	snap.Release()
+	if err != nil {
+		return err
+	}
+	c, err := cid.Decode(string(rec.CID))
+	if err != nil {
+		s.log.Debug("blobs: record CID does not parse; nothing to store", "record", id.String())
+		return nil
+	}
+	if rec.Erased != nil {
+		s.eraseBlob(ctx, rec.CID)
+		return nil
+	}
+	s.dropMarker(c) // the upload became a record
+	var mine bool
+	var peers []ledger.NodeInfo
+	for _, n := range placed {
+		if n.ProxyKey == s.self {
+			mine = true
+		} else {
+			peers = append(peers, n)
+		}
+	}
+	if !mine {
+		return nil
+	}
+	has, err := s.cfg.Store.Has(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !has {
+		if err := s.fetch(ctx, c, rec, peers); err != nil {
+			return err
+		}
+	}
+	return s.report(ctx, rec)
+}
+
+// fetch takes the blob from the store's own network (kubo pin) or, failing
+// that, as a CAR from the peers, holders first. ImportCAR verifies every
+// block against its CID and checks the DAG is complete.
+func (s *Service) fetch(ctx context.Context, c cid.Cid, rec *ledger.Record, peers []ledger.NodeInfo) error {
+	started := time.Now()
+	if p, ok := s.cfg.Store.(Pinner); ok {
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.PinTimeout)
+		err := p.Pin(pctx, c)
+		cancel()
+		if err == nil {
+			s.log.Debug("blobs: pinned", "cid", c.String(), "took", time.Since(started))
+			return nil
+		}
+		s.log.Warn("blobs: pin failed; fetching a CAR from peers", "cid", c.String(), "err", err)
+	}
+	holders := map[int]bool{}
+	for _, h := range rec.Holders {
+		holders[h] = true
+	}
+	ordered := make([]ledger.NodeInfo, 0, len(peers))
+	for _, p := range peers {
+		if holders[p.Index] {
+			ordered = append(ordered, p)
+		}
+	}
+	for _, p := range peers {
+		if !holders[p.Index] {
+			ordered = append(ordered, p)
+		}
+	}
+	var errs []error
+	for _, p := range ordered {
+		err := s.fetchCAR(ctx, c, p.APIAddr)
+		if err == nil {
+			s.log.Debug("blobs: fetched CAR", "cid", c.String(), "from", p.Name, "took", time.Since(started))
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("blobs: no peer gave %s: %w", c, errors.Join(errs...))
+}
+
+func baseURL(addr string) string {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return strings.TrimRight(addr, "/")
+}
+
+func (s *Service) fetchCAR(ctx context.Context, c cid.Cid, addr string) error {
+	if addr == "" {
+		return errors.New("no API address")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL(addr)+"/v1/blobs/"+c.String()+"/car", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.cfg.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	roots, err := s.cfg.Store.ImportCAR(ctx, resp.Body)
+	if err != nil {
+		return err
+	}
+	for _, r := range roots {
+		if r.Equals(c) {
+			return nil
+		}
+	}
+	for _, r := range roots { // a peer sent something else: do not keep it
+		_ = s.cfg.Store.Delete(ctx, r)
+	}
+	return fmt.Errorf("%w: CAR roots %v, want %s", store.ErrInvalidCAR, roots, c)
+}
+
+// report sends HoldsBlob unless the ledger already lists this node.
+func (s *Service) report(ctx context.Context, rec *ledger.Record) error {
+	snap, err := s.cfg.Ledger.Committed()
+	if err != nil {
+		return err
+	}
+	nodes, err := snap.Nodes()
+	if err != nil {
+		snap.Release()
+		return err
+	}
+	committedSeq, err := snap.Sequence(s.self)
+	chainID := snap.ChainID
+	snap.Release()
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if n.ProxyKey == s.self {
+			for _, h := range rec.Holders {
+				if h == n.Index {
+					return nil
+				}
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for attempt := 0; attempt < 2; attempt++ {
+		s.seq = max(s.seq, committedSeq)
+		tx := &ledger.Tx{ChainID: chainID, Sequence: s.seq, Body: &ledger.HoldsBlob{Record: rec.ID}}
+		if err := tx.Sign(s.cfg.Signer); err != nil {
+			return err
+		}
+		err := s.cfg.Broadcast(ctx, tx.Encode())
+		switch {
+		case err == nil:
+			s.seq++
+			return nil
+		case errors.Is(err, ledger.ErrAlreadyExists), errors.Is(err, ledger.ErrRecordErased):
+			return nil
+		case errors.Is(err, ledger.ErrBadSequence):
+			s.seq = 0 // resynchronise with committed state
+			continue
+		}
+		return err
+	}
+	return errors.New("blobs: HoldsBlob sequence kept failing")
+}
+
+// eraseBlob deletes an erased record's blob unless a live record shares it.
+func (s *Service) eraseBlob(ctx context.Context, cidText []byte) {
+	c, err := cid.Decode(string(cidText))
+	if err != nil {
+		return
+	}
+	if live, err := s.liveRecordWith(c); err != nil || live {
+		return
+	}
+	s.dropMarker(c)
+	if err := s.cfg.Store.Delete(ctx, c); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("blobs: deleting an erased blob failed", "cid", c.String(), "err", err)
+		return
+	}
+	s.log.Info("blobs: erased blob deleted", "cid", c.String())
+}
+
+// liveRecordWith reports whether a committed, non-erased record has this blob.
+func (s *Service) liveRecordWith(c cid.Cid) (bool, error) {
+	snap, err := s.cfg.Ledger.Committed()
+	if err != nil {
+		return false, err
+	}
+	defer snap.Release()
+	ids, err := snap.RecordsWithCID([]byte(c.String()))
+	if err != nil {
+		return false, err
+	}
+	for _, id := range ids {
+		t, err := snap.Tombstone(id)
+		if err != nil {
+			return false, err
+		}
+		if t == nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// recordsWith returns the ids of records with this blob, and whether all
+// of them (at least one) are erased.
+func (s *Service) recordsWith(c cid.Cid) (ids []ledger.ID, allErased bool, err error) {
+	snap, err := s.cfg.Ledger.Committed()
+	if err != nil {
+		return nil, false, err
+	}
+	defer snap.Release()
+	if ids, err = snap.RecordsWithCID([]byte(c.String())); err != nil {
+		return nil, false, err
+	}
+	allErased = len(ids) > 0
+	for _, id := range ids {
+		if t, err := snap.Tombstone(id); err != nil {
+			return nil, false, err
+		} else if t == nil {
+			allErased = false
+		}
+	}
+	return ids, allErased, nil
+}
+
+// repairBlob replaces a blob whose read failed verification: the store
+// keeps an existing block rather than overwrite it, so the blob is deleted
+// and fetched again from peers.
+func (s *Service) repairBlob(ctx context.Context, c cid.Cid) {
+	ids, _, err := s.recordsWith(c)
+	if err != nil || len(ids) == 0 {
+		return
+	}
+	s.log.Warn("blobs: repairing a blob that failed verification", "cid", c.String())
+	if err := s.cfg.Store.Delete(ctx, c); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("blobs: repair could not delete the damaged blob", "cid", c.String(), "err", err)
+	}
+	for _, id := range ids {
+		if err := s.ensure(ctx, id); err != nil {
+			s.log.Warn("blobs: repair fetch", "cid", c.String(), "err", err)
+			s.retryLater(ctx, id)
+		}
+	}
+}
+
+// RepairAll walks every committed record: it fetches the placed blobs the
+// store lacks, deletes erased ones it still has, then deletes stored roots
+// that belong to no record and to no pending upload.
+func (s *Service) RepairAll(ctx context.Context) error {
+	var after *ledger.ID
+	known := map[cid.Cid]bool{}
+	for {
+		snap, err := s.cfg.Ledger.Committed()
+		if err != nil {
+			return err
+		}
+		ids, err := snap.Records(after, 100)
+		var cids [][]byte
+		for _, id := range ids {
+			if r, err := snap.Record(id); err == nil {
+				cids = append(cids, r.CID)
+			}
+		}
+		snap.Release()
+		if err != nil {
+			return err
+		}
+		for _, t := range cids {
+			if c, err := cid.Decode(string(t)); err == nil {
+				known[c] = true
+			}
+		}
+		for _, id := range ids {
+			if err := s.ensure(ctx, id); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				s.log.Warn("blobs: repair", "record", id.String(), "err", err)
+				s.retryLater(ctx, id)
+			}
+		}
+		if len(ids) < 100 {
+			break
+		}
+		after = &ids[len(ids)-1]
+	}
+	roots, err := s.cfg.Store.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range roots {
+		if known[r] || s.hasMarker(r) {
+			continue
+		}
+		s.log.Info("blobs: deleting a stored blob no record or upload accounts for", "cid", r.String())
+		if err := s.cfg.Store.Delete(ctx, r); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("blobs: delete stray blob", "cid", r.String(), "err", err)
+		}
+	}
+	return nil
+}
+
+// sweep deletes uploads older than the grace period that no committed
+// record took.
+func (s *Service) sweep(ctx context.Context) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	var due []cid.Cid
+	for c, m := range s.pending {
+		if now.Sub(time.Unix(0, m.Time)) >= s.cfg.Grace {
+			due = append(due, c)
+		}
+	}
+	for sig, t := range s.seen {
+		if now.Sub(time.Unix(0, t)) > Freshness {
+			delete(s.seen, sig)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range due {
+		ids, _, err := s.recordsWith(c)
+		if err != nil {
+			continue
+		}
+		s.dropMarker(c)
+		if len(ids) > 0 {
+			continue
+		}
+		if err := s.cfg.Store.Delete(ctx, c); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("blobs: deleting an expired upload", "cid", c.String(), "err", err)
+			continue
+		}
+		s.log.Info("blobs: upload never became a record; deleted", "cid", c.String())
+	}
+}
+
+// Sweep runs the expired-upload sweep now (for tests and operators).
+func (s *Service) Sweep(ctx context.Context) { s.sweep(ctx) }
