@@ -85,7 +85,7 @@ func newAuditCmd() *cobra.Command {
 block height and block time: the put, each grant, each access request, each revocation,
 each expiry, and the erasure. Anyone can read a record's audit log.`,
 		Example: `  rrec audit $REC
-  rrec audit $REC --json | jq '.[] | select(.kind=="access")'`,
+  rrec audit $REC --json | jq '.[] | select(.kind=="request")'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec, err := parseID("record", args[0])

@@ -37,6 +37,7 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newRevokeCmd(),
 		newLsCmd(),
 		newAuditCmd(),
+		newDemoCmd(),
 		newNodeCmd(),
 	)
 	return root

@@ -111,7 +111,7 @@ Every node uses the same ports. A network of n nodes tolerates f = (n-1)/3 fault
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" || chainID == "" || hosts == "" {
-				return errors.New("node generate needs --dir DIR, --chain-id ID and --hosts HOST,HOST,...")
+				return errors.New("node generate needs --dir DIR, --chain-id ID and --hosts with one HOST per node, comma-separated")
 			}
 			var specs []node.HostSpec
 			for i, h := range strings.Split(hosts, ",") {

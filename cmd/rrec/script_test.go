@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -22,6 +23,8 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"keystream": cmdKeystream,
+			"waitfile":  cmdWaitfile,
+			"filemode":  cmdFilemode,
 		},
 	})
 }
@@ -43,4 +46,45 @@ func cmdKeystream(ts *testscript.TestScript, neg bool, args []string) {
 	_, err = f.ReadFrom(storetest.Keystream(n))
 	ts.Check(err)
 	fmt.Fprintf(ts.Stdout(), "wrote %d bytes\n", n)
+}
+
+// cmdWaitfile waits until a file exists (a background command wrote it), failing after the
+// timeout (default 2m):
+//
+//	waitfile FILE [TIMEOUT]
+func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitfile FILE [TIMEOUT]")
+	}
+	timeout := 2 * time.Minute
+	if len(args) == 2 {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		timeout = d
+	}
+	path := ts.MkAbs(args[0])
+	for end := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(end) {
+			ts.Fatalf("waitfile: %s did not appear within %s", args[0], timeout)
+		}
+	}
+}
+
+// cmdFilemode checks a file's permission bits:
+//
+//	filemode FILE 0600
+func cmdFilemode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: filemode FILE MODE")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	ts.Check(err)
+	fi, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if got := fi.Mode().Perm(); (uint64(got) == want) == neg {
+		ts.Fatalf("%s has mode %#o, want %s%#o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
 }
