@@ -60,6 +60,9 @@ func ParseNetwork(b []byte) (*Network, error) {
 	if err := dec.Decode(&nw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadNetwork, err)
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: data after the JSON object", ErrBadNetwork)
+	}
 	if err := nw.check(); err != nil {
 		return nil, err
 	}

@@ -325,9 +325,3 @@ func all[T any](ctx context.Context, s *Session, path string) ([]T, error) {
 		start = uint64(p.Next)
 	}
 }
-
-// capsuleOf decodes a committed record's capsule.
-func capsuleOf(r *ledger.Record) (*umbral.Capsule, error) {
-	c := new(umbral.Capsule)
-	return c, c.UnmarshalBinary(r.Capsule[:])
-}

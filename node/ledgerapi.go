@@ -189,7 +189,7 @@ func (a *ledgerAPI) serveSubmit(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, e)
 		return
 	}
-	c, err := p.Wait(ctx)
+	c, _ := p.Wait(ctx) // a failure in the block comes back in c.Code
 	if c == nil {
 		writeAPIError(w, &APIError{Status: http.StatusGatewayTimeout, Code: "commit_timeout",
 			Message: "transaction admitted but not committed in time; ask GET /v1/tx/{hash}", Hash: &hash})

@@ -1,0 +1,169 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/resilientrecords/resilientrecords/identity"
+	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/node"
+	"github.com/resilientrecords/resilientrecords/umbral"
+)
+
+// apiCall sends one request to a node's API and decodes the JSON answer.
+func apiCall(t *testing.T, method, url string, body []byte, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("%s %s: content type %q, body %s", method, url, ct, b)
+	}
+	if e, ok := out.(*apiErr); ok {
+		*e = apiErr{} // json.Unmarshal keeps fields an answer omits
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, url, err, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+type apiErr struct {
+	Error node.APIError `json:"error"`
+}
+
+func wantRefusal(t *testing.T, what string, status int, got apiErr, wantStatus int, code string, ledgerCode uint32) {
+	t.Helper()
+	if status != wantStatus || got.Error.Code != code || got.Error.LedgerCode != ledgerCode {
+		t.Fatalf("%s: HTTP %d %+v, want %d %s (ledger code %d)", what, status, got.Error, wantStatus, code, ledgerCode)
+	}
+}
+
+func TestLedgerAPI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nw, err := node.StartNetwork(ctx, t.TempDir(), node.NetworkOptions{Validators: 4, ChainID: "rr-api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nw.Stop() })
+	base := func(i int) string { return "http://" + nw.Node(i).Settings().APIAddr }
+
+	t.Run("status", func(t *testing.T) {
+		var st node.APIStatus
+		if s := apiCall(t, "GET", base(2)+"/v1/status", nil, &st); s != 200 {
+			t.Fatalf("HTTP %d", s)
+		}
+		if st.ChainID != "rr-api" || st.Node != "node2" || st.ProxyKey != nw.Node(2).Proxy().NodeKey() || st.Height < 1 || st.Time <= 0 {
+			t.Fatalf("status %+v", st)
+		}
+	})
+
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := ledger.PubKeyOf(id.Public().Signing)
+	dk, err := id.DelegatingKey([]byte("label"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	capsule, _, err := umbral.Encrypt(dk.PublicKey(), make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := capsule.MarshalBinary()
+	sign := func(seq uint64) []byte {
+		b := &ledger.PutRecord{CID: []byte("bafy-api-test"), Size: 10, DelegatingKey: ledger.PubKeyOf(dk.PublicKey())}
+		copy(b.Capsule[:], cb)
+		tx := &ledger.Tx{ChainID: "rr-api", Sequence: seq, Body: b}
+		if err := tx.Sign(id.Signer()); err != nil {
+			t.Fatal(err)
+		}
+		return tx.Encode()
+	}
+
+	raw := sign(0)
+	var res node.TxResult
+	if s := apiCall(t, "POST", base(0)+"/v1/tx", raw, &res); s != 200 || res.Code != 0 || res.CodeName != "ok" || res.Height < 1 || res.Hash != ledger.TxHash(raw) {
+		t.Fatalf("submit: HTTP %d %+v", s, res)
+	}
+	t.Run("tx lookup", func(t *testing.T) {
+		if err := nw.WaitHeight(ctx, res.Height); err != nil {
+			t.Fatal(err)
+		}
+		var got node.TxResult
+		if s := apiCall(t, "GET", base(3)+"/v1/tx/"+hex.EncodeToString(res.Hash[:]), nil, &got); s != 200 || got != res {
+			t.Fatalf("HTTP %d %+v, want %+v", s, got, res)
+		}
+		var e apiErr
+		s := apiCall(t, "GET", base(3)+"/v1/tx/"+strings.Repeat("00", 32), nil, &e)
+		wantRefusal(t, "unknown hash", s, e, 404, "not_found", 0)
+		s = apiCall(t, "GET", base(3)+"/v1/tx/xyz", nil, &e)
+		wantRefusal(t, "bad hash", s, e, 400, "malformed", 0)
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		var e apiErr
+		s := apiCall(t, "POST", base(1)+"/v1/tx", sign(0), &e) // sequence 0 is used
+		wantRefusal(t, "replayed sequence", s, e, 409, "bad_sequence", ledger.CodeBadSequence)
+		if e.Error.Hash == nil || e.Error.Message == "" {
+			t.Fatalf("refusal without hash or message: %+v", e.Error)
+		}
+		s = apiCall(t, "POST", base(1)+"/v1/tx", []byte("not a transaction"), &e)
+		wantRefusal(t, "garbage", s, e, 400, "malformed", ledger.CodeMalformed)
+		s = apiCall(t, "POST", base(1)+"/v1/tx", nil, &e)
+		wantRefusal(t, "empty", s, e, 400, "malformed", 0)
+		s = apiCall(t, "POST", base(1)+"/v1/tx", make([]byte, ledger.MaxTxBytes+1), &e)
+		wantRefusal(t, "too large", s, e, 413, "too_large", 0)
+	})
+
+	t.Run("queries", func(t *testing.T) {
+		rid := ledger.RecordID("rr-api", me, 0)
+		var q node.QueryResult
+		if s := apiCall(t, "GET", base(1)+"/v1/query/record/"+rid.String(), nil, &q); s != 200 || q.Height < res.Height {
+			t.Fatalf("record: HTTP %d %+v", s, q)
+		}
+		var rec ledger.Record
+		if err := json.Unmarshal(q.Value, &rec); err != nil || rec.ID != rid || rec.Owner != me {
+			t.Fatalf("record %+v: %v", rec, err)
+		}
+		if s := apiCall(t, "GET", base(1)+"/v1/query/records/owner/"+me.String()+"?start=0&limit=1", nil, &q); s != 200 {
+			t.Fatalf("records page: HTTP %d", s)
+		}
+		var p ledger.Page[ledger.Record]
+		if err := json.Unmarshal(q.Value, &p); err != nil || len(p.Items) != 1 || p.Next != -1 {
+			t.Fatalf("page %+v: %v", p, err)
+		}
+
+		var e apiErr
+		s := apiCall(t, "GET", base(1)+"/v1/query/record/"+strings.Repeat("ab", 32), nil, &e)
+		wantRefusal(t, "unknown record", s, e, 404, "not_found", ledger.CodeNotFound)
+		s = apiCall(t, "GET", base(1)+"/v1/query/record/xyz", nil, &e)
+		wantRefusal(t, "bad record id", s, e, 400, "malformed", ledger.CodeMalformed)
+		s = apiCall(t, "GET", base(1)+"/v1/query/secrets", nil, &e)
+		wantRefusal(t, "unknown path", s, e, 404, "unknown_query", 0)
+		s = apiCall(t, "GET", base(1)+"/v1/query/records/owner/"+me.String()+"?evil=1", nil, &e)
+		wantRefusal(t, "unknown parameter", s, e, 400, "malformed", 0)
+		s = apiCall(t, "GET", base(1)+"/v1/query/records/owner/"+me.String()+"?limit=abc", nil, &e)
+		wantRefusal(t, "limit not a number", s, e, 400, "malformed", ledger.CodeMalformed)
+		s = apiCall(t, "GET", base(1)+"/v1/query/record/"+strings.Repeat("a", ledger.MaxQueryPath), nil, &e)
+		wantRefusal(t, "long path", s, e, 414, "too_large", 0)
+	})
+}
