@@ -339,8 +339,9 @@ func (s *Service) RepairAll(ctx context.Context) error {
 
 // sweep deletes uploads older than the grace period that no committed
 // record took.
-func (s *Service) sweep(ctx context.Context) {
-	now := s.cfg.Now()
+func (s *Service) sweep(ctx context.Context) { s.sweepAt(ctx, s.cfg.Now()) }
+
+func (s *Service) sweepAt(ctx context.Context, now time.Time) {
 	s.mu.Lock()
 	var due []cid.Cid
 	for c, m := range s.pending {
@@ -371,5 +372,7 @@ func (s *Service) sweep(ctx context.Context) {
 	}
 }
 
-// Sweep runs the expired-upload sweep now (for tests and operators).
-func (s *Service) Sweep(ctx context.Context) { s.sweep(ctx) }
+// Sweep deletes, now, the uploads that are older than the grace period at
+// time now and that no committed record took (the worker does this
+// periodically with the wall clock).
+func (s *Service) Sweep(ctx context.Context, now time.Time) { s.sweepAt(ctx, now) }
