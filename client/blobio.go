@@ -11,21 +11,55 @@ import (
 	"github.com/resilientrecords/resilientrecords/ledger"
 )
 
-// ErrNoBlobService: the nodes' blob API is not available to this SDK build;
-// give Options.Blobs.
-var ErrNoBlobService = errors.New("client: no blob service: set Options.Blobs")
-
-// nodeBlobs moves blobs through the nodes' blob API (issue 6). It is the
-// one place that switches over to client/blobs.go once that lands.
+// nodeBlobs moves blobs through the nodes' blob API (blobs.go): an upload
+// goes to the first node that takes it, a fetch reads from the nodes that
+// reported holding the blob first and falls back to the others.
 type nodeBlobs struct{ s *Session }
 
 func newNodeBlobs(s *Session) BlobStore { return &nodeBlobs{s} }
 
-func (b *nodeBlobs) Upload(context.Context, io.ReaderAt, int64) (cid.Cid, error) {
-	return cid.Undef, ErrNoBlobService
+// Upload implements BlobStore.
+func (b *nodeBlobs) Upload(ctx context.Context, r io.ReaderAt, size int64) (cid.Cid, error) {
+	nodes, err := b.s.proxies(ctx)
+	if err != nil {
+		return cid.Undef, err
+	}
+	var errs []error
+	for _, n := range nodes {
+		c, err := b.s.bx.UploadBlob(ctx, n, b.s.nw.ChainID, b.s.id.Signer(), r, size)
+		if err == nil {
+			return c, nil
+		}
+		if errors.Is(err, ErrBlobMismatch) {
+			return cid.Undef, fmt.Errorf("%w: %w", ErrCIDMismatch, err)
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return cid.Undef, fmt.Errorf("%w: no node took the upload: %w", ErrUnavailable, errors.Join(errs...))
 }
 
-func (b *nodeBlobs) Fetch(context.Context, cid.Cid, io.Writer) error { return ErrNoBlobService }
+// Fetch implements BlobStore, asking every node in registry order.
+func (b *nodeBlobs) Fetch(ctx context.Context, c cid.Cid, w io.Writer) error {
+	nodes, err := b.s.proxies(ctx)
+	if err != nil {
+		return err
+	}
+	return b.s.bx.FetchBlob(ctx, nodes, c, w)
+}
+
+// fetchRecord fetches a record's blob, holders first.
+func (b *nodeBlobs) fetchRecord(ctx context.Context, rec *ledger.Record, c cid.Cid, w io.Writer) error {
+	var reg []ledger.NodeInfo
+	if _, err := b.s.l.query(ctx, "/nodes", &reg); err != nil {
+		return err
+	}
+	nodes := HoldersFirst(rec, reg)
+	b.s.localURLs(nodes)
+	return b.s.bx.FetchBlob(ctx, nodes, c, w)
+}
 
 // recordCID decodes a record's CID: the ledger holds its text form.
 func recordCID(r *ledger.Record) (cid.Cid, error) {

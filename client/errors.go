@@ -78,8 +78,9 @@ var classes = []struct {
 	{ErrExpired, []error{ledger.ErrGrantExpired, proxy.ErrGrantExpired}},
 	{ErrNotYetValid, []error{ledger.ErrNotYetValid, proxy.ErrGrantNotYetValid}},
 	{ErrUnauthorized, []error{ledger.ErrUnauthorized, ledger.ErrBadSignature, proxy.ErrBadSignature}},
-	{ErrErased, []error{ledger.ErrRecordErased}},
+	{ErrErased, []error{ledger.ErrRecordErased, ErrBlobErased}},
 	{ErrNotFound, []error{ledger.ErrNotFound, store.ErrNotFound}},
+	{ErrUnavailable, []error{ErrBlobUnavailable}},
 }
 
 // gatherKind names why nodes refused, when it is a reason a caller acts on

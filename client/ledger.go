@@ -34,6 +34,11 @@ const maxLedgerAnswer = 4 << 20
 // timed out or vanished after taking it) is looked for on the nodes.
 const txWait = 30 * time.Second
 
+// perRequest bounds one request to one node, so a node that hangs costs
+// a bounded wait before the next is asked: above the node's own commit
+// timeout (node.CommitTimeout).
+const perRequest = node.CommitTimeout + 5*time.Second
+
 // nodeFailure is an answer that says nothing about the ledger: the node is
 // down, busy, or answered garbage. The next node may do better.
 type nodeFailure struct {
@@ -48,6 +53,8 @@ func (e *nodeFailure) Unwrap() error { return e.err }
 // refusal comes back as *node.APIError, anything else as *nodeFailure.
 func (l *ledgerConn) do(ctx context.Context, i int, method, path string, body []byte, out any) error {
 	n := l.nodes[i]
+	ctx, cancel := context.WithTimeout(ctx, perRequest)
+	defer cancel()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)

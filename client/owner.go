@@ -226,17 +226,31 @@ func (s *Session) proxies(ctx context.Context) ([]Node, error) {
 	if _, err := s.l.query(ctx, "/nodes", &reg); err != nil {
 		return nil, err
 	}
-	byKey := map[ledger.PubKey]Node{}
-	for _, n := range s.nw.Proxies() {
-		byKey[n.Key] = n
-	}
 	out := NodesFromRegistry(reg)
-	for i := range out {
-		if n, ok := byKey[out[i].Key]; ok {
-			out[i].URL = n.URL
+	s.localURLs(out)
+	return out, nil
+}
+
+// localURLs replaces registry API addresses with the network file's, which
+// say how this client reaches each node.
+func (s *Session) localURLs(nodes []Node) {
+	byKey := map[ledger.PubKey]string{}
+	for _, n := range s.nw.Proxies() {
+		byKey[n.Key] = n.URL
+	}
+	for i := range nodes {
+		if u, ok := byKey[nodes[i].Key]; ok {
+			nodes[i].URL = u
 		}
 	}
-	return out, nil
+}
+
+// Erase erases one of the identity's records: every grant of it is
+// revoked, every node deletes the blob, and the ledger keeps a tombstone.
+// Copies recipients already decrypted are beyond its reach.
+func (s *Session) Erase(ctx context.Context, record ledger.ID) error {
+	_, err := s.transact(ctx, func(uint64) (ledger.Body, error) { return &ledger.EraseRecord{Record: record}, nil })
+	return err
 }
 
 // Revoke ends a grant of one of the identity's records. Once it commits,

@@ -188,7 +188,13 @@ func (s *Session) fetchOpen(ctx context.Context, rec *ledger.Record, u envelope.
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	if err := s.blobs.Fetch(ctx, c, &countingWriter{f, &counter{phase: "fetch", total: int64(rec.Size), fn: co.progress}}); err != nil {
+	fw := &countingWriter{f, &counter{phase: "fetch", total: int64(rec.Size), fn: co.progress}}
+	if nb, ok := s.blobs.(*nodeBlobs); ok {
+		err = nb.fetchRecord(ctx, rec, c, fw)
+	} else {
+		err = s.blobs.Fetch(ctx, c, fw)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("fetching record %s: %w", rec.ID, classify(err))
 	}
 	size, err := f.Seek(0, io.SeekCurrent)

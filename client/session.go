@@ -27,7 +27,8 @@ type Session struct {
 	id    *identity.Identity
 	me    ledger.PubKey
 	l     *ledgerConn
-	px    *Client
+	px    *Client // proxies: small requests, short timeout
+	bx    *Client // blobs: no overall timeout
 	blobs BlobStore
 	log   *slog.Logger
 	tmp   string
@@ -38,8 +39,9 @@ type Session struct {
 
 // Options configure a Session. The zero value is ready to use.
 type Options struct {
-	// HTTP talks to the nodes (nil: a client without an overall timeout,
-	// since blobs may take long; calls are bounded by their context).
+	// HTTP talks to the nodes (nil: clients suited to each kind of call;
+	// a client given here must have no overall timeout, since blobs may
+	// take long; calls are bounded by their context).
 	HTTP *http.Client
 	// Blobs moves sealed blobs (nil: the nodes' blob API).
 	Blobs BlobStore
@@ -101,7 +103,7 @@ func New(nw *Network, id *identity.Identity, opts *Options) (*Session, error) {
 	}
 	s := &Session{nw: nw, id: id, me: ledger.PubKeyOf(id.Public().Signing),
 		l: &ledgerConn{http: hc, nodes: nw.Nodes}, px: &Client{HTTP: &http.Client{Transport: hc.Transport, Timeout: 10 * time.Second}},
-		blobs: opts.Blobs, log: lg, tmp: opts.TempDir}
+		bx: &Client{HTTP: opts.HTTP}, blobs: opts.Blobs, log: lg, tmp: opts.TempDir}
 	if s.blobs == nil {
 		s.blobs = newNodeBlobs(s)
 	}
