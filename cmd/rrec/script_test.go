@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ func TestScripts(t *testing.T) {
 			"keystream": cmdKeystream,
 			"waitfile":  cmdWaitfile,
 			"filemode":  cmdFilemode,
+			"envfile":   cmdEnvfile,
 		},
 	})
 }
@@ -87,4 +89,15 @@ func cmdFilemode(ts *testscript.TestScript, neg bool, args []string) {
 	if got := fi.Mode().Perm(); (uint64(got) == want) == neg {
 		ts.Fatalf("%s has mode %#o, want %s%#o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
 	}
+}
+
+// cmdEnvfile sets an environment variable to a file's content without surrounding space, so
+// that a script can use what a command printed (cp stdout FILE first):
+//
+//	envfile NAME FILE
+func cmdEnvfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: envfile NAME FILE")
+	}
+	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
 }
