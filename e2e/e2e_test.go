@@ -174,7 +174,3 @@ func TestStory(t *testing.T) {
 		w.story(alice, bob, 2)
 	})
 }
-
-func TestStoryKubo(t *testing.T) {
-	t.Skip("kubo-backed nodes need the issue-6 node blob service with a kubo store option; not in this build yet")
-}
