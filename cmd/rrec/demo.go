@@ -54,21 +54,40 @@ step. It exits 0 only if every step behaved as expected, and removes its directo
 			if err != nil {
 				return err
 			}
-			if keep {
-				defer fmt.Fprintf(cmd.OutOrStdout(), "\n(kept %s)\n", dir)
-			} else {
-				defer os.RemoveAll(dir)
-			}
+			// A failed run keeps only the nodes' log.
 			d := &demo{out: cmd.OutOrStdout(), dir: dir, size: int64(sizeMiB) << 20, nodes: nodes, start: time.Now()}
-			level := slog.LevelWarn
+			// The nodes log to a file in the directory (to stderr with -v); CometBFT is chatty
+			// about every peer connection it closes.
+			d.level = new(slog.LevelVar)
+			logTo := io.Writer(cmd.ErrOrStderr())
+			logPath := filepath.Join(dir, "nodes.log")
 			if verbose {
-				level = slog.LevelInfo
+				d.level.Set(slog.LevelInfo)
+			} else {
+				d.level.Set(slog.LevelWarn)
+				lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+				if err != nil {
+					return err
+				}
+				defer lf.Close()
+				logTo = lf
 			}
-			d.log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			d.log = slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: d.level}))
 			err = d.run(ctx)
 			if err != nil {
 				fmt.Fprintf(d.out, "\nFAILED: %v\n", err)
+				if verbose || keep {
+					os.RemoveAll(dir)
+				} else {
+					keepOnly(dir, logPath)
+					fmt.Fprintf(d.out, "The nodes' log is kept in %s.\n", logPath)
+				}
 				return errors.New("demo failed")
+			}
+			if keep {
+				fmt.Fprintf(d.out, "(kept %s)\n", dir)
+			} else {
+				os.RemoveAll(dir)
 			}
 			fmt.Fprintf(d.out, "\nEvery step behaved as expected (%.1f s).\n", time.Since(d.start).Seconds())
 			return nil
@@ -84,6 +103,7 @@ step. It exits 0 only if every step behaved as expected, and removes its directo
 type demo struct {
 	out   io.Writer
 	log   *slog.Logger
+	level *slog.LevelVar
 	dir   string
 	size  int64
 	nodes int
@@ -116,7 +136,11 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start network: %w", err)
 	}
-	defer nw.Stop()
+	defer func() {
+		// CometBFT reports every peer connection it closes as an error: noise here.
+		d.level.Set(slog.LevelError + 100)
+		nw.Stop()
+	}()
 	desc, err := client.NetworkOf(nw)
 	if err != nil {
 		return err
@@ -146,7 +170,7 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 
-	d.section(fmt.Sprintf("The patient puts a %s record (random bytes, as a stand-in for a scan)", size(d.size)))
+	d.section(fmt.Sprintf("The patient puts a record of %s (random bytes standing in for a scan)", size(d.size)))
 	file := filepath.Join(d.dir, "scan.dcm")
 	want, err := writeRandom(file, d.size)
 	if err != nil {
@@ -216,6 +240,26 @@ func (d *demo) run(ctx context.Context) error {
 		d.say("   refused, as expected: %v", explain(err, "record"))
 	}
 
+	if d.nodes >= 4 {
+		down := d.nodes - 1
+		d.section(fmt.Sprintf("Node %d stops hard; the doctor reads the record again", down))
+		if err := nw.StopNode(down); err != nil {
+			return fmt.Errorf("stop node %d: %w", down, err)
+		}
+		got, took, err := timed(func() ([32]byte, error) { return d.get(ctx, ds, rec, "second opinion") })
+		if err != nil {
+			return fmt.Errorf("doctor's get with node %d down: %w", down, err)
+		}
+		if got != want {
+			return fmt.Errorf("with node %d down the doctor read different bytes", down)
+		}
+		d.say("   still %d nodes for consensus and re-encryption: read in %s, sha256 identical.", d.nodes-1, round(took))
+		if err := nw.RestartNode(down); err != nil {
+			return fmt.Errorf("restart node %d: %w", down, err)
+		}
+		d.say("   node %d restarts and catches up from its peers.", down)
+	}
+
 	d.section("The patient revokes the grant")
 	_, took, err = timed(func() (struct{}, error) { return struct{}{}, ps.Revoke(ctx, g.Grant) })
 	if err != nil {
@@ -235,8 +279,15 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
+	names := map[ledger.PubKey]string{
+		ledger.PubKeyOf(patient.Public().Signing): "patient",
+		ledger.PubKeyOf(doctor.Public().Signing):  "doctor",
+	}
+	for _, n := range desc.Nodes {
+		names[n.ProxyKey] = n.Name
+	}
 	var buf bytes.Buffer
-	printAudit(&buf, log)
+	printAudit(&buf, log, func(k ledger.PubKey) string { return names[k] })
 	for _, line := range bytes.Split(bytes.TrimRight(buf.Bytes(), "\n"), []byte("\n")) {
 		d.say("   %s", line)
 	}
@@ -291,4 +342,14 @@ func round(d time.Duration) time.Duration {
 		return d.Round(10 * time.Millisecond)
 	}
 	return d.Round(time.Millisecond)
+}
+
+// keepOnly removes everything in dir but the file keep.
+func keepOnly(dir, keep string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if p := filepath.Join(dir, e.Name()); p != keep {
+			os.RemoveAll(p)
+		}
+	}
 }

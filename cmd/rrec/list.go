@@ -107,7 +107,14 @@ each expiry, and the erasure. Anyone can read a record's audit log.`,
 				}
 				return writeJSON(cmd.OutOrStdout(), log)
 			}
-			printAudit(cmd.OutOrStdout(), log)
+			names := map[ledger.PubKey]string{ledger.PubKeyOf(s.Identity().Signing): "you"}
+			if r, err := s.Record(ctx, rec); err == nil {
+				names[r.Owner] = "owner"
+			}
+			for _, n := range s.Network().Nodes {
+				names[n.ProxyKey] = n.Name
+			}
+			printAudit(cmd.OutOrStdout(), log, func(k ledger.PubKey) string { return names[k] })
 			return nil
 		},
 	}
@@ -116,7 +123,9 @@ each expiry, and the erasure. Anyone can read a record's audit log.`,
 	return cmd
 }
 
-func printAudit(w io.Writer, log []ledger.AuditEntry) {
+// printAudit prints the log as a table; name says who a key is ("" when unknown: the key is
+// shown).
+func printAudit(w io.Writer, log []ledger.AuditEntry, name func(ledger.PubKey) string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HEIGHT\tTIME\tEVENT\tGRANT\tBY\tPURPOSE")
 	for _, e := range log {
@@ -125,7 +134,9 @@ func printAudit(w io.Writer, log []ledger.AuditEntry) {
 			grant = short(e.Grant.String())
 		}
 		if e.Actor != nil {
-			actor = short(e.Actor.String())
+			if actor = name(*e.Actor); actor == "" {
+				actor = short(e.Actor.String())
+			}
 		}
 		purpose := e.Purpose
 		if purpose == "" {
