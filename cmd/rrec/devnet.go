@@ -40,7 +40,7 @@ commands take with --network) and prints "ready" on standard output.
 It serves until interrupted (SIGINT or SIGTERM) and then stops every node cleanly. Run it
 again with the same DIR to resume the same chain; ports are then reused from the homes.
 
-Logs go to DIR/devnet.log; warnings and errors also go to standard error (-v: everything).`,
+Logs go to DIR/devnet.log; -v shows them on standard error too (-vv: consensus detail).`,
 		Example: `  rrec devnet --dir /tmp/rrnet &
   export RREC_NETWORK=/tmp/rrnet/network.json`,
 		Args: cobra.NoArgs,
@@ -69,11 +69,6 @@ Logs go to DIR/devnet.log; warnings and errors also go to standard error (-v: ev
 				return err
 			}
 			defer func() {
-				// CometBFT reports every closed peer connection as an error while stopping:
-				// expected noise for the terminal, still kept in the log file.
-				if verbose == 0 {
-					errLevel.Set(slog.LevelError + 100)
-				}
 				if err := net.stop(); err != nil {
 					lg.Error("devnet: stopping", "err", err)
 				}
@@ -94,13 +89,14 @@ Logs go to DIR/devnet.log; warnings and errors also go to standard error (-v: ev
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "keep the network under `DIR` (created, or resumed if it holds one)")
 	cmd.Flags().IntVar(&nodes, "nodes", 4, "number of validator `N`odes of a new network")
-	cmd.Flags().CountVarP(&verbose, "verbose", "v", "log more to standard error (-vv: consensus detail too)")
+	cmd.Flags().CountVarP(&verbose, "verbose", "v", "log to standard error too (-vv: consensus detail)")
 	return cmd
 }
 
-// devnetLogger writes info and above to the log file, and to stderr only warnings unless -v.
+// devnetLogger writes info and above to the log file, and to stderr nothing unless -v: a
+// devnet's terminal stays quiet (CometBFT reports routine peer churn as errors).
 func devnetLogger(stderr, file io.Writer, verbose int, errLevel *slog.LevelVar) *slog.Logger {
-	errLevel.Set(slog.LevelWarn)
+	errLevel.Set(slog.LevelError + 100)
 	fileLevel := slog.LevelInfo
 	switch {
 	case verbose == 1:
