@@ -44,7 +44,7 @@ func (s *Session) Put(ctx context.Context, file io.Reader, size int64, meta enve
 			s.log.Debug("record put", "record", id, "height", done.height)
 			return id, nil
 		}
-		if !errors.Is(err, ledger.ErrBadSequence) || attempt == 2 {
+		if !errors.Is(err, ledger.ErrBadSequence) || attempt == 3 {
 			return ledger.ID{}, err
 		}
 		sk, ok := file.(io.Seeker)
@@ -52,6 +52,11 @@ func (s *Session) Put(ctx context.Context, file io.Reader, size int64, meta enve
 			return ledger.ID{}, fmt.Errorf("%w: %w", ErrSequenceMoved, err)
 		}
 		if _, err := sk.Seek(0, io.SeekStart); err != nil {
+			return ledger.ID{}, err
+		}
+		// The sequence that was taken may still be in a mempool: give it
+		// time to commit before reading the sequence again.
+		if err := sleep(ctx, time.Duration(attempt+1)*150*time.Millisecond); err != nil {
 			return ledger.ID{}, err
 		}
 	}

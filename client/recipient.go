@@ -60,11 +60,22 @@ func grantErr(g *ledger.GrantState, r *ledger.Record, now int64) error {
 
 // blockTime is the latest block time a node reports.
 func (s *Session) blockTime(ctx context.Context) (int64, error) {
-	var st ledger.Status
-	if _, err := s.l.query(ctx, "/status", &st); err != nil {
+	st, err := s.Status(ctx)
+	if err != nil {
 		return 0, err
 	}
 	return st.Time, nil
+}
+
+// Status is the ledger's latest committed height and block time, as a node
+// sees it. Grants start and end by block time, which trails the wall clock
+// by up to a block interval.
+func (s *Session) Status(ctx context.Context) (*ledger.Status, error) {
+	var st ledger.Status
+	if _, err := s.l.query(ctx, "/status", &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
 }
 
 // GetOptions shape a Get.

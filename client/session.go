@@ -203,10 +203,8 @@ func (s *Session) transact(ctx context.Context, build func(seq uint64) (ledger.B
 			// Another client of this identity got there first, or the node
 			// asked was behind: read the sequence again.
 			lastErr = err
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+			if err := sleep(ctx, time.Duration(attempt+1)*150*time.Millisecond); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -247,4 +245,15 @@ func (s *Session) sequence(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	return max(v.Sequence, s.nextSeq), nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

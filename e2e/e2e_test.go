@@ -151,7 +151,8 @@ func (w *world) story(owner, reader *client.Session, seed uint64) {
 
 func TestStory(t *testing.T) {
 	w := startWorld(t)
-	alice, bob := w.session(newIdentity(t)), w.session(newIdentity(t))
+	aliceID := newIdentity(t)
+	alice, bob := w.session(aliceID), w.session(newIdentity(t))
 
 	t.Run("all nodes", func(t *testing.T) { w.t = t; w.story(alice, bob, 1) })
 
@@ -165,6 +166,8 @@ func TestStory(t *testing.T) {
 		t.Fatalf("get without grant: %v, want ErrNotGranted", err)
 	}
 
+	t.Run("refusals and races", func(t *testing.T) { w.t = t; w.refusals(aliceID, alice, bob) })
+
 	t.Run("one node down", func(t *testing.T) {
 		// Node 0 is the one the clients asked first so far: they must move on.
 		if err := w.nw.StopNode(0); err != nil {
@@ -173,4 +176,96 @@ func TestStory(t *testing.T) {
 		w.t = t
 		w.story(alice, bob, 2)
 	})
+}
+
+// refusals covers the other reasons a get is refused, and two clients of
+// one identity putting at once.
+func (w *world) refusals(aliceID *identity.Identity, alice, bob *client.Session) {
+	t := w.t
+	small := []byte("a small record")
+	put := func(s *client.Session) ledger.ID {
+		id, err := s.Put(w.ctx, bytes.NewReader(small), int64(len(small)), envelope.Metadata{Name: "note.txt"})
+		if err != nil {
+			t.Fatalf("put: %v", err)
+		}
+		return id
+	}
+
+	// Expiry by block time.
+	rec := put(alice)
+	g, err := alice.Grant(w.ctx, rec, bob.Identity(), client.GrantOptions{Duration: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := alice.GrantState(w.ctx, g.Grant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Grants end by block time, which trails the wall clock.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		ls, err := bob.Status(w.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ls.Time >= st.NotAfter {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("block time did not pass the grant's end")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := bob.Get(w.ctx, rec, io.Discard, client.GetOptions{}); !errors.Is(err, client.ErrExpired) {
+		t.Fatalf("get after expiry: %v, want ErrExpired", err)
+	}
+
+	// Erasure: the recipient and the owner are both told.
+	rec = put(alice)
+	if _, err := alice.Grant(w.ctx, rec, bob.Identity(), client.GrantOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Erase(w.ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	for who, s := range map[string]*client.Session{"recipient": bob, "owner": alice} {
+		if _, err := s.Get(w.ctx, rec, io.Discard, client.GetOptions{}); !errors.Is(err, client.ErrErased) {
+			t.Fatalf("%s get after erase: %v, want ErrErased", who, err)
+		}
+	}
+
+	// A recipient cannot revoke the owner's grant.
+	rec = put(alice)
+	g, err = alice.Grant(w.ctx, rec, bob.Identity(), client.GrantOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Revoke(w.ctx, g.Grant); !errors.Is(err, client.ErrUnauthorized) {
+		t.Fatalf("revoke by the recipient: %v, want ErrUnauthorized", err)
+	}
+
+	// Two clients of one identity put at once: the one that loses the
+	// sequence seals again under the next record id.
+	twin, err := client.New(w.net, aliceID, &client.Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make(chan ledger.ID, 2)
+	errs := make(chan error, 2)
+	for _, s := range []*client.Session{alice, twin} {
+		go func() {
+			id, err := s.Put(w.ctx, bytes.NewReader(small), int64(len(small)), envelope.Metadata{})
+			ids <- id
+			errs <- err
+		}()
+	}
+	a, b := <-ids, <-ids
+	if err := errors.Join(<-errs, <-errs); err != nil || a == b {
+		t.Fatalf("concurrent puts: %v (ids %s, %s)", err, a, b)
+	}
+	for _, id := range []ledger.ID{a, b} {
+		var out bytes.Buffer
+		if _, err := twin.Get(w.ctx, id, &out, client.GetOptions{}); err != nil || !bytes.Equal(out.Bytes(), small) {
+			t.Fatalf("get %s: %v", id, err)
+		}
+	}
 }
