@@ -8,7 +8,7 @@ func (n *Node) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	// Re-encryption proxy: fragment deposits and re-encryption (proxy/SPEC.md).
 	mux.Handle("/", n.px.svc.Handler())
-	n.registerBlobs(mux) // blobs: upload, read, CAR, replication (blobs/SPEC.md)
+	n.registerBlobs(mux)     // blobs: upload, read, CAR, replication (blobs/SPEC.md)
 	n.registerLedgerAPI(mux) // ledger: transactions, queries, status (ledgerapi.go)
 	return mux
 }
