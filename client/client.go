@@ -1,6 +1,14 @@
-// Package client is the Go SDK for owners and recipients: it makes the key
-// fragments of a grant and their commitments, deposits each fragment with
-// its node, and gathers verified capsule fragments from a grant's nodes.
+// Package client is the Go SDK for owners and recipients.
+//
+// Session is the high-level API: one identity on one network (network.json,
+// see SPEC.md), with Put, Grant, Revoke, Erase, Records, Audit for owners
+// and Shared and Get for recipients. Every call waits for commit, moves on
+// to the next node when one fails, and returns errors that match the
+// sentinels in errors.go.
+//
+// The low-level pieces underneath are exported too: MakeFragments and
+// Client.Deposit for a grant's key fragments, Client.Gather for verified
+// capsule fragments, and the blob upload and fetch functions.
 package client
 
 import (
