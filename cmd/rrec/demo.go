@@ -36,8 +36,8 @@ func newDemoCmd() *cobra.Command {
 		Short: "Tell the whole story on a fresh temporary network",
 		Long: `demo starts a fresh local network in this process (embedded stores, in a temporary
 directory), makes two identities — a patient and a doctor — and walks through put, grant,
-get (hashes compared), revoke, a refused get and the audit log, saying what happens at each
-step. It exits 0 only if every step behaved as expected, and removes its directory.`,
+get (hashes compared), a node stopped hard, revoke, a refused get, erasure and the audit log,
+saying what happens at each step. It exits 0 only if every step behaved as expected, and removes its directory.`,
 		Example: `  rrec demo
   rrec demo --size 32 --nodes 7`,
 		Args: cobra.NoArgs,
@@ -274,6 +274,18 @@ func (d *demo) run(ctx context.Context) error {
 		d.say("   refused, as expected: %v", explain(err, "record"))
 	}
 
+	d.section("The patient erases the record")
+	if _, took, err = timed(func() (struct{}, error) { return struct{}{}, ps.Erase(ctx, rec) }); err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	d.say("   erasure committed in %s: every grant revoked, every node deletes the ciphertext;", round(took))
+	d.say("   the ledger keeps a tombstone (and, in its history, the original put).")
+	if _, err := d.get(ctx, ps, rec, ""); !errors.Is(err, client.ErrErased) {
+		return fmt.Errorf("the owner's get after erasure should be refused as erased, got %v", err)
+	} else {
+		d.say("   even the owner is refused now: %v", explain(err, "record"))
+	}
+
 	d.section("The record's audit log, as the ledger committed it")
 	log, err := ds.Audit(ctx, rec)
 	if err != nil {
@@ -303,13 +315,14 @@ func (d *demo) get(ctx context.Context, s *client.Session, rec ledger.ID, purpos
 	return sum, err
 }
 
-// checkAudit insists that the log tells the story: put, grant, the doctor's access, revoke.
+// checkAudit insists that the log tells the story: put, grant, the doctor's access, revoke,
+// erase.
 func checkAudit(log []ledger.AuditEntry, patient, doctor *identity.Identity) error {
 	p, dr := ledger.PubKeyOf(patient.Public().Signing), ledger.PubKeyOf(doctor.Public().Signing)
 	want := []struct {
 		kind  string
 		actor ledger.PubKey
-	}{{ledger.AuditPut, p}, {ledger.AuditGrant, p}, {ledger.AuditRequest, dr}, {ledger.AuditRevoke, p}}
+	}{{ledger.AuditPut, p}, {ledger.AuditGrant, p}, {ledger.AuditRequest, dr}, {ledger.AuditRevoke, p}, {ledger.AuditErase, p}}
 	var i int
 	for _, e := range log {
 		if i < len(want) && e.Kind == want[i].kind && e.Actor != nil && *e.Actor == want[i].actor {

@@ -107,9 +107,13 @@ each expiry, and the erasure. Anyone can read a record's audit log.`,
 				}
 				return writeJSON(cmd.OutOrStdout(), log)
 			}
-			names := map[ledger.PubKey]string{ledger.PubKeyOf(s.Identity().Signing): "you"}
+			me := ledger.PubKeyOf(s.Identity().Signing)
+			names := map[ledger.PubKey]string{me: "you"}
 			if r, err := s.Record(ctx, rec); err == nil {
 				names[r.Owner] = "owner"
+				if r.Owner == me {
+					names[me] = "owner (you)"
+				}
 			}
 			for _, n := range s.Network().Nodes {
 				names[n.ProxyKey] = n.Name

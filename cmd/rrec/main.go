@@ -35,6 +35,7 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newGrantCmd(),
 		newGetCmd(),
 		newRevokeCmd(),
+		newEraseCmd(),
 		newLsCmd(),
 		newAuditCmd(),
 		newDemoCmd(),

@@ -147,3 +147,36 @@ cannot be taken back.`,
 	cf.add(cmd)
 	return cmd
 }
+
+func newEraseCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "erase RECORD",
+		Short: "Erase one of your records: revoke every grant, delete the ciphertext everywhere",
+		Long: `erase commits the erasure of RECORD. In that block every grant of the record is revoked
+(every node deletes its key fragments), and every node then deletes the record's ciphertext
+and refuses to serve it. The ledger keeps a tombstone, and its history keeps the original put
+(CID, size, capsule): see docs/threat-model.md. Plaintext a recipient already read is beyond
+its reach. It cannot be undone.`,
+		Example: `  rrec erase $REC`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rec, err := parseID("record", args[0])
+			if err != nil {
+				return err
+			}
+			ctx, s, stop, err := cf.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			if err := s.Erase(ctx, rec); err != nil {
+				return explain(err, "record")
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "erased", rec)
+			return nil
+		},
+	}
+	cf.add(cmd)
+	return cmd
+}
