@@ -33,6 +33,8 @@ func vectorTxs() map[string]*Tx {
 				NotBefore: 1_700_000_000_000_000_000, NotAfter: 1_800_000_000_000_000_000, Purpose: "treatment"}},
 		"revoke":         {ChainID: "rr-vectors", Signer: signer, Sequence: 2, Body: &Revoke{Grant: grant}},
 		"request_access": {ChainID: "rr-vectors", Signer: rs, Sequence: 0, Body: &RequestAccess{Grant: grant, Purpose: "consultation"}},
+		"erase_record":   {ChainID: "rr-vectors", Signer: signer, Sequence: 3, Body: &EraseRecord{Record: rec}},
+		"holds_blob":     {ChainID: "rr-vectors", Signer: proxy, Sequence: 0, Body: &HoldsBlob{Record: rec}},
 	}
 }
 
