@@ -23,6 +23,12 @@ func newRootCmd() *cobra.Command {
 		Long: `rrec seals records on your device, stores the ciphertext by content address, and records
 owners, grants, access requests and revocations on a permissioned BFT ledger whose nodes
 re-encrypt for the providers you choose — and forget their key fragments when you revoke.`,
+		Example: `  rrec demo                              # the whole story on a temporary network
+  rrec devnet --dir /tmp/rrnet &         # a local network; then:
+  export RREC_NETWORK=/tmp/rrnet/network.json RREC_IDENTITY=patient.key
+  rrec keygen -o patient.key
+  REC=$(rrec put scan.dcm)
+  rrec grant $REC --to rrec1... --for 720h --purpose treatment`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -42,6 +43,7 @@ func (p *phaseBar) update(pr client.Progress) {
 			progressbar.OptionSetDescription(pr.Phase),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 		)
 	}
