@@ -33,7 +33,7 @@ and run 'rrec node start' there. For a network on one machine, 'rrec devnet' is 
 
 type placement struct {
 	p2pPort, apiPort, rpcPort int
-	listen                    string
+	listen, kuboAPI           string
 	wan                       bool
 }
 
@@ -43,6 +43,25 @@ func (p *placement) flags(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&p.rpcPort, "rpc-port", 0, "CometBFT RPC `PORT` (0: no RPC server)")
 	cmd.Flags().StringVar(&p.listen, "listen", "", "listen on `HOST` instead of every interface")
 	cmd.Flags().BoolVar(&p.wan, "wan", true, "consensus timing for hosts on separate machines (false: loopback timing)")
+	cmd.Flags().StringVar(&p.kuboAPI, "kubo-api", "", "keep blobs in the kubo daemon at `ADDR` (multiaddr, URL or host:port) instead of the embedded store")
+}
+
+// configure writes what the node package's generators leave at their defaults.
+func (p *placement) configure(homes []string) error {
+	if p.kuboAPI == "" {
+		return nil
+	}
+	for _, h := range homes {
+		s, err := node.ReadSettings(h)
+		if err != nil {
+			return err
+		}
+		s.Blobs.KuboAPI = p.kuboAPI
+		if err := node.WriteSettings(h, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *placement) timing() node.Timing {
@@ -78,6 +97,9 @@ genesis in which this node is the only validator. It refuses a home that already
 				return fmt.Errorf("%s already holds a node: start it with 'rrec node start --home %s'", home, home)
 			}
 			if err != nil {
+				return err
+			}
+			if err := pl.configure([]string{home}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "initialised %s\nnode id    %s\nproxy key  %s\n", home, id.NodeID, id.ProxyKey)
@@ -128,6 +150,9 @@ Every node uses the same ports. A network of n nodes tolerates f = (n-1)/3 fault
 			if err != nil {
 				return err
 			}
+			if err := pl.configure(homes); err != nil {
+				return err
+			}
 			for _, h := range homes {
 				fmt.Fprintln(cmd.OutOrStdout(), h)
 			}
@@ -150,7 +175,8 @@ func newNodeStartCmd() *cobra.Command {
 		Use:   "start --home DIR",
 		Short: "Run a node from its home until interrupted",
 		Long: `start runs the node prepared by 'rrec node init' or 'rrec node generate': consensus, the
-ledger, the re-encryption proxy and the HTTP API. SIGINT or SIGTERM stop it cleanly.`,
+ledger, the re-encryption proxy, the blob service and the HTTP API. It prints one line once
+the node is running; SIGINT or SIGTERM stop it cleanly.`,
 		Example: `  rrec node start --home ./homes/node0 -v`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -171,8 +197,13 @@ ledger, the re-encryption proxy and the HTTP API. SIGINT or SIGTERM stop it clea
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			lg.Info("node starting", "home", home, "api", n.Settings().APIAddr)
-			return n.Run(ctx)
+			if err := n.Start(); err != nil {
+				_ = n.Stop()
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "running %s, API on %s\n", n.Settings().Moniker, n.Settings().APIAddr)
+			<-ctx.Done()
+			return n.Stop()
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "node home `DIR`")

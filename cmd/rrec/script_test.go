@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -9,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/resilientrecords/resilientrecords/client"
 
 	"github.com/resilientrecords/resilientrecords/store/storetest"
 )
@@ -27,6 +33,8 @@ func TestScripts(t *testing.T) {
 			"waitfile":  cmdWaitfile,
 			"filemode":  cmdFilemode,
 			"envfile":   cmdEnvfile,
+			"freeport":  cmdFreeport,
+			"waitapi":   cmdWaitapi,
 		},
 	})
 }
@@ -100,4 +108,72 @@ func cmdEnvfile(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: envfile NAME FILE")
 	}
 	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
+}
+
+// cmdFreeport sets each named environment variable to a port the OS says is free on
+// 127.0.0.1, for commands whose ports are flags:
+//
+//	freeport NAME...
+func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: freeport NAME...")
+	}
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for _, name := range args {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		ls = append(ls, l) // held until all are picked, so that they differ
+		ts.Setenv(name, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	}
+}
+
+// cmdWaitapi waits until every node of a network.json answers GET /v1/status with a
+// committed height, failing after the timeout (default 1m):
+//
+//	waitapi NETWORK_JSON [TIMEOUT]
+func cmdWaitapi(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitapi NETWORK_JSON [TIMEOUT]")
+	}
+	timeout := time.Minute
+	if len(args) == 2 {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		timeout = d
+	}
+	nw, err := client.LoadNetwork(ts.MkAbs(args[0]))
+	ts.Check(err)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for _, n := range nw.Nodes {
+		for {
+			if nodeUp(ctx, n.API) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				ts.Fatalf("waitapi: %s did not come up within %s", n.Name, timeout)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+}
+
+func nodeUp(ctx context.Context, api string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/v1/status", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var st struct{ Height int64 }
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil && st.Height > 0
 }
