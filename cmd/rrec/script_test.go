@@ -35,6 +35,7 @@ func TestScripts(t *testing.T) {
 			"envfile":   cmdEnvfile,
 			"freeport":  cmdFreeport,
 			"waitapi":   cmdWaitapi,
+			"sleep":     cmdSleep,
 		},
 	})
 }
@@ -176,4 +177,16 @@ func nodeUp(ctx context.Context, api string) bool {
 	defer resp.Body.Close()
 	var st struct{ Height int64 }
 	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil && st.Height > 0
+}
+
+// cmdSleep waits, for scripts that need time to pass (grant expiry):
+//
+//	sleep DURATION
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
 }
