@@ -166,4 +166,38 @@ func TestLedgerAPI(t *testing.T) {
 		s = apiCall(t, "GET", base(1)+"/v1/query/record/"+strings.Repeat("a", ledger.MaxQueryPath), nil, &e)
 		wantRefusal(t, "long path", s, e, 414, "too_large", 0)
 	})
+
+	// Without a quorum nothing commits: the node answers commit_timeout
+	// with the hash, and the transaction commits once a quorum is back.
+	t.Run("commit timeout", func(t *testing.T) {
+		for _, i := range []int{2, 3} {
+			if err := nw.StopNode(i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		raw := sign(1)
+		var e apiErr
+		s := apiCall(t, "POST", base(0)+"/v1/tx", raw, &e)
+		wantRefusal(t, "no quorum", s, e, 504, "commit_timeout", 0)
+		if e.Error.Hash == nil || *e.Error.Hash != ledger.TxHash(raw) {
+			t.Fatalf("timeout names hash %v", e.Error.Hash)
+		}
+		if err := nw.RestartNode(2); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var got node.TxResult
+			if apiCall(t, "GET", base(0)+"/v1/tx/"+hex.EncodeToString(e.Error.Hash[:]), nil, &got) == 200 {
+				if got.Code != 0 || got.Height < 1 {
+					t.Fatalf("committed with %+v", got)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("transaction did not commit after the quorum came back")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 }
