@@ -35,7 +35,8 @@ func newDevnetCmd() *cobra.Command {
 		Long: `devnet runs a network of validator nodes in this process on 127.0.0.1, each with its
 own home, fragment vault and embedded block store under DIR. Once the network has committed
 its first block it writes DIR/network.json (chain id and node endpoints, what the client
-commands take with --network) and prints "ready" on standard output.
+commands take with --network) and prints "ready" on standard output. The file is removed
+when the network stops.
 
 It serves until interrupted (SIGINT or SIGTERM) and then stops every node cleanly. Run it
 again with the same DIR to resume the same chain; ports are then reused from the homes.
@@ -61,6 +62,11 @@ Logs go to DIR/devnet.log; -v shows them on standard error too (-vv: consensus d
 			defer logFile.Close()
 			errLevel := new(slog.LevelVar)
 			lg := devnetLogger(cmd.ErrOrStderr(), logFile, verbose, errLevel)
+			// A network.json left by an earlier run would tell waiting scripts "ready" too soon.
+			netFile := filepath.Join(dir, "network.json")
+			if err := os.Remove(netFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
 
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -77,14 +83,15 @@ Logs go to DIR/devnet.log; -v shows them on standard error too (-vv: consensus d
 			if err != nil {
 				return err
 			}
-			if err := desc.WriteFile(filepath.Join(dir, "network.json")); err != nil {
+			if err := desc.WriteFile(netFile); err != nil {
 				return err
 			}
 			lg.Info("devnet ready", "dir", dir, "nodes", len(net.nodes), "chain_id", net.chainID)
 			fmt.Fprintln(cmd.OutOrStdout(), "ready")
 			<-ctx.Done()
 			lg.Info("devnet stopping")
-			return nil
+			// network.json exists exactly while the network serves.
+			return os.Remove(netFile)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "keep the network under `DIR` (created, or resumed if it holds one)")
@@ -126,6 +133,12 @@ func startDevnet(ctx context.Context, dir string, n int, lg *slog.Logger) (*devn
 		if err := json.Unmarshal(b, &homes); err != nil || len(homes) == 0 {
 			return nil, fmt.Errorf("%s is damaged (%v): remove %s to start a new network", statePath, err, dir)
 		}
+		for i, h := range homes {
+			if filepath.IsAbs(h) || !filepath.IsLocal(h) {
+				return nil, fmt.Errorf("%s is damaged (home %q is not inside %s): remove %s to start a new network", statePath, h, dir, dir)
+			}
+			homes[i] = filepath.Join(dir, h)
+		}
 		lg.Info("devnet: resuming", "homes", len(homes))
 		return resumeDevnet(ctx, homes, lg)
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -135,7 +148,17 @@ func startDevnet(ctx context.Context, dir string, n int, lg *slog.Logger) (*devn
 	if err != nil {
 		return nil, fmt.Errorf("devnet: start: %w", err)
 	}
-	b, _ := json.Marshal(nw.Homes())
+	// Homes are kept relative to dir, so that the directory can be moved or named another way.
+	var rel []string
+	for _, h := range nw.Homes() {
+		r, err := filepath.Rel(dir, h)
+		if err != nil {
+			_ = nw.Stop()
+			return nil, err
+		}
+		rel = append(rel, r)
+	}
+	b, _ := json.Marshal(rel)
 	if err := os.WriteFile(statePath, b, 0o600); err != nil {
 		_ = nw.Stop()
 		return nil, err

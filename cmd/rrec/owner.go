@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"mime"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,7 +16,10 @@ import (
 )
 
 func newPutCmd() *cobra.Command {
-	var cf clientFlags
+	var (
+		cf        clientFlags
+		mediaType string
+	)
 	cmd := &cobra.Command{
 		Use:   "put FILE",
 		Short: "Seal a file, store it on the network and print its record id",
@@ -45,7 +49,10 @@ ledger under your identity. It prints the record id once the record is committed
 			defer stop()
 			bar := newPhaseBar(cmd.ErrOrStderr())
 			defer bar.done()
-			meta := envelope.Metadata{Name: filepath.Base(args[0]), Created: fi.ModTime()}
+			meta := envelope.Metadata{Name: filepath.Base(args[0]), MediaType: mediaType, Created: fi.ModTime()}
+			if meta.MediaType == "" {
+				meta.MediaType = mime.TypeByExtension(filepath.Ext(args[0]))
+			}
 			id, err := s.Put(ctx, f, fi.Size(), meta, client.WithProgress(bar.update))
 			bar.done()
 			if err != nil {
@@ -56,6 +63,7 @@ ledger under your identity. It prints the record id once the record is committed
 		},
 	}
 	cf.add(cmd)
+	cmd.Flags().StringVar(&mediaType, "type", "", "media `TYPE` sealed with the file (default: guessed from its extension)")
 	return cmd
 }
 
