@@ -190,6 +190,45 @@ func TestStory(t *testing.T) {
 		w.t = t
 		w.story(alice, bob, 2)
 	})
+
+	// With node 0 still down, node 1 stops too: no quorum. A revoke sent
+	// then is taken by a node's mempool but cannot commit; the SDK looks
+	// for it on the nodes and returns once a quorum is back and it is in a
+	// block.
+	t.Run("quorum lost during a revoke", func(t *testing.T) {
+		small := []byte("quorum")
+		rec, err := alice.Put(w.ctx, bytes.NewReader(small), int64(len(small)), envelope.Metadata{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := alice.Grant(w.ctx, rec, bob.Identity(), client.GrantOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.t = t
+		w.waitHeld(alice, rec)
+		if err := w.nw.StopNode(1); err != nil {
+			t.Fatal(err)
+		}
+		back := make(chan error, 1)
+		go func() {
+			time.Sleep(node.CommitTimeout + 2*time.Second)
+			back <- w.nw.RestartNode(1)
+		}()
+		if err := alice.Revoke(w.ctx, g.Grant); err != nil {
+			t.Fatalf("revoke across the outage: %v", err)
+		}
+		if err := <-back; err != nil {
+			t.Fatal(err)
+		}
+		st, err := alice.GrantState(w.ctx, g.Grant)
+		if err != nil || !st.Revoked {
+			t.Fatalf("grant after revoke: %+v, %v", st, err)
+		}
+		if _, err := bob.Get(w.ctx, rec, io.Discard, client.GetOptions{}); !errors.Is(err, client.ErrRevoked) {
+			t.Fatalf("get: %v, want ErrRevoked", err)
+		}
+	})
 }
 
 // refusals covers the other reasons a get is refused, and two clients of
