@@ -53,11 +53,16 @@ func (f *clientFlags) open(cmd *cobra.Command) (context.Context, *client.Session
 	return ctx, s, stop, nil
 }
 
-// parseID reads a record or grant id as printed by put and grant.
+// parseID reads a record id (what = "record", as put prints it) or a grant id (what =
+// "grant", as grant prints it).
 func parseID(what, s string) (ledger.ID, error) {
 	var id ledger.ID
 	if err := id.UnmarshalText([]byte(s)); err != nil {
-		return id, fmt.Errorf("%s %q: want the 64 hex digits 'rrec %s' printed", what, s, map[string]string{"record": "put", "grant": "grant"}[what])
+		printer := "put"
+		if what == "grant" {
+			printer = "grant"
+		}
+		return id, fmt.Errorf("%s %q: want the 64 hex digits 'rrec %s' printed", what, s, printer)
 	}
 	return id, nil
 }
