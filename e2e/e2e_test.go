@@ -94,14 +94,18 @@ func (w *world) story(owner, reader *client.Session, seed uint64) {
 	if err != nil {
 		t.Fatalf("grant: %v", err)
 	}
-	if g.Accepted < 3 {
-		t.Fatalf("grant: %d deposits accepted", g.Accepted)
+	if up := len(w.nw.Running()); g.Accepted != up || len(g.Deposits) != w.nw.Size() {
+		t.Fatalf("grant: %d of %d deposits accepted with %d nodes up", g.Accepted, len(g.Deposits), up)
 	}
 
 	var out bytes.Buffer
-	meta, err := reader.Get(w.ctx, rec, &out, client.GetOptions{Purpose: "care"})
+	meta, err := reader.Get(w.ctx, rec, &out, client.GetOptions{Purpose: "care"},
+		client.WithProgress(func(p client.Progress) { last = p }))
 	if err != nil {
 		t.Fatalf("get: %v", err)
+	}
+	if last.Phase != "open" || last.Done != fileSize || last.Total != fileSize {
+		t.Fatalf("last progress %+v, want the whole plaintext", last)
 	}
 	if sha256.Sum256(out.Bytes()) != want || meta.Name != "scan.dcm" {
 		t.Fatalf("get: plaintext or metadata differs (%d bytes, %q)", out.Len(), meta.Name)
