@@ -29,8 +29,10 @@ re-encrypt for the providers you choose — and forget their key fragments when 
   rrec keygen -o patient.key
   REC=$(rrec put scan.dcm)
   rrec grant $REC --to rrec1... --for 720h --purpose treatment`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		// Shell completion stays available ('rrec completion bash') without crowding the list.
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+		SilenceUsage:      true,
+		SilenceErrors:     true,
 	}
 	root.AddCommand(
 		newKeygenCmd(),
