@@ -47,6 +47,7 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newLsCmd(),
 		newAuditCmd(),
 		newDemoCmd(),
+		newStatusCmd(),
 		newNodeCmd(),
 	)
 	return root
