@@ -174,8 +174,8 @@ func (s *Service) report(ctx context.Context, rec *ledger.Record) error {
 			}
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
 	for attempt := 0; attempt < 2; attempt++ {
 		s.seq = max(s.seq, committedSeq)
 		tx := &ledger.Tx{ChainID: chainID, Sequence: s.seq, Body: &ledger.HoldsBlob{Record: rec.ID}}

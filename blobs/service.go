@@ -79,8 +79,10 @@ type Service struct {
 	erase   []ledger.Erasure
 	pending map[cid.Cid]*marker
 	seen    map[ledger.Sig]int64 // upload signatures already used, until their time expires
-	seq     uint64               // next sequence of the node's account, as far as this node sent
 	wake    chan struct{}
+
+	seqMu sync.Mutex // held across a HoldsBlob broadcast, apart from mu so uploads never wait on it
+	seq   uint64     // next sequence of the node's account, as far as this node sent
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -333,6 +333,11 @@ func waitUntil(t *testing.T, ctx context.Context, cond func() bool) {
 	}
 }
 
+// testLogger shows the blob service's warnings (set RREC_BLOB_LOG=1);
+// CometBFT's own chatter would drown them.
 func testLogger() *slog.Logger {
+	if os.Getenv("RREC_BLOB_LOG") == "" {
+		return nil
+	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
