@@ -74,6 +74,9 @@ Logs go to DIR/devnet.log; -v shows them on standard error too (-vv: consensus d
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("nodes") && len(net.nodes) != nodes {
+				fmt.Fprintf(cmd.ErrOrStderr(), "rrec: resumed the %d-node network in %s; --nodes applies to new networks only\n", len(net.nodes), dir)
+			}
 			defer func() {
 				if err := net.stop(); err != nil {
 					lg.Error("devnet: stopping", "err", err)
