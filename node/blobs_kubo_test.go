@@ -212,7 +212,7 @@ func TestBlobNetworkKubo(t *testing.T) {
 	if _, err := p.deposit(g); err != nil {
 		t.Fatal(err)
 	}
-	p.submit(owner, &ledger.EraseRecord{Record: rec.id})
+	p.commit(owner, &ledger.EraseRecord{Record: rec.id})
 	waitGone(t, nw.Homes(), g.id)
 	waitUntil(t, ctx, func() bool {
 		for i := range 4 {

@@ -62,8 +62,31 @@ func (p *pnet) putBlob(owner *puser, c cid.Cid, size int) *precord {
 	b := &ledger.PutRecord{CID: []byte(c.String()), Size: uint64(size), DelegatingKey: ledger.PubKeyOf(dk.PublicKey())}
 	cb, _ := r.capsule.MarshalBinary()
 	copy(b.Capsule[:], cb)
-	p.submit(owner, b)
+	p.commit(owner, b)
 	return r
+}
+
+// commit is pnet.submit with the test's deadline instead of 30 s: on a
+// loaded machine a restarted node can take longer to catch up.
+func (p *pnet) commit(u *puser, body ledger.Body) {
+	p.t.Helper()
+	tx := &ledger.Tx{ChainID: p.chain, Sequence: u.seq, Body: body}
+	if err := tx.Sign(u.id.Signer()); err != nil {
+		p.t.Fatal(err)
+	}
+	c, err := p.nw.Node(3).Client().Submit(p.ctx, tx.Encode())
+	if err != nil {
+		p.t.Fatalf("%s: %v", body.Type(), err)
+	}
+	u.seq++
+	waitUntil(p.t, p.ctx, func() bool {
+		for _, n := range p.nw.Running() {
+			if h, _, _ := n.App().LastCommit(); h < c.Height {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // holds reports whether running node i's store has every block of c.
@@ -276,7 +299,7 @@ func TestBlobNetwork(t *testing.T) {
 		if _, err := p.deposit(g); err != nil {
 			t.Fatal(err)
 		}
-		p.submit(owner, &ledger.EraseRecord{Record: recA.id})
+		p.commit(owner, &ledger.EraseRecord{Record: recA.id})
 		waitGone(t, nw.Homes(), g.id)
 		waitUntil(t, ctx, func() bool {
 			for _, i := range all {
