@@ -1,5 +1,6 @@
 # Resilient Records — build and test entry points.
 #
+#   make demo          the whole story (put, grant, get, revoke, erase, audit) on a local 4-node network
 #   make test          everything CI runs: vet, the npm oracle, kubo, all Go tests
 #   make bench-umbral  the Umbral package against the reference (WASM under Node.js)
 #   make bench-envelope, bench-store   the sealed-file format and the embedded store against age and kubo
@@ -15,7 +16,10 @@ IPFS      := $(CACHE)/bin/ipfs
 export RREC_UMBRAL_ORACLE := $(CURDIR)/$(ORACLE)
 export RREC_IPFS          := $(IPFS)
 
-.PHONY: test vet oracle kubo bench-umbral bench-envelope bench-store bench-ledger bench-proxy
+.PHONY: demo test vet oracle kubo bench-umbral bench-envelope bench-store bench-ledger bench-proxy
+
+demo:
+	$(GO) run ./cmd/rrec demo
 
 test: vet oracle kubo
 	$(GO) test -count=1 -timeout 20m ./...
