@@ -120,6 +120,9 @@ type NetworkSpec struct {
 	GenesisTime time.Time // zero: now
 	Nodes       []HostSpec
 	Timing      Timing
+	// Replication is how many nodes hold each record's blob (genesis
+	// app_state.replication); 0 means every node.
+	Replication int
 }
 
 // GenerateNetwork writes one home directory per node under dir (dir/<name>)
@@ -198,7 +201,7 @@ func Init(home, chainID string, h HostSpec, timing Timing) (*Identity, error) {
 }
 
 func genesisDoc(spec NetworkSpec, ids []*Identity) (*types.GenesisDoc, error) {
-	var gs ledger.GenesisState
+	gs := ledger.GenesisState{Replication: spec.Replication}
 	vals := make([]types.GenesisValidator, len(ids))
 	for i, id := range ids {
 		pub := id.validator
