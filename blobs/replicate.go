@@ -27,6 +27,11 @@ func (s *Service) ensure(ctx context.Context, id ledger.ID) error {
 		return err
 	}
 	placed, err := snap.PlacedNodes(id)
+	if err != nil {
+		snap.Release()
+		return err
+	}
+	all, err := snap.Nodes()
 	snap.Release()
 	if err != nil {
 		return err
@@ -42,16 +47,19 @@ func (s *Service) ensure(ctx context.Context, id ledger.ID) error {
 	}
 	s.dropMarker(c) // the upload became a record
 	var mine bool
-	var peers []ledger.NodeInfo
 	for _, n := range placed {
-		if n.ProxyKey == s.self {
-			mine = true
-		} else {
-			peers = append(peers, n)
-		}
+		mine = mine || n.ProxyKey == s.self
 	}
 	if !mine {
-		return nil
+		return s.dropUnplaced(ctx, c, rec, len(placed))
+	}
+	// Every other node is a possible source: the one the owner uploaded
+	// to need not be among the placed ones.
+	var peers []ledger.NodeInfo
+	for _, n := range all {
+		if n.ProxyKey != s.self {
+			peers = append(peers, n)
+		}
 	}
 	has, err := s.cfg.Store.Has(ctx, c)
 	if err != nil {
@@ -65,8 +73,27 @@ func (s *Service) ensure(ctx context.Context, id ledger.ID) error {
 	return s.report(ctx, rec)
 }
 
+// dropUnplaced deletes the copy a node holds of a blob placed elsewhere
+// (it took the owner's upload) once every placed node reported holding
+// it; until then it keeps serving it and checks again later.
+func (s *Service) dropUnplaced(ctx context.Context, c cid.Cid, rec *ledger.Record, placed int) error {
+	has, err := s.cfg.Store.Has(ctx, c)
+	if err != nil || !has {
+		return err
+	}
+	if len(rec.Holders) < placed {
+		s.retryLater(ctx, rec.ID)
+		return nil
+	}
+	if err := s.cfg.Store.Delete(ctx, c); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	s.log.Info("blobs: every placed node holds the blob; dropped this node's copy", "cid", c.String())
+	return nil
+}
+
 // fetch takes the blob from the store's own network (kubo pin) or, failing
-// that, as a CAR from the peers, holders first. ImportCAR verifies every
+// that, as a CAR from the peers, those the ledger lists as holders first. ImportCAR verifies every
 // block against its CID and checks the DAG is complete.
 func (s *Service) fetch(ctx context.Context, c cid.Cid, rec *ledger.Record, peers []ledger.NodeInfo) error {
 	started := time.Now()
