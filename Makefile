@@ -16,7 +16,7 @@ IPFS      := $(CACHE)/bin/ipfs
 export RREC_UMBRAL_ORACLE := $(CURDIR)/$(ORACLE)
 export RREC_IPFS          := $(IPFS)
 
-.PHONY: demo test vet oracle kubo bench-umbral bench-envelope bench-store bench-ledger bench-proxy
+.PHONY: demo test vet oracle kubo bench-umbral bench-envelope bench-store bench-ledger bench-proxy bench-replication
 
 demo:
 	$(GO) run ./cmd/rrec demo
@@ -60,3 +60,7 @@ bench-ledger:
 # Cfrags/s, accesses/s end to end and access latency on a 4-node loopback network.
 bench-proxy:
 	$(GO) run ./scripts/bench-proxy
+
+# Time from PutRecord commit until all four nodes hold a 100 MiB blob, embedded and kubo stores.
+bench-replication: kubo
+	$(GO) run ./scripts/bench-replication -ipfs $(IPFS) -size 100M -runs 3 -stores embedded,kubo

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -106,8 +107,15 @@ func (n *Node) broadcastBackground(ctx context.Context, raw []byte) error {
 	if err != nil {
 		return err
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return errors.New("node: stopping")
+	}
+	n.bgWork.Add(1)
 	go func() {
-		wctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer n.bgWork.Done()
+		wctx, cancel := context.WithTimeout(n.bg, time.Minute)
 		defer cancel()
 		_, _ = p.Wait(wctx)
 	}()

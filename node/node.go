@@ -45,6 +45,12 @@ type Node struct {
 	mu      sync.Mutex
 	stopped bool
 	client  *Client
+
+	// Background work (waiting for a node's own transactions to commit) must end before
+	// Stop closes the databases it reads.
+	bg       context.Context
+	bgCancel context.CancelFunc
+	bgWork   sync.WaitGroup
 }
 
 // Open loads a home directory prepared by Init or GenerateNetwork and
@@ -94,6 +100,7 @@ func Open(home string, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n := &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg, px: px, bl: bl}
+	n.bg, n.bgCancel = context.WithCancel(context.Background())
 	if err := n.openBlobs(); err != nil {
 		dbs.closeAll()
 		app.Close()
@@ -198,6 +205,8 @@ func (n *Node) Stop() error {
 	n.stopped = true
 	c := n.client
 	n.mu.Unlock()
+	n.bgCancel()
+	n.bgWork.Wait()
 	if c != nil {
 		c.Close()
 	}
