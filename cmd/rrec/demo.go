@@ -36,8 +36,9 @@ func newDemoCmd() *cobra.Command {
 		Short: "Tell the whole story on a fresh temporary network",
 		Long: `demo starts a fresh local network in this process (embedded stores, in a temporary
 directory), makes two identities — a patient and a doctor — and walks through put, grant,
-get (hashes compared), a node stopped hard, revoke, a refused get, erasure and the audit log,
-saying what happens at each step. It exits 0 only if every step behaved as expected, and removes its directory.`,
+get (hashes compared), a node stopped (cleanly, in this process) and restarted, revoke, a
+refused get, erasure and the audit log, saying what happens at each step. It exits 0 only if
+every step behaved as expected, and removes its directory.`,
 		Example: `  rrec demo
   rrec demo --size 32 --nodes 7`,
 		Args: cobra.NoArgs,
@@ -242,7 +243,7 @@ func (d *demo) run(ctx context.Context) error {
 
 	if d.nodes >= 4 {
 		down := d.nodes - 1
-		d.section(fmt.Sprintf("Node %d stops hard; the doctor reads the record again", down))
+		d.section(fmt.Sprintf("Node %d stops; the doctor reads the record again", down))
 		if err := nw.StopNode(down); err != nil {
 			return fmt.Errorf("stop node %d: %w", down, err)
 		}

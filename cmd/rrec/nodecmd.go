@@ -76,6 +76,32 @@ func (p *placement) host(name, host string) node.HostSpec {
 		APIAddr: net.JoinHostPort(host, strconv.Itoa(p.apiPort)), Listen: p.listen}
 }
 
+// hostEntry parses one --hosts entry, [NAME=]HOST[:P2PPORT:APIPORT], the i-th.
+func (p *placement) hostEntry(i int, entry string) (node.HostSpec, error) {
+	const want = "want HOST, NAME=HOST, or either followed by :P2PPORT:APIPORT"
+	name, host, ok := strings.Cut(entry, "=")
+	if !ok {
+		name, host = fmt.Sprintf("node%d", i), name
+	}
+	own := *p
+	if parts := strings.Split(host, ":"); len(parts) == 3 {
+		host = parts[0]
+		var err1, err2 error
+		own.p2pPort, err1 = strconv.Atoi(parts[1])
+		own.apiPort, err2 = strconv.Atoi(parts[2])
+		if err1 != nil || err2 != nil || own.p2pPort <= 0 || own.p2pPort > 65535 ||
+			own.apiPort <= 0 || own.apiPort > 65535 || own.p2pPort == own.apiPort {
+			return node.HostSpec{}, errors.New("ports must be two different numbers 1..65535")
+		}
+	} else if len(parts) != 1 {
+		return node.HostSpec{}, errors.New(want)
+	}
+	if host == "" || name == "" {
+		return node.HostSpec{}, errors.New(want)
+	}
+	return own.host(name, host), nil
+}
+
 func newNodeInitCmd() *cobra.Command {
 	var (
 		home, chainID, host string
@@ -126,10 +152,14 @@ naming every node as a validator and proxy, and every other node as a persistent
 also writes DIR/network.json for clients. Copy each home to its host (keep the keys secret)
 and run 'rrec node start --home HOME' there.
 
-Each entry of --hosts is HOST or NAME=HOST; unnamed nodes are called node0, node1, ...
-Every node uses the same ports. A network of n nodes tolerates f = (n-1)/3 faulty ones.`,
+Each entry of --hosts is [NAME=]HOST[:P2PPORT:APIPORT]; unnamed nodes are called node0,
+node1, ... Nodes without their own ports use --p2p-port and --api-port; give each node its
+own ports to run several on one machine. A network of n nodes tolerates f = (n-1)/3 faulty
+ones.`,
 		Example: `  rrec node generate --dir ./homes --chain-id clinic-net \
-      --hosts a=10.0.0.1,b=10.0.0.2,c=10.0.0.3,d=10.0.0.4`,
+      --hosts a=10.0.0.1,b=10.0.0.2,c=10.0.0.3,d=10.0.0.4
+  rrec node generate --dir ./local --chain-id test --wan=false --listen 127.0.0.1 \
+      --hosts 127.0.0.1:7001:7002,127.0.0.1:7011:7012,127.0.0.1:7021:7022,127.0.0.1:7031:7032`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" || chainID == "" || hosts == "" {
@@ -137,14 +167,11 @@ Every node uses the same ports. A network of n nodes tolerates f = (n-1)/3 fault
 			}
 			var specs []node.HostSpec
 			for i, h := range strings.Split(hosts, ",") {
-				name, host, ok := strings.Cut(strings.TrimSpace(h), "=")
-				if !ok {
-					name, host = fmt.Sprintf("node%d", i), name
+				spec, err := pl.hostEntry(i, strings.TrimSpace(h))
+				if err != nil {
+					return fmt.Errorf("--hosts entry %d (%q): %w", i+1, h, err)
 				}
-				if host == "" || name == "" {
-					return fmt.Errorf("--hosts entry %d (%q): want HOST or NAME=HOST", i+1, h)
-				}
-				specs = append(specs, pl.host(name, host))
+				specs = append(specs, spec)
 			}
 			homes, err := node.GenerateNetwork(dir, node.NetworkSpec{ChainID: chainID, Nodes: specs, Timing: pl.timing()})
 			if err != nil {
@@ -161,7 +188,7 @@ Every node uses the same ports. A network of n nodes tolerates f = (n-1)/3 fault
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "write the homes under `DIR`")
 	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain `ID` of the new network")
-	cmd.Flags().StringVar(&hosts, "hosts", "", "comma-separated `HOST` or NAME=HOST, one per node")
+	cmd.Flags().StringVar(&hosts, "hosts", "", "comma-separated `LIST` of [NAME=]HOST[:P2PPORT:APIPORT], one per node")
 	pl.flags(cmd)
 	return cmd
 }
