@@ -126,23 +126,40 @@ func (s *Store) sweep(ctx context.Context, candidates []cid.Cid, live map[string
 	return nil
 }
 
-// ImportCAR stores the DAGs of a CAR stream's roots. Blocks are verified as they arrive; if the
-// stream is malformed, too large, or a root's DAG is incomplete, every block it added is swept
-// again and no root is recorded.
+// ImportCAR stores the DAGs of a CAR stream's roots. Blocks are verified as they arrive, before
+// they are written; if the stream is malformed, too large, or a root's DAG is incomplete, every
+// block it added is swept again and no root is recorded.
 func (s *Store) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 	s.write.Lock()
 	defer s.write.Unlock()
 	var written []cid.Cid
 	var total int64
 	limit := s.max + s.max/64 + dagio.MaxBlockSize // file bytes plus internal nodes
+	// As in Put, verified blocks go to flatfs in batches from a second goroutine: reading and
+	// hashing the stream overlaps with writing, and a flatfs batch creates its files
+	// concurrently, which matters where file creation is slow.
+	w := s.newBatchWriter(ctx)
+	pending := make([]blocks.Block, 0, batchBlocks)
 	roots, err := dagio.ReadCAR(ctx, r, func(b blocks.Block) error {
 		total += int64(len(b.RawData()))
 		if s.max >= 0 && total > limit {
 			return fmt.Errorf("%w: CAR holds more than %d bytes of blocks", store.ErrTooLarge, limit)
 		}
 		written = append(written, b.Cid())
-		return s.bs.Put(ctx, b)
+		pending = append(pending, b)
+		if len(pending) < batchBlocks {
+			return nil
+		}
+		err := w.send(pending)
+		pending = make([]blocks.Block, 0, batchBlocks)
+		return err
 	})
+	if err == nil {
+		err = w.send(pending)
+	}
+	if werr := w.finish(); err == nil {
+		err = werr
+	}
 	var reached map[string]struct{}
 	if err == nil {
 		reached, err = s.checkComplete(ctx, roots)

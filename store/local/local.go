@@ -77,6 +77,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local store: opening blocks: %w", err)
 	}
+	if err := makeShardDirs(filepath.Join(dir, "blocks"), opts.Sync); err != nil {
+		ds.Close()
+		return nil, fmt.Errorf("local store: %w", err)
+	}
 	s.ds = ds
 	s.bs = blockstore.NewBlockstore(ds, blockstore.NoPrefix(), blockstore.WriteThrough(true))
 	return s, nil
@@ -174,7 +178,7 @@ func (w *batchWriter) send(b []blocks.Block) error {
 	case w.batches <- b:
 		return nil
 	case <-w.failed:
-		return errors.New("block writer failed")
+		return w.err // written before failed was closed
 	}
 }
 
