@@ -185,7 +185,7 @@ func TestLedgerAPI(t *testing.T) {
 		if err := nw.RestartNode(2); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(2 * time.Minute) // a restarted node waits on its peers' redial
 		for {
 			var got node.TxResult
 			if apiCall(t, "GET", base(0)+"/v1/tx/"+hex.EncodeToString(e.Error.Hash[:]), nil, &got) == 200 {
