@@ -31,8 +31,10 @@ type ledgerConn struct {
 const maxLedgerAnswer = 4 << 20
 
 // txWait bounds how long a submission whose outcome is unknown (a node
-// timed out or vanished after taking it) is looked for on the nodes.
-const txWait = 30 * time.Second
+// timed out or vanished after taking it) is looked for on the nodes. It
+// covers a quorum coming back: a restarted validator can take tens of
+// seconds to be redialled by its peers.
+const txWait = time.Minute
 
 // perRequest bounds one request to one node, so a node that hangs costs
 // a bounded wait before the next is asked: above the node's own commit
