@@ -103,7 +103,9 @@ func Parse(text []byte) (*Identity, error) {
 		return nil, fmt.Errorf("%w identity file: the identity line should start with %q", ErrMalformed, secretPrefix)
 	}
 	data, err := b32.DecodeString(string(body))
-	if err != nil || len(body) != b32.EncodedLen(SeedSize+checksumSize) {
+	// The last character carries two unused bits: only the canonical encoding is accepted,
+	// so that one seed has exactly one identity line.
+	if err != nil || len(body) != b32.EncodedLen(SeedSize+checksumSize) || b32.EncodeToString(data) != string(body) {
 		return nil, fmt.Errorf("%w identity file: wrong length or characters", ErrMalformed)
 	}
 	seed, sum := data[:SeedSize], data[SeedSize:]

@@ -149,15 +149,19 @@ func TestParseRejectsDamagedFiles(t *testing.T) {
 	if _, err := Parse([]byte(good)); err != nil {
 		t.Fatalf("good file: %v", err)
 	}
+	mid := len(line) - 10
+	damaged := string(line[:mid]) + map[bool]string{true: "B", false: "A"}[line[mid] == 'A'] + string(line[mid+1:])
 	last := line[len(line)-1]
-	damaged := string(line[:len(line)-1]) + map[bool]string{true: "B", false: "A"}[last == 'A']
+	// Flipping an unused low bit of the last character keeps the bytes but not the encoding.
+	nonCanonical := string(line[:len(line)-1]) + string(last^1)
 	for name, bad := range map[string]string{
-		"empty":      "",
-		"comments":   "# nothing here\n",
-		"two lines":  good + string(line) + "\n",
-		"wrong kind": "AGE-SECRET-KEY-1QQQ\n",
-		"damaged":    damaged,
-		"truncated":  string(line[:len(line)-2]),
+		"empty":         "",
+		"comments":      "# nothing here\n",
+		"two lines":     good + string(line) + "\n",
+		"wrong kind":    "AGE-SECRET-KEY-1QQQ\n",
+		"damaged":       damaged,
+		"non-canonical": nonCanonical,
+		"truncated":     string(line[:len(line)-2]),
 	} {
 		if _, err := Parse([]byte(bad)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: got %v, want ErrMalformed", name, err)
