@@ -4,6 +4,7 @@
 #   make test          everything CI runs: vet, the npm oracle, kubo, all Go tests
 #   make bench-umbral  the Umbral package against the reference (WASM under Node.js)
 #   make bench-envelope, bench-store   the sealed-file format and the embedded store against age and kubo
+#   make bench-ledger, bench-proxy, bench-replication   figures on a 4-node loopback network
 #
 # Tools the tests need are installed under .cache/ (gitignored) on first use.
 
