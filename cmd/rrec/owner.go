@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"mime"
@@ -13,6 +14,7 @@ import (
 	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/envelope"
 	"github.com/resilientrecords/resilientrecords/identity"
+	"github.com/resilientrecords/resilientrecords/ledger"
 )
 
 func newPutCmd() *cobra.Command {
@@ -136,20 +138,13 @@ cannot be taken back.`,
 		Example: `  rrec revoke $GRANT`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			g, err := parseID("grant", args[0])
-			if err != nil {
-				return err
-			}
-			ctx, s, stop, err := cf.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer stop()
-			if err := s.Revoke(ctx, g); err != nil {
-				return explain(err, "grant")
-			}
-			fmt.Fprintln(cmd.ErrOrStderr(), "revoked", g)
-			return nil
+			return cf.withID(cmd, "grant", args[0], func(ctx context.Context, s *client.Session, g ledger.ID) error {
+				if err := s.Revoke(ctx, g); err != nil {
+					return explain(err, "grant")
+				}
+				fmt.Fprintln(cmd.ErrOrStderr(), "revoked", g)
+				return nil
+			})
 		},
 	}
 	cf.add(cmd)
@@ -169,20 +164,13 @@ its reach. It cannot be undone.`,
 		Example: `  rrec erase $REC`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rec, err := parseID("record", args[0])
-			if err != nil {
-				return err
-			}
-			ctx, s, stop, err := cf.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer stop()
-			if err := s.Erase(ctx, rec); err != nil {
-				return explain(err, "record")
-			}
-			fmt.Fprintln(cmd.ErrOrStderr(), "erased", rec)
-			return nil
+			return cf.withID(cmd, "record", args[0], func(ctx context.Context, s *client.Session, rec ledger.ID) error {
+				if err := s.Erase(ctx, rec); err != nil {
+					return explain(err, "record")
+				}
+				fmt.Fprintln(cmd.ErrOrStderr(), "erased", rec)
+				return nil
+			})
 		},
 	}
 	cf.add(cmd)

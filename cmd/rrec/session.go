@@ -53,6 +53,21 @@ func (f *clientFlags) open(cmd *cobra.Command) (context.Context, *client.Session
 	return ctx, s, stop, nil
 }
 
+// withID opens a session and runs do for the record or grant id in arg: the shape of every
+// command that acts on one id.
+func (cf *clientFlags) withID(cmd *cobra.Command, what, arg string, do func(context.Context, *client.Session, ledger.ID) error) error {
+	id, err := parseID(what, arg)
+	if err != nil {
+		return err
+	}
+	ctx, s, stop, err := cf.open(cmd)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return do(ctx, s, id)
+}
+
 // parseID reads a record id (what = "record", as put prints it) or a grant id (what =
 // "grant", as grant prints it).
 func parseID(what, s string) (ledger.ID, error) {
