@@ -1,7 +1,6 @@
 package blobs
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store"
 )
 
@@ -24,19 +24,6 @@ const IdleTimeout = 30 * time.Second
 // maxCIDText bounds a CID in a path (the ledger's own bound).
 const maxCIDText = 128
 
-// Error is the JSON error of every blob route: {"error": {...}}.
-type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func (e *Error) Error() string { return "blobs: " + e.Code + ": " + e.Message }
-
-func errorf(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
 // Handler serves the blob routes (SPEC.md §3):
 //
 //	POST /v1/blobs             signed upload, answers {"cid","size"}
@@ -44,22 +31,10 @@ func errorf(status int, code, format string, args ...any) *Error {
 //	GET  /v1/blobs/{cid}/car   the blob's DAG as a CARv1
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/blobs", s.upload)
-	mux.HandleFunc("GET /v1/blobs/{cid}", s.get)
-	mux.HandleFunc("GET /v1/blobs/{cid}/car", s.car)
+	mux.HandleFunc(protocol.RouteUpload, s.upload)
+	mux.HandleFunc(protocol.RouteBlob, s.get)
+	mux.HandleFunc(protocol.RouteBlobCAR, s.car)
 	return mux
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
-
-func writeError(w http.ResponseWriter, e *Error) {
-	writeJSON(w, e.Status, map[string]*Error{"error": e})
 }
 
 // progress keeps moving the connection's deadlines while bytes flow.
@@ -113,33 +88,33 @@ func (w *progressWriter) Write(b []byte) (int, error) {
 func (s *Service) upload(w http.ResponseWriter, r *http.Request) {
 	snap, err := s.cfg.Ledger.Committed()
 	if err != nil {
-		writeError(w, errorf(503, "unavailable", "ledger state unavailable"))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrUnavailable, "ledger state unavailable"))
 		return
 	}
 	chainID := snap.ChainID
 	snap.Release()
-	auth, err := parseUploadAuth(r.Header, chainID, s.self, s.cfg.Now())
+	auth, err := protocol.ParseUploadAuth(r.Header, chainID, s.self, s.cfg.Now())
 	if err != nil {
-		writeError(w, errorf(401, "unauthorized", "%v", err))
+		protocol.WriteError(w, err)
 		return
 	}
 	if auth.Size > s.cfg.MaxUpload {
-		writeError(w, errorf(413, "too_large", "upload of %d bytes exceeds this node's limit of %d", auth.Size, s.cfg.MaxUpload))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrTooLarge, "upload of %d bytes exceeds this node's limit of %d", auth.Size, s.cfg.MaxUpload))
 		return
 	}
 	if r.ContentLength >= 0 && r.ContentLength != auth.Size {
-		writeError(w, errorf(400, "bad_request", "Content-Length %d differs from the signed size %d", r.ContentLength, auth.Size))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "Content-Length %d differs from the signed size %d", r.ContentLength, auth.Size))
 		return
 	}
 	s.mu.Lock()
 	if _, used := s.seen[auth.Sig]; used {
 		s.mu.Unlock()
-		writeError(w, errorf(401, "unauthorized", "this upload signature was already used"))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrBadSignature, "this upload signature was already used"))
 		return
 	}
 	if p := s.pendingBytesLocked(auth.Signer); p+auth.Size > s.cfg.MaxPending {
 		s.mu.Unlock()
-		writeError(w, errorf(429, "quota", "account has %d bytes uploaded but not yet in a committed record; limit %d", p, s.cfg.MaxPending))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrQuota, "account has %d bytes uploaded but not yet in a committed record; limit %d", p, s.cfg.MaxPending))
 		return
 	}
 	s.seen[auth.Sig] = auth.Time
@@ -151,12 +126,12 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
-			writeError(w, errorf(400, "bad_request", "body is longer than the signed size %d", auth.Size))
+			protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "body is longer than the signed size %d", auth.Size))
 		case errors.Is(err, store.ErrTooLarge):
-			writeError(w, errorf(413, "too_large", "blob exceeds the store's limit"))
+			protocol.WriteError(w, protocol.Errorf(protocol.ErrTooLarge, "blob exceeds the store's limit"))
 		default:
 			s.log.Warn("blobs: upload failed", "err", err)
-			writeError(w, errorf(400, "bad_request", "upload did not complete"))
+			protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "upload did not complete"))
 		}
 		return
 	}
@@ -164,13 +139,13 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request) {
 		if ids, _, err := s.recordsWith(c); err == nil && len(ids) == 0 && !s.hasMarker(c) {
 			_ = s.cfg.Store.Delete(r.Context(), c)
 		}
-		writeError(w, errorf(400, "bad_request", "body has %d bytes, signed size is %d", n, auth.Size))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "body has %d bytes, signed size is %d", n, auth.Size))
 		return
 	}
 	if ids, _, err := s.recordsWith(c); err != nil || len(ids) == 0 {
 		if err := s.addMarker(c, &marker{Signer: auth.Signer, Size: n, Time: s.cfg.Now().UnixNano()}); err != nil {
 			s.log.Error("blobs: upload marker", "err", err)
-			writeError(w, errorf(500, "internal", "could not record the upload"))
+			protocol.WriteError(w, protocol.Errorf(protocol.ErrInternal, "could not record the upload"))
 			return
 		}
 	} else {
@@ -182,23 +157,23 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request) {
 		s.poke()
 	}
 	s.log.Debug("blobs: upload stored", "cid", c.String(), "size", n, "signer", auth.Signer.String())
-	writeJSON(w, http.StatusCreated, map[string]any{"cid": c.String(), "size": n})
+	protocol.WriteJSON(w, http.StatusCreated, protocol.UploadAnswer{CID: c.String(), Size: n})
 }
 
 // target parses the path CID and refuses erased blobs.
 func (s *Service) target(w http.ResponseWriter, r *http.Request) (cid.Cid, bool) {
 	text := r.PathValue("cid")
 	if len(text) > maxCIDText {
-		writeError(w, errorf(400, "bad_request", "CID longer than %d bytes", maxCIDText))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "CID longer than %d bytes", maxCIDText))
 		return cid.Undef, false
 	}
 	c, err := cid.Decode(text)
 	if err != nil {
-		writeError(w, errorf(400, "bad_request", "not a CID"))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "not a CID"))
 		return cid.Undef, false
 	}
 	if _, erased, err := s.recordsWith(c); err == nil && erased {
-		writeError(w, errorf(410, "erased", "every record with this blob was erased"))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrRecordErased, "every record with this blob was erased"))
 		return cid.Undef, false
 	}
 	return c, true
@@ -207,17 +182,17 @@ func (s *Service) target(w http.ResponseWriter, r *http.Request) (cid.Cid, bool)
 func (s *Service) storeError(w http.ResponseWriter, c cid.Cid, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, errorf(404, "not_found", "this node does not hold %s", c))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrNotFound, "this node does not hold %s", c))
 	case errors.Is(err, store.ErrRange):
-		writeError(w, errorf(416, "range", "range outside the blob"))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrRange, "range outside the blob"))
 	case errors.Is(err, store.ErrCorrupt):
 		s.reportCorrupt(c)
-		writeError(w, errorf(500, "corrupt", "a block of %s failed verification on this node; repair is queued", c))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrCorrupt, "a block of %s failed verification on this node; repair is queued", c))
 	case errors.Is(err, store.ErrUnsupported):
-		writeError(w, errorf(400, "bad_request", "unsupported CID"))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "unsupported CID"))
 	default:
 		s.log.Warn("blobs: store read", "cid", c.String(), "err", err)
-		writeError(w, errorf(503, "unavailable", "store unavailable"))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrUnavailable, "store unavailable"))
 	}
 }
 
@@ -234,7 +209,7 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 	off, length, partial, err := parseRange(r.Header.Get("Range"), size)
 	if err != nil {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", size))
-		writeError(w, errorf(416, "range", "%v", err))
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrRange, "%v", err))
 		return
 	}
 	rc, err := s.cfg.Store.GetRange(r.Context(), c, off, length)

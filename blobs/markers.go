@@ -10,16 +10,16 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 // A marker is a file <Dir>/<cid>.json for an upload that no committed
 // record has taken yet. It outlives restarts, so the grace-period sweep
 // still finds uploads from before a crash.
 type marker struct {
-	Signer ledger.PubKey `json:"signer"`
-	Size   int64         `json:"size"`
-	Time   int64         `json:"time"` // unix nanoseconds of the upload
+	Signer protocol.PubKey `json:"signer"`
+	Size   int64           `json:"size"`
+	Time   int64           `json:"time"` // unix nanoseconds of the upload
 }
 
 const maxMarkerFile = 1 << 10
@@ -115,7 +115,7 @@ func (s *Service) hasMarker(c cid.Cid) bool {
 }
 
 // pendingBytes is what an account has uploaded that no record took yet.
-func (s *Service) pendingBytesLocked(pk ledger.PubKey) int64 {
+func (s *Service) pendingBytesLocked(pk protocol.PubKey) int64 {
 	var n int64
 	for _, m := range s.pending {
 		if m.Signer == pk {

@@ -5,18 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store"
 )
 
 // ensure makes the store hold the blob of record id if it is placed on
 // this node, and reports the holding to the ledger.
-func (s *Service) ensure(ctx context.Context, id ledger.ID) error {
+func (s *Service) ensure(ctx context.Context, id protocol.ID) error {
 	snap, err := s.cfg.Ledger.Committed()
 	if err != nil {
 		return err
@@ -53,20 +53,12 @@ func (s *Service) ensure(ctx context.Context, id ledger.ID) error {
 	if !mine {
 		return s.dropUnplaced(ctx, c, rec, len(placed))
 	}
-	// Every other node is a possible source: the one the owner uploaded
-	// to need not be among the placed ones.
-	var peers []ledger.NodeInfo
-	for _, n := range all {
-		if n.ProxyKey != s.self {
-			peers = append(peers, n)
-		}
-	}
 	has, err := s.cfg.Store.Has(ctx, c)
 	if err != nil {
 		return err
 	}
 	if !has {
-		if err := s.fetch(ctx, c, rec, peers); err != nil {
+		if err := s.fetch(ctx, c, rec, all); err != nil {
 			return err
 		}
 	}
@@ -76,7 +68,7 @@ func (s *Service) ensure(ctx context.Context, id ledger.ID) error {
 // dropUnplaced deletes the copy a node holds of a blob placed elsewhere
 // (it took the owner's upload) once every placed node reported holding
 // it; until then it keeps serving it and checks again later.
-func (s *Service) dropUnplaced(ctx context.Context, c cid.Cid, rec *ledger.Record, placed int) error {
+func (s *Service) dropUnplaced(ctx context.Context, c cid.Cid, rec *protocol.Record, placed int) error {
 	has, err := s.cfg.Store.Has(ctx, c)
 	if err != nil || !has {
 		return err
@@ -93,9 +85,11 @@ func (s *Service) dropUnplaced(ctx context.Context, c cid.Cid, rec *ledger.Recor
 }
 
 // fetch takes the blob from the store's own network (kubo pin) or, failing
-// that, as a CAR from the peers, those the ledger lists as holders first. ImportCAR verifies every
-// block against its CID and checks the DAG is complete.
-func (s *Service) fetch(ctx context.Context, c cid.Cid, rec *ledger.Record, peers []ledger.NodeInfo) error {
+// that, as a CAR from the other nodes of the registry, those the ledger lists as holders
+// first: every node is a possible source, since the one the owner uploaded to need not be
+// among the placed ones. ImportCAR verifies every block against its CID and checks the DAG
+// is complete.
+func (s *Service) fetch(ctx context.Context, c cid.Cid, rec *protocol.Record, registry []protocol.Node) error {
 	started := time.Now()
 	if p, ok := s.cfg.Store.(Pinner); ok {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.PinTimeout)
@@ -111,20 +105,17 @@ func (s *Service) fetch(ctx context.Context, c cid.Cid, rec *ledger.Record, peer
 	for _, h := range rec.Holders {
 		holders[h] = true
 	}
-	ordered := make([]ledger.NodeInfo, 0, len(peers))
-	for _, p := range peers {
-		if holders[p.Index] {
-			ordered = append(ordered, p)
-		}
-	}
-	for _, p := range peers {
-		if !holders[p.Index] {
-			ordered = append(ordered, p)
+	ordered := make([]protocol.Node, 0, len(registry))
+	for _, first := range []bool{true, false} {
+		for i, p := range registry {
+			if holders[i] == first && p.ProxyKey != s.self {
+				ordered = append(ordered, p)
+			}
 		}
 	}
 	var errs []error
 	for _, p := range ordered {
-		err := s.fetchCAR(ctx, c, p.APIAddr)
+		err := s.fetchCAR(ctx, c, p.URL())
 		if err == nil {
 			s.log.Debug("blobs: fetched CAR", "cid", c.String(), "from", p.Name, "took", time.Since(started))
 			return nil
@@ -137,18 +128,8 @@ func (s *Service) fetch(ctx context.Context, c cid.Cid, rec *ledger.Record, peer
 	return fmt.Errorf("blobs: no peer gave %s: %w", c, errors.Join(errs...))
 }
 
-func baseURL(addr string) string {
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
-	}
-	return strings.TrimRight(addr, "/")
-}
-
-func (s *Service) fetchCAR(ctx context.Context, c cid.Cid, addr string) error {
-	if addr == "" {
-		return errors.New("no API address")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL(addr)+"/v1/blobs/"+c.String()+"/car", nil)
+func (s *Service) fetchCAR(ctx context.Context, c cid.Cid, base string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/blobs/"+c.String()+"/car", nil)
 	if err != nil {
 		return err
 	}
@@ -176,7 +157,7 @@ func (s *Service) fetchCAR(ctx context.Context, c cid.Cid, addr string) error {
 }
 
 // report sends HoldsBlob unless the ledger already lists this node.
-func (s *Service) report(ctx context.Context, rec *ledger.Record) error {
+func (s *Service) report(ctx context.Context, rec *protocol.Record) error {
 	snap, err := s.cfg.Ledger.Committed()
 	if err != nil {
 		return err
@@ -192,20 +173,16 @@ func (s *Service) report(ctx context.Context, rec *ledger.Record) error {
 	if err != nil {
 		return err
 	}
-	for _, n := range nodes {
-		if n.ProxyKey == s.self {
-			for _, h := range rec.Holders {
-				if h == n.Index {
-					return nil
-				}
-			}
+	for i, n := range nodes {
+		if n.ProxyKey == s.self && slices.Contains(rec.Holders, i) {
+			return nil
 		}
 	}
 	s.seqMu.Lock()
 	defer s.seqMu.Unlock()
 	for attempt := 0; attempt < 2; attempt++ {
 		s.seq = max(s.seq, committedSeq)
-		tx := &ledger.Tx{ChainID: chainID, Sequence: s.seq, Body: &ledger.HoldsBlob{Record: rec.ID}}
+		tx := &protocol.Tx{ChainID: chainID, Sequence: s.seq, Body: &protocol.HoldsBlob{Record: rec.ID}}
 		if err := tx.Sign(s.cfg.Signer); err != nil {
 			return err
 		}
@@ -214,9 +191,9 @@ func (s *Service) report(ctx context.Context, rec *ledger.Record) error {
 		case err == nil:
 			s.seq++
 			return nil
-		case errors.Is(err, ledger.ErrAlreadyExists), errors.Is(err, ledger.ErrRecordErased):
+		case errors.Is(err, protocol.ErrAlreadyExists), errors.Is(err, protocol.ErrRecordErased):
 			return nil
-		case errors.Is(err, ledger.ErrBadSequence):
+		case errors.Is(err, protocol.ErrBadSequence):
 			s.seq = 0 // resynchronise with committed state
 			continue
 		}
@@ -267,7 +244,7 @@ func (s *Service) liveRecordWith(c cid.Cid) (bool, error) {
 
 // recordsWith returns the ids of records with this blob, and whether all
 // of them (at least one) are erased.
-func (s *Service) recordsWith(c cid.Cid) (ids []ledger.ID, allErased bool, err error) {
+func (s *Service) recordsWith(c cid.Cid) (ids []protocol.ID, allErased bool, err error) {
 	snap, err := s.cfg.Ledger.Committed()
 	if err != nil {
 		return nil, false, err
@@ -311,7 +288,7 @@ func (s *Service) repairBlob(ctx context.Context, c cid.Cid) {
 // store lacks, deletes erased ones it still has, then deletes stored roots
 // that belong to no record and to no pending upload.
 func (s *Service) RepairAll(ctx context.Context) error {
-	var after *ledger.ID
+	var after *protocol.ID
 	known := map[cid.Cid]bool{}
 	for {
 		snap, err := s.cfg.Ledger.Committed()
@@ -377,7 +354,7 @@ func (s *Service) sweepAt(ctx context.Context, now time.Time) {
 		}
 	}
 	for sig, t := range s.seen {
-		if now.Sub(time.Unix(0, t)) > Freshness {
+		if now.Sub(time.Unix(0, t)) > protocol.UploadFreshness {
 			delete(s.seen, sig)
 		}
 	}

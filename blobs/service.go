@@ -20,6 +20,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
@@ -37,7 +38,7 @@ type Pinner interface {
 	Pin(ctx context.Context, c cid.Cid) error
 }
 
-// Ledger is the committed state the service follows (*ledger.App).
+// Ledger is the committed state the service follows (the node's ABCI application).
 type Ledger interface {
 	Committed() (*ledger.Snapshot, error)
 }
@@ -70,15 +71,15 @@ type Config struct {
 // Service is one node's blob service. Create with New, then Start.
 type Service struct {
 	cfg  Config
-	self ledger.PubKey
+	self protocol.PubKey
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	sync    map[ledger.ID]bool // records to fetch or check
-	repair  map[cid.Cid]bool   // blobs whose reads failed verification
+	sync    map[protocol.ID]bool // records to fetch or check
+	repair  map[cid.Cid]bool     // blobs whose reads failed verification
 	erase   []ledger.Erasure
 	pending map[cid.Cid]*marker
-	seen    map[ledger.Sig]int64 // upload signatures already used, until their time expires
+	seen    map[protocol.Sig]int64 // upload signatures already used, until their time expires
 	wake    chan struct{}
 
 	seqMu sync.Mutex // held across a HoldsBlob broadcast, apart from mu so uploads never wait on it
@@ -117,8 +118,8 @@ func New(cfg Config) (*Service, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("blobs: %w", err)
 	}
-	s := &Service{cfg: cfg, self: ledger.PubKeyOf(cfg.Signer.VerifyingKey()), log: cfg.Logger,
-		sync: map[ledger.ID]bool{}, repair: map[cid.Cid]bool{}, seen: map[ledger.Sig]int64{},
+	s := &Service{cfg: cfg, self: protocol.PubKeyOf(cfg.Signer.VerifyingKey()), log: cfg.Logger,
+		sync: map[protocol.ID]bool{}, repair: map[cid.Cid]bool{}, seen: map[protocol.Sig]int64{},
 		wake: make(chan struct{}, 1)}
 	var err error
 	if s.pending, err = loadMarkers(cfg.Dir); err != nil {
@@ -196,7 +197,7 @@ func (s *Service) drain(ctx context.Context) {
 			rep = append(rep, c)
 		}
 		clear(s.repair)
-		var ids []ledger.ID
+		var ids []protocol.ID
 		for id := range s.sync {
 			ids = append(ids, id)
 		}
@@ -222,7 +223,7 @@ func (s *Service) drain(ctx context.Context) {
 
 // retryLater queues a failed fetch again after a pause, so a blob whose
 // only holders are briefly unreachable is fetched once they are back.
-func (s *Service) retryLater(ctx context.Context, id ledger.ID) {
+func (s *Service) retryLater(ctx context.Context, id protocol.ID) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

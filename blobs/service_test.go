@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	abci "github.com/cometbft/cometbft/abci/types"
-
 	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/ledger/ledgertest"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store/local"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
@@ -26,20 +26,15 @@ type single struct {
 	svc   *Service
 	url   string
 	chain string
-	node  ledger.PubKey
+	node  protocol.PubKey
 }
 
 func newSingle(t *testing.T, timeout time.Duration) *single {
 	t.Helper()
-	app, err := ledger.Open(filepath.Join(t.TempDir(), "ledger"), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close() })
 	sk, _ := umbral.GenerateSecretKey()
-	nodeKey := ledger.PubKeyOf(sk.PublicKey())
-	gs, _ := json.Marshal(ledger.GenesisState{Nodes: []ledger.NodeInfo{{Name: "solo", ProxyKey: nodeKey}}})
-	if _, err := app.InitChain(context.Background(), &abci.RequestInitChain{ChainId: "rr-solo", AppStateBytes: gs, Time: time.Now()}); err != nil {
+	nodeKey := protocol.PubKeyOf(sk.PublicKey())
+	app, err := ledgertest.New("rr-solo", ledger.GenesisState{Nodes: []protocol.Node{{Name: "solo", API: "http://127.0.0.1:1", ProxyKey: nodeKey}}}, time.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
 	st, err := local.Open(filepath.Join(t.TempDir(), "store"), &local.Options{MaxSize: 8 << 20})
@@ -87,7 +82,7 @@ func TestSlowTransfersOutliveServerTimeouts(t *testing.T) {
 	data := make([]byte, 1<<20)
 	rand.Read(data)
 	sk, _ := umbral.GenerateSecretKey()
-	auth, err := SignUpload(umbral.NewSigner(sk), s.chain, s.node, int64(len(data)), time.Now())
+	auth, err := protocol.SignUpload(umbral.NewSigner(sk), s.chain, s.node, int64(len(data)), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +131,7 @@ func TestUploadQuotaAndMarkers(t *testing.T) {
 	put := func(n int) int {
 		data := make([]byte, n)
 		rand.Read(data)
-		auth, _ := SignUpload(signer, s.chain, s.node, int64(n), time.Now())
+		auth, _ := protocol.SignUpload(signer, s.chain, s.node, int64(n), time.Now())
 		req, _ := http.NewRequest(http.MethodPost, s.url+"/v1/blobs", bytes.NewReader(data))
 		auth.SetHeaders(req.Header)
 		resp, err := http.DefaultClient.Do(req)

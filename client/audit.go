@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 // AuditReader reads a record's audit log (a *ledger.Snapshot, or a remote
 // query client).
 type AuditReader interface {
-	Audit(record ledger.ID, start uint64, limit int) (*ledger.Page[ledger.AuditEntry], error)
+	Audit(record protocol.ID, start uint64, limit int) (*protocol.Page[protocol.AuditEntry], error)
 }
 
 // ErrRequestNotFound: no committed request with that hash in the recent
@@ -19,12 +19,12 @@ var ErrRequestNotFound = errors.New("client: access request not found in the aud
 
 // maxScan bounds how far back FindRequest looks: a request is found right
 // after it commits, so it is among the newest entries.
-const maxScan = 10 * ledger.MaxPage
+const maxScan = 10 * protocol.MaxPage
 
 // FindRequest returns the audit-log position of the committed
 // RequestAccess with hash tx on record. The log is append-only, so it finds
 // the end by doubling and bisection and then scans backwards.
-func FindRequest(r AuditReader, record ledger.ID, tx ledger.Hash32) (uint64, error) {
+func FindRequest(r AuditReader, record protocol.ID, tx protocol.Hash32) (uint64, error) {
 	exists := func(i uint64) (bool, error) {
 		p, err := r.Audit(record, i, 1)
 		if err != nil {
@@ -63,8 +63,8 @@ func FindRequest(r AuditReader, record ledger.ID, tx ledger.Hash32) (uint64, err
 	n := lo
 	for end := n; end > 0 && n-end < maxScan; {
 		start := uint64(0)
-		if end > ledger.MaxPage {
-			start = end - ledger.MaxPage
+		if end > protocol.MaxPage {
+			start = end - protocol.MaxPage
 		}
 		p, err := r.Audit(record, start, int(end-start))
 		if err != nil {
@@ -72,7 +72,7 @@ func FindRequest(r AuditReader, record ledger.ID, tx ledger.Hash32) (uint64, err
 		}
 		for j := len(p.Items) - 1; j >= 0; j-- {
 			e := p.Items[j]
-			if e.Kind == ledger.AuditRequest && e.TxHash != nil && *e.TxHash == tx {
+			if e.Kind == protocol.AuditRequest && e.TxHash != nil && *e.TxHash == tx {
 				return start + uint64(j), nil
 			}
 		}

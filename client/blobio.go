@@ -8,7 +8,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 // nodeBlobs moves blobs through the nodes' blob API (blobs.go): an upload
@@ -20,13 +20,9 @@ func newNodeBlobs(s *Session) BlobStore { return &nodeBlobs{s} }
 
 // Upload implements BlobStore.
 func (b *nodeBlobs) Upload(ctx context.Context, r io.ReaderAt, size int64) (cid.Cid, error) {
-	nodes, err := b.s.proxies(ctx)
-	if err != nil {
-		return cid.Undef, err
-	}
 	var errs []error
-	for _, n := range nodes {
-		c, err := b.s.bx.UploadBlob(ctx, n, b.s.nw.ChainID, b.s.id.Signer(), r, size)
+	for _, n := range b.s.nw.Nodes {
+		c, err := b.s.blobAPI.UploadBlob(ctx, n, b.s.nw.ChainID, b.s.id.Signer(), r, size)
 		if err == nil {
 			return c, nil
 		}
@@ -43,26 +39,16 @@ func (b *nodeBlobs) Upload(ctx context.Context, r io.ReaderAt, size int64) (cid.
 
 // Fetch implements BlobStore, asking every node in registry order.
 func (b *nodeBlobs) Fetch(ctx context.Context, c cid.Cid, w io.Writer) error {
-	nodes, err := b.s.proxies(ctx)
-	if err != nil {
-		return err
-	}
-	return b.s.bx.FetchBlob(ctx, nodes, c, w)
+	return b.s.blobAPI.FetchBlob(ctx, b.s.nw.Nodes, c, w)
 }
 
 // fetchRecord fetches a record's blob, holders first.
-func (b *nodeBlobs) fetchRecord(ctx context.Context, rec *ledger.Record, c cid.Cid, w io.Writer) error {
-	var reg []ledger.NodeInfo
-	if _, err := b.s.l.query(ctx, "/nodes", &reg); err != nil {
-		return err
-	}
-	nodes := HoldersFirst(rec, reg)
-	b.s.localURLs(nodes)
-	return b.s.bx.FetchBlob(ctx, nodes, c, w)
+func (b *nodeBlobs) fetchRecord(ctx context.Context, rec *protocol.Record, c cid.Cid, w io.Writer) error {
+	return b.s.blobAPI.FetchBlob(ctx, HoldersFirst(rec, b.s.nw.Nodes), c, w)
 }
 
 // recordCID decodes a record's CID: the ledger holds its text form.
-func recordCID(r *ledger.Record) (cid.Cid, error) {
+func recordCID(r *protocol.Record) (cid.Cid, error) {
 	c, err := cid.Decode(string(r.CID))
 	if err != nil {
 		return cid.Undef, fmt.Errorf("%w: record %s has an unreadable CID", ErrNodeAnswer, r.ID)

@@ -2,20 +2,19 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/resilientrecords/resilientrecords/blobs"
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store"
-	"github.com/resilientrecords/resilientrecords/store/local"
+	"github.com/resilientrecords/resilientrecords/store/cidsum"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
@@ -37,7 +36,7 @@ const MaxBlobRange = 64 << 20
 // stalled node is cut off by the header timeout or by ctx.
 var blobHTTP = &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 30 * time.Second, MaxIdleConnsPerHost: 4}}
 
-func (c *Client) blobClient() *http.Client {
+func (c *API) blobClient() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
@@ -47,19 +46,19 @@ func (c *Client) blobClient() *http.Client {
 // UploadBlob streams the sealed blob in r (size bytes) to node, signed by
 // the account's signer for this node and chain. It computes the CID
 // locally first and fails with ErrBlobMismatch if the node answers another.
-func (c *Client) UploadBlob(ctx context.Context, node Node, chainID string, signer *umbral.Signer, r io.ReaderAt, size int64) (cid.Cid, error) {
-	want, n, err := local.CID(io.NewSectionReader(r, 0, size))
+func (c *API) UploadBlob(ctx context.Context, node protocol.Node, chainID string, signer *umbral.Signer, r io.ReaderAt, size int64) (cid.Cid, error) {
+	want, n, err := cidsum.Sum(io.NewSectionReader(r, 0, size))
 	if err != nil {
 		return cid.Undef, fmt.Errorf("client: computing the blob's CID: %w", err)
 	}
 	if n != size {
 		return cid.Undef, fmt.Errorf("client: blob is %d bytes, not %d", n, size)
 	}
-	auth, err := blobs.SignUpload(signer, chainID, node.Key, size, c.now())
+	auth, err := protocol.SignUpload(signer, chainID, node.ProxyKey, size, c.now())
 	if err != nil {
 		return cid.Undef, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, node.URL+"/v1/blobs", io.NewSectionReader(r, 0, size))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, node.URL()+"/v1/blobs", io.NewSectionReader(r, 0, size))
 	if err != nil {
 		return cid.Undef, err
 	}
@@ -68,18 +67,15 @@ func (c *Client) UploadBlob(ctx context.Context, node Node, chainID string, sign
 	auth.SetHeaders(req.Header)
 	resp, err := c.blobClient().Do(req)
 	if err != nil {
-		return cid.Undef, fmt.Errorf("client: upload to %s: %w", node.URL, err)
+		return cid.Undef, fmt.Errorf("client: upload to %s: %w", node.Name, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		return cid.Undef, blobError(resp)
 	}
-	var ans struct {
-		CID  string `json:"cid"`
-		Size int64  `json:"size"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(&ans); err != nil {
-		return cid.Undef, fmt.Errorf("%w: %v", ErrNodeAnswer, err)
+	var ans protocol.UploadAnswer
+	if err := protocol.ReadAnswer(resp, maxAnswer, &ans); err != nil {
+		return cid.Undef, err
 	}
 	got, err := cid.Decode(ans.CID)
 	if err != nil || !got.Equals(want) || ans.Size != size {
@@ -88,21 +84,14 @@ func (c *Client) UploadBlob(ctx context.Context, node Node, chainID string, sign
 	return want, nil
 }
 
-// blobError turns a non-2xx answer into an error: *blobs.Error, matching
-// ErrBlobErased for 410.
+// blobError turns a non-2xx answer into an error: the node's *protocol.Error, also
+// matching ErrBlobErased when the record was erased.
 func blobError(resp *http.Response) error {
-	var eb struct {
-		Error *blobs.Error `json:"error"`
+	err := protocol.ReadAnswer(resp, maxAnswer, nil)
+	if errors.Is(err, protocol.ErrRecordErased) {
+		return fmt.Errorf("%w: %w", ErrBlobErased, err)
 	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if json.Unmarshal(b, &eb) != nil || eb.Error == nil {
-		return fmt.Errorf("%w: HTTP %d", ErrNodeAnswer, resp.StatusCode)
-	}
-	eb.Error.Status = resp.StatusCode
-	if resp.StatusCode == http.StatusGone {
-		return fmt.Errorf("%w: %w", ErrBlobErased, eb.Error)
-	}
-	return eb.Error
+	return err
 }
 
 // FetchBlob writes the blob to w, trying nodes in order. If a node fails
@@ -111,7 +100,7 @@ func blobError(resp *http.Response) error {
 // streams; a mismatch at the end is ErrBlobMismatch, and then w holds
 // bytes that must be discarded. Put the nodes that hold the blob first
 // (HoldersFirst).
-func (c *Client) FetchBlob(ctx context.Context, nodes []Node, want cid.Cid, w io.Writer) error {
+func (c *API) FetchBlob(ctx context.Context, nodes []protocol.Node, want cid.Cid, w io.Writer) error {
 	pr, pw := io.Pipe()
 	type result struct {
 		c   cid.Cid
@@ -119,7 +108,7 @@ func (c *Client) FetchBlob(ctx context.Context, nodes []Node, want cid.Cid, w io
 	}
 	done := make(chan result, 1)
 	go func() {
-		got, _, err := local.CID(pr)
+		got, _, err := cidsum.Sum(pr)
 		pr.CloseWithError(err)
 		done <- result{got, err}
 	}()
@@ -134,7 +123,7 @@ func (c *Client) FetchBlob(ctx context.Context, nodes []Node, want cid.Cid, w io
 			ok = true
 			break
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", n.URL, err))
+		errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
 		if errors.Is(err, ErrBlobErased) || ctx.Err() != nil {
 			break
 		}
@@ -160,8 +149,8 @@ func (c *Client) FetchBlob(ctx context.Context, nodes []Node, want cid.Cid, w io
 }
 
 // fetchFrom copies the blob from offset off; it returns how many bytes it wrote.
-func (c *Client) fetchFrom(ctx context.Context, n Node, want cid.Cid, off int64, w io.Writer) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/v1/blobs/"+want.String(), nil)
+func (c *API) fetchFrom(ctx context.Context, n protocol.Node, want cid.Cid, off int64, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.URL()+"/v1/blobs/"+want.String(), nil)
 	if err != nil {
 		return 0, err
 	}
@@ -194,7 +183,7 @@ func (c *Client) fetchFrom(ctx context.Context, n Node, want cid.Cid, off int64,
 // MaxBlobRange), from the first node that serves them. The node verifies
 // every block it reads; a range cannot be checked against the root CID
 // without the blocks above it, so here the client trusts the node's check.
-func (c *Client) FetchBlobRange(ctx context.Context, nodes []Node, want cid.Cid, off, length int64) ([]byte, error) {
+func (c *API) FetchBlobRange(ctx context.Context, nodes []protocol.Node, want cid.Cid, off, length int64) ([]byte, error) {
 	if off < 0 || length <= 0 || length > MaxBlobRange {
 		return nil, fmt.Errorf("client: range length must be 1..%d", MaxBlobRange)
 	}
@@ -204,7 +193,7 @@ func (c *Client) FetchBlobRange(ctx context.Context, nodes []Node, want cid.Cid,
 		if err == nil {
 			return b, nil
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", n.URL, err))
+		errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
 		if errors.Is(err, ErrBlobErased) || errors.Is(err, store.ErrRange) || ctx.Err() != nil {
 			break
 		}
@@ -216,8 +205,8 @@ func (c *Client) FetchBlobRange(ctx context.Context, nodes []Node, want cid.Cid,
 	return nil, fmt.Errorf("%w: %w", ErrBlobUnavailable, err)
 }
 
-func (c *Client) rangeFrom(ctx context.Context, n Node, want cid.Cid, off, length int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/v1/blobs/"+want.String(), nil)
+func (c *API) rangeFrom(ctx context.Context, n protocol.Node, want cid.Cid, off, length int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.URL()+"/v1/blobs/"+want.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -246,31 +235,16 @@ func (c *Client) rangeFrom(ctx context.Context, n Node, want cid.Cid, off, lengt
 	return b, nil
 }
 
-// HoldersFirst orders nodes for fetching a record's blob: the nodes that
-// reported holding it first (by registry index, as in Record.Holders),
-// then the others.
-func HoldersFirst(rec *ledger.Record, reg []ledger.NodeInfo) []Node {
-	all := NodesFromRegistry(reg)
-	held := map[int]bool{}
-	for _, h := range rec.Holders {
-		held[h] = true
-	}
-	var first, rest []Node
-	for i, n := range reg {
-		if held[n.Index] {
-			first = append(first, all[i])
-		} else {
-			rest = append(rest, all[i])
+// HoldersFirst orders the registry for fetching a record's blob: the nodes that reported
+// holding it first (by registry position, as in Record.Holders), then the others.
+func HoldersFirst(rec *protocol.Record, registry []protocol.Node) []protocol.Node {
+	out := make([]protocol.Node, 0, len(registry))
+	for _, first := range []bool{true, false} {
+		for i, n := range registry {
+			if slices.Contains(rec.Holders, i) == first {
+				out = append(out, n)
+			}
 		}
 	}
-	return append(first, rest...)
-}
-
-// EraseRecordTx signs an EraseRecord of record by its owner at sequence seq.
-func EraseRecordTx(owner *umbral.Signer, chainID string, seq uint64, record ledger.ID) ([]byte, error) {
-	tx := &ledger.Tx{ChainID: chainID, Sequence: seq, Body: &ledger.EraseRecord{Record: record}}
-	if err := tx.Sign(owner); err != nil {
-		return nil, err
-	}
-	return tx.Encode(), nil
+	return out
 }

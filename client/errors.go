@@ -3,15 +3,13 @@ package client
 import (
 	"errors"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
-	"github.com/resilientrecords/resilientrecords/proxy"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store"
 )
 
-// Errors a program acts on. Every error of a Session call that falls in one
-// of these cases matches it with errors.Is, whichever component said so
-// (the ledger, a proxy, a blob store); the original error stays in the
-// chain for details.
+// Errors a program acts on. Every error of a Session call that falls in one of these cases
+// matches it with errors.Is, whichever component said so (the ledger, a proxy, a blob
+// store); the original error stays in the chain for details.
 var (
 	// ErrRevoked: the grant was revoked by the record's owner.
 	ErrRevoked = errors.New("client: access revoked")
@@ -23,16 +21,14 @@ var (
 	ErrNotGranted = errors.New("client: record not shared with this identity")
 	// ErrErased: the record was erased by its owner; its blob is gone.
 	ErrErased = errors.New("client: record erased")
-	// ErrNotFound: no such record or grant on the ledger, or no node holds
-	// the blob.
+	// ErrNotFound: no such record or grant on the ledger, or no node holds the blob.
 	ErrNotFound = errors.New("client: not found")
-	// ErrUnauthorized: the identity may not do this (for example revoke a
-	// grant of someone else's record).
+	// ErrUnauthorized: the identity may not do this (for example revoke a grant of someone
+	// else's record).
 	ErrUnauthorized = errors.New("client: not authorised")
 	// ErrUnavailable: no node gave a usable answer.
 	ErrUnavailable = errors.New("client: no node available")
-	// ErrCIDMismatch: a node stored the blob under another CID than the one
-	// computed locally.
+	// ErrCIDMismatch: a node stored the blob under another CID than the one computed locally.
 	ErrCIDMismatch = errors.New("client: node answered with another CID")
 )
 
@@ -70,32 +66,30 @@ func classify(err error) error {
 	return err
 }
 
+// classes maps the refusals of the network to the SDK's sentinels. The first three are the
+// grant's liveness, which a gathering's refusals also report.
 var classes = []struct {
 	kind error
 	from []error
 }{
-	{ErrRevoked, []error{ledger.ErrGrantRevoked, proxy.ErrGrantRevoked}},
-	{ErrExpired, []error{ledger.ErrGrantExpired, proxy.ErrGrantExpired}},
-	{ErrNotYetValid, []error{ledger.ErrNotYetValid, proxy.ErrGrantNotYetValid}},
-	{ErrUnauthorized, []error{ledger.ErrUnauthorized, ledger.ErrBadSignature, proxy.ErrBadSignature}},
-	{ErrErased, []error{ledger.ErrRecordErased, ErrBlobErased}},
-	{ErrNotFound, []error{ledger.ErrNotFound, store.ErrNotFound}},
+	{ErrRevoked, []error{protocol.ErrGrantRevoked}},
+	{ErrExpired, []error{protocol.ErrGrantExpired}},
+	{ErrNotYetValid, []error{protocol.ErrNotYetValid}},
+	{ErrUnauthorized, []error{protocol.ErrUnauthorized, protocol.ErrBadSignature}},
+	{ErrErased, []error{protocol.ErrRecordErased}},
+	{ErrNotFound, []error{protocol.ErrNotFound, store.ErrNotFound}},
 	{ErrUnavailable, []error{ErrBlobUnavailable}},
 }
 
-// gatherKind names why nodes refused, when it is a reason a caller acts on
-// (a grant revoked or expired while the request was being made): nodes
-// decide from committed state, so one such refusal is enough to say why.
+// gatherKind names why nodes refused, when it is a reason a caller acts on (a grant revoked
+// or expired while the request was being made): nodes decide from committed state, so one
+// such refusal is enough to say why.
 func gatherKind(ge *GatherError) error {
 	for _, c := range classes[:3] {
-		n := 0
 		for _, r := range ge.Nodes {
-			if r.Outcome == Refused && errors.Is(r.Err, c.from[1]) {
-				n++
+			if r.Outcome == Refused && errors.Is(r.Err, c.from[0]) {
+				return c.kind
 			}
-		}
-		if n > 0 {
-			return c.kind
 		}
 	}
 	return nil

@@ -9,8 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
-	"github.com/resilientrecords/resilientrecords/proxy"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
@@ -22,10 +21,10 @@ const RequestLifetime = 2 * time.Minute
 // against: the grant and the record as committed.
 type Access struct {
 	ChainID    string
-	Grant      *ledger.GrantState
-	Record     *ledger.Record
-	RequestTx  ledger.Hash32 // the committed RequestAccess transaction
-	AuditIndex uint64        // its position in the record's audit log (FindRequest)
+	Grant      *protocol.GrantState
+	Record     *protocol.Record
+	RequestTx  protocol.Hash32 // the committed RequestAccess transaction
+	AuditIndex uint64          // its position in the record's audit log (FindRequest)
 }
 
 // Outcome classifies one node's part in a gathering.
@@ -34,7 +33,7 @@ type Outcome int
 const (
 	NotAsked    Outcome = iota
 	Verified            // answered with a cfrag and receipt that verify
-	Refused             // answered with a refusal (*proxy.Error)
+	Refused             // answered with a refusal (*protocol.Error)
 	Lied                // answered with a cfrag or receipt that does not verify
 	Unreachable         // no usable answer (network error, timeout, garbage)
 )
@@ -45,17 +44,17 @@ func (o Outcome) String() string {
 
 // NodeResult is what one node did.
 type NodeResult struct {
-	Node    ledger.PubKey
+	Node    protocol.PubKey
 	Outcome Outcome
-	Err     error          // why, for Refused, Lied and Unreachable
-	Receipt *proxy.Receipt // for Verified
+	Err     error                  // why, for Refused, Lied and Unreachable
+	Receipt *protocol.CFragReceipt // for Verified
 }
 
 // Gathered is the result of a successful gathering: exactly threshold
 // verified cfrags, their receipts, and what every node did.
 type Gathered struct {
 	CFrags   []*umbral.VerifiedCapsuleFrag
-	Receipts []*proxy.Receipt
+	Receipts []*protocol.CFragReceipt
 	Nodes    []NodeResult
 }
 
@@ -100,7 +99,7 @@ func (e *GatherError) Error() string {
 type answer struct {
 	i       int
 	cf      *umbral.VerifiedCapsuleFrag
-	receipt *proxy.Receipt
+	receipt *protocol.CFragReceipt
 	outcome Outcome
 	err     error
 }
@@ -112,15 +111,12 @@ type answer struct {
 // the next untried node asked. It returns as soon as threshold fragments
 // verify, or a *GatherError when the nodes run out. signer is the
 // recipient's signing key (the grant's RecipientSig).
-func (c *Client) Gather(ctx context.Context, a *Access, signer *umbral.Signer, nodes []Node) (*Gathered, error) {
+func (c *API) Gather(ctx context.Context, a *Access, signer *umbral.Signer, nodes []protocol.Node) (*Gathered, error) {
 	keys, err := accessKeys(a)
 	if err != nil {
 		return nil, err
 	}
-	urls := make(map[ledger.PubKey]string, len(nodes))
-	for _, n := range nodes {
-		urls[n.Key] = n.URL
-	}
+	urls := urlsByKey(nodes)
 	t := a.Grant.Threshold
 	results := make([]NodeResult, len(a.Grant.Nodes))
 	ctx, cancel := context.WithCancel(ctx)
@@ -212,16 +208,16 @@ func accessKeys(a *Access) (*verifyKeys, error) {
 	return &verifyKeys{o, d, r, c}, nil
 }
 
-func (c *Client) askOne(ctx context.Context, a *Access, k *verifyKeys, signer *umbral.Signer, i int, url string) answer {
+func (c *API) askOne(ctx context.Context, a *Access, k *verifyKeys, signer *umbral.Signer, i int, url string) answer {
 	node := a.Grant.Nodes[i].Proxy
-	req := &proxy.Request{RequestTx: a.RequestTx, Grant: a.Grant.ID, AuditIndex: a.AuditIndex,
-		Capsule: a.Record.Capsule, Node: node, NotAfter: c.now().Add(RequestLifetime).Unix()}
+	req := &protocol.ReencryptRequest{RequestTx: a.RequestTx, Grant: a.Grant.ID, AuditIndex: a.AuditIndex,
+		Capsule: a.Record.Capsule, Node: node, NotAfter: c.now().Add(RequestLifetime).UnixNano()}
 	if err := req.Sign(a.ChainID, signer); err != nil {
 		return answer{i: i, outcome: Unreachable, err: err}
 	}
-	var resp proxy.Response
+	var resp protocol.ReencryptResponse
 	if err := c.post(ctx, url+"/v1/reencrypt", req, &resp); err != nil {
-		var refusal *proxy.Error
+		var refusal *protocol.Error
 		if errors.As(err, &refusal) {
 			return answer{i: i, outcome: Refused, err: err}
 		}

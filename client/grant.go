@@ -7,8 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
-	"github.com/resilientrecords/resilientrecords/proxy"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
@@ -17,35 +16,35 @@ import (
 // record together with threshold−1 others.
 type Fragments struct {
 	Threshold int
-	Nodes     []ledger.GrantNode // for the Grant transaction
+	Nodes     []protocol.GrantNode // for the Grant transaction
 	kfrags    [][]byte
 }
 
 // MakeFragments splits the re-encryption key from the record's delegating
 // key to the recipient's receiving key into one fragment per node, any
-// threshold of which suffice (0: ledger.DefaultThreshold). The owner's
+// threshold of which suffice (0: protocol.DefaultThreshold). The owner's
 // signing key signs every fragment and binds both keys, so a node can
 // check a fragment against the grant and the record before accepting it.
 func MakeFragments(delegating *umbral.SecretKey, owner *umbral.Signer, receiving *umbral.PublicKey,
-	nodes []ledger.PubKey, threshold int) (*Fragments, error) {
-	if len(nodes) == 0 || len(nodes) > ledger.MaxGrantNodes {
-		return nil, fmt.Errorf("client: a grant needs 1..%d nodes", ledger.MaxGrantNodes)
+	nodes []protocol.PubKey, threshold int) (*Fragments, error) {
+	if len(nodes) == 0 || len(nodes) > protocol.MaxGrantNodes {
+		return nil, fmt.Errorf("client: a grant needs 1..%d nodes", protocol.MaxGrantNodes)
 	}
 	if threshold == 0 {
-		threshold = ledger.DefaultThreshold(len(nodes))
+		threshold = protocol.DefaultThreshold(len(nodes))
 	}
 	vkfs, err := umbral.GenerateKFrags(delegating, receiving, owner, threshold, len(nodes), true, true)
 	if err != nil {
 		return nil, err
 	}
-	f := &Fragments{Threshold: threshold, Nodes: make([]ledger.GrantNode, len(nodes)), kfrags: make([][]byte, len(nodes))}
+	f := &Fragments{Threshold: threshold, Nodes: make([]protocol.GrantNode, len(nodes)), kfrags: make([][]byte, len(nodes))}
 	for i, kf := range vkfs {
 		b, err := kf.MarshalBinary()
 		if err != nil {
 			return nil, err
 		}
 		f.kfrags[i] = b
-		f.Nodes[i] = ledger.GrantNode{Proxy: nodes[i], Commitment: proxy.Commitment(b)}
+		f.Nodes[i] = protocol.GrantNode{Proxy: nodes[i], Commitment: protocol.Commitment(b)}
 	}
 	return f, nil
 }
@@ -56,8 +55,8 @@ func (f *Fragments) KeyFrag(i int) []byte { return append([]byte(nil), f.kfrags[
 
 // DepositResult is one node's answer to a deposit.
 type DepositResult struct {
-	Node    ledger.PubKey
-	Receipt *proxy.DepositReceipt // nil on error
+	Node    protocol.PubKey
+	Receipt *protocol.DepositReceipt // nil on error
 	Err     error
 }
 
@@ -80,18 +79,15 @@ func (e *DepositError) Error() string {
 	return b.String()
 }
 
-func short(k ledger.PubKey) string { return k.String()[:16] }
+func short(k protocol.PubKey) string { return k.String()[:16] }
 
 // Deposit sends every node of the committed grant its fragment, sealed to
 // the node's key, in parallel, and checks each receipt. nodes must include
 // the grant's nodes (matched by key; others are ignored). It returns one
 // result per grant node, and a *DepositError if fewer than threshold nodes
 // accepted. A node that was down can be sent its fragment again later.
-func (c *Client) Deposit(ctx context.Context, chainID string, grant ledger.ID, f *Fragments, nodes []Node) ([]DepositResult, error) {
-	urls := make(map[ledger.PubKey]string, len(nodes))
-	for _, n := range nodes {
-		urls[n.Key] = n.URL
-	}
+func (c *API) Deposit(ctx context.Context, chainID string, grant protocol.ID, f *Fragments, nodes []protocol.Node) ([]DepositResult, error) {
+	urls := urlsByKey(nodes)
 	res := make([]DepositResult, len(f.Nodes))
 	var wg sync.WaitGroup
 	for i, gn := range f.Nodes {
@@ -124,12 +120,12 @@ func (c *Client) Deposit(ctx context.Context, chainID string, grant ledger.ID, f
 // does not match what was asked.
 var ErrBadReceipt = errors.New("client: bad receipt from node")
 
-func (c *Client) depositOne(ctx context.Context, chainID string, grant ledger.ID, gn ledger.GrantNode, kfrag []byte, url string) (*proxy.DepositReceipt, error) {
-	d, err := proxy.SealDeposit(chainID, grant, gn.Proxy, kfrag)
+func (c *API) depositOne(ctx context.Context, chainID string, grant protocol.ID, gn protocol.GrantNode, kfrag []byte, url string) (*protocol.DepositReceipt, error) {
+	d, err := protocol.SealDeposit(chainID, grant, gn.Proxy, kfrag)
 	if err != nil {
 		return nil, err
 	}
-	var rc proxy.DepositReceipt
+	var rc protocol.DepositReceipt
 	if err := c.post(ctx, url+"/v1/grants/"+grant.String()+"/fragment", d, &rc); err != nil {
 		return nil, err
 	}
@@ -137,4 +133,13 @@ func (c *Client) depositOne(ctx context.Context, chainID string, grant ledger.ID
 		return nil, ErrBadReceipt
 	}
 	return &rc, nil
+}
+
+// urlsByKey maps the nodes' proxy keys to their API base URLs.
+func urlsByKey(nodes []protocol.Node) map[protocol.PubKey]string {
+	urls := make(map[protocol.PubKey]string, len(nodes))
+	for _, n := range nodes {
+		urls[n.ProxyKey] = n.URL()
+	}
+	return urls
 }

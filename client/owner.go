@@ -12,8 +12,8 @@ import (
 
 	"github.com/resilientrecords/resilientrecords/envelope"
 	"github.com/resilientrecords/resilientrecords/identity"
-	"github.com/resilientrecords/resilientrecords/ledger"
-	"github.com/resilientrecords/resilientrecords/store/local"
+	"github.com/resilientrecords/resilientrecords/protocol"
+	"github.com/resilientrecords/resilientrecords/store/cidsum"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
@@ -28,7 +28,7 @@ var ErrSequenceMoved = errors.New("client: another client of this identity commi
 // meta.Size is set to size. If the identity's sequence moves meanwhile the
 // file is sealed again when it is an io.Seeker; otherwise Put fails with
 // ErrSequenceMoved.
-func (s *Session) Put(ctx context.Context, file io.Reader, size int64, meta envelope.Metadata, opts ...CallOption) (ledger.ID, error) {
+func (s *Session) Put(ctx context.Context, file io.Reader, size int64, meta envelope.Metadata, opts ...CallOption) (protocol.ID, error) {
 	o := collect(opts)
 	meta.Size = size
 	s.mu.Lock()
@@ -36,33 +36,33 @@ func (s *Session) Put(ctx context.Context, file io.Reader, size int64, meta enve
 	for attempt := 0; ; attempt++ {
 		seq, err := s.sequence(ctx)
 		if err != nil {
-			return ledger.ID{}, err
+			return protocol.ID{}, err
 		}
-		id := ledger.RecordID(s.nw.ChainID, s.me, seq)
+		id := protocol.RecordID(s.nw.ChainID, s.me, seq)
 		done, err := s.putAt(ctx, seq, id, file, size, meta, o)
 		if err == nil {
 			s.log.Debug("record put", "record", id, "height", done.height)
 			return id, nil
 		}
-		if !errors.Is(err, ledger.ErrBadSequence) || attempt == 3 {
-			return ledger.ID{}, err
+		if !errors.Is(err, protocol.ErrBadSequence) || attempt == 3 {
+			return protocol.ID{}, err
 		}
 		sk, ok := file.(io.Seeker)
 		if !ok {
-			return ledger.ID{}, fmt.Errorf("%w: %w", ErrSequenceMoved, err)
+			return protocol.ID{}, fmt.Errorf("%w: %w", ErrSequenceMoved, err)
 		}
 		if _, err := sk.Seek(0, io.SeekStart); err != nil {
-			return ledger.ID{}, err
+			return protocol.ID{}, err
 		}
 		// The sequence that was taken may still be in a mempool: give it
 		// time to commit before reading the sequence again.
 		if err := sleep(ctx, time.Duration(attempt+1)*150*time.Millisecond); err != nil {
-			return ledger.ID{}, err
+			return protocol.ID{}, err
 		}
 	}
 }
 
-func (s *Session) putAt(ctx context.Context, seq uint64, id ledger.ID, file io.Reader, size int64, meta envelope.Metadata, o *callOpts) (*txDone, error) {
+func (s *Session) putAt(ctx context.Context, seq uint64, id protocol.ID, file io.Reader, size int64, meta envelope.Metadata, o *callOpts) (*txDone, error) {
 	dk, err := s.id.DelegatingKey(id[:])
 	if err != nil {
 		return nil, err
@@ -93,7 +93,7 @@ func (s *Session) putAt(ctx context.Context, seq uint64, id ledger.ID, file io.R
 	if !got.Equals(c) {
 		return nil, fmt.Errorf("%w: %s, computed %s", ErrCIDMismatch, got, c)
 	}
-	body := &ledger.PutRecord{CID: []byte(c.String()), Size: uint64(sealed), DelegatingKey: ledger.PubKeyOf(dk.PublicKey())}
+	body := &protocol.PutRecord{CID: []byte(c.String()), Size: uint64(sealed), DelegatingKey: protocol.PubKeyOf(dk.PublicKey())}
 	copy(body.Capsule[:], capsule)
 	return s.submitAt(ctx, seq, body)
 }
@@ -108,7 +108,7 @@ func sealTo(f *os.File, r io.Reader, pk *umbral.PublicKey, meta envelope.Metadat
 	}
 	done := make(chan result, 1)
 	go func() {
-		c, n, err := local.CID(pr)
+		c, n, err := cidsum.Sum(pr)
 		pr.CloseWithError(err) // unblocks the sealer if hashing failed
 		done <- result{c, n, err}
 	}()
@@ -158,7 +158,7 @@ type GrantOptions struct {
 
 // GrantResult is a committed grant and how its fragments were deposited.
 type GrantResult struct {
-	Grant    ledger.ID
+	Grant    protocol.ID
 	Height   int64
 	Deposits []DepositResult // one per grant node; Err says why a node missed its fragment
 	Accepted int
@@ -169,7 +169,7 @@ type GrantResult struct {
 // each fragment with its node. It succeeds once at least threshold nodes
 // accepted; the result lists the rest. With fewer it returns the result
 // and a *DepositError (the grant is committed but not usable yet).
-func (s *Session) Grant(ctx context.Context, record ledger.ID, recipient identity.Public, o GrantOptions) (*GrantResult, error) {
+func (s *Session) Grant(ctx context.Context, record protocol.ID, recipient identity.Public, o GrantOptions) (*GrantResult, error) {
 	rec, err := s.Record(ctx, record)
 	if err != nil {
 		return nil, err
@@ -181,23 +181,20 @@ func (s *Session) Grant(ctx context.Context, record ledger.ID, recipient identit
 	if err != nil {
 		return nil, err
 	}
-	if ledger.PubKeyOf(dk.PublicKey()) != rec.DelegatingKey {
+	if protocol.PubKeyOf(dk.PublicKey()) != rec.DelegatingKey {
 		return nil, errors.New("client: the record is not sealed under this identity's key for it")
 	}
-	nodes, err := s.proxies(ctx)
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]ledger.PubKey, len(nodes))
+	nodes := s.nw.Nodes
+	keys := make([]protocol.PubKey, len(nodes))
 	for i, n := range nodes {
-		keys[i] = n.Key
+		keys[i] = n.ProxyKey
 	}
 	frags, err := MakeFragments(dk, s.id.Signer(), recipient.Receiving, keys, o.Threshold)
 	if err != nil {
 		return nil, err
 	}
-	body := &ledger.Grant{Record: record, RecipientSig: ledger.PubKeyOf(recipient.Signing),
-		RecipientEnc: ledger.PubKeyOf(recipient.Receiving), Threshold: uint8(frags.Threshold),
+	body := &protocol.Grant{Record: record, RecipientSig: protocol.PubKeyOf(recipient.Signing),
+		RecipientEnc: protocol.PubKeyOf(recipient.Receiving), Threshold: uint8(frags.Threshold),
 		Nodes: frags.Nodes, Purpose: o.Purpose}
 	if !o.NotBefore.IsZero() {
 		body.NotBefore = o.NotBefore.UnixNano()
@@ -208,14 +205,14 @@ func (s *Session) Grant(ctx context.Context, record ledger.ID, recipient identit
 	case o.Duration > 0:
 		body.NotAfter = time.Now().Add(o.Duration).UnixNano()
 	}
-	done, err := s.transact(ctx, func(uint64) (ledger.Body, error) { return body, nil })
+	done, err := s.transact(ctx, func(uint64) (protocol.Body, error) { return body, nil })
 	if err != nil {
 		return nil, err
 	}
-	res := &GrantResult{Grant: ledger.GrantID(s.nw.ChainID, s.me, done.seq), Height: done.height}
+	res := &GrantResult{Grant: protocol.GrantID(s.nw.ChainID, s.me, done.seq), Height: done.height}
 	// A node deposits only for a grant it has committed.
 	s.l.waitHeight(ctx, done.height, 3*time.Second)
-	res.Deposits, err = s.px.Deposit(ctx, s.nw.ChainID, res.Grant, frags, nodes)
+	res.Deposits, err = s.api.Deposit(ctx, s.nw.ChainID, res.Grant, frags, nodes)
 	for _, d := range res.Deposits {
 		if d.Err == nil {
 			res.Accepted++
@@ -224,50 +221,24 @@ func (s *Session) Grant(ctx context.Context, record ledger.ID, recipient identit
 	return res, err
 }
 
-// proxies lists the ledger's node registry, with each node's API address
-// from the network file (the registry's own address otherwise).
-func (s *Session) proxies(ctx context.Context) ([]Node, error) {
-	var reg []ledger.NodeInfo
-	if _, err := s.l.query(ctx, "/nodes", &reg); err != nil {
-		return nil, err
-	}
-	out := NodesFromRegistry(reg)
-	s.localURLs(out)
-	return out, nil
-}
-
-// localURLs replaces registry API addresses with the network file's, which
-// say how this client reaches each node.
-func (s *Session) localURLs(nodes []Node) {
-	byKey := map[ledger.PubKey]string{}
-	for _, n := range s.nw.Proxies() {
-		byKey[n.Key] = n.URL
-	}
-	for i := range nodes {
-		if u, ok := byKey[nodes[i].Key]; ok {
-			nodes[i].URL = u
-		}
-	}
-}
-
 // Erase erases one of the identity's records: every grant of it is
 // revoked, every node deletes the blob, and the ledger keeps a tombstone.
 // Copies recipients already decrypted are beyond its reach.
-func (s *Session) Erase(ctx context.Context, record ledger.ID) error {
-	_, err := s.transact(ctx, func(uint64) (ledger.Body, error) { return &ledger.EraseRecord{Record: record}, nil })
+func (s *Session) Erase(ctx context.Context, record protocol.ID) error {
+	_, err := s.transact(ctx, func(uint64) (protocol.Body, error) { return &protocol.EraseRecord{Record: record}, nil })
 	return err
 }
 
 // Revoke ends a grant of one of the identity's records. Once it commits,
 // every node deletes its fragment and refuses to re-encrypt.
-func (s *Session) Revoke(ctx context.Context, grant ledger.ID) error {
-	_, err := s.transact(ctx, func(uint64) (ledger.Body, error) { return &ledger.Revoke{Grant: grant}, nil })
+func (s *Session) Revoke(ctx context.Context, grant protocol.ID) error {
+	_, err := s.transact(ctx, func(uint64) (protocol.Body, error) { return &protocol.Revoke{Grant: grant}, nil })
 	return err
 }
 
 // Record returns a committed record.
-func (s *Session) Record(ctx context.Context, id ledger.ID) (*ledger.Record, error) {
-	var r ledger.Record
+func (s *Session) Record(ctx context.Context, id protocol.ID) (*protocol.Record, error) {
+	var r protocol.Record
 	if _, err := s.l.query(ctx, "/record/"+id.String(), &r); err != nil {
 		return nil, fmt.Errorf("record %s: %w", id, err)
 	}
@@ -278,8 +249,8 @@ func (s *Session) Record(ctx context.Context, id ledger.ID) (*ledger.Record, err
 }
 
 // GrantState returns a committed grant and what happened to it since.
-func (s *Session) GrantState(ctx context.Context, id ledger.ID) (*ledger.GrantState, error) {
-	var g ledger.GrantState
+func (s *Session) GrantState(ctx context.Context, id protocol.ID) (*protocol.GrantState, error) {
+	var g protocol.GrantState
 	if _, err := s.l.query(ctx, "/grant/"+id.String(), &g); err != nil {
 		return nil, fmt.Errorf("grant %s: %w", id, err)
 	}
@@ -290,32 +261,32 @@ func (s *Session) GrantState(ctx context.Context, id ledger.ID) (*ledger.GrantSt
 }
 
 // RecordsPage lists the identity's records from position start (limit 0:
-// a full page of ledger.MaxPage).
-func (s *Session) RecordsPage(ctx context.Context, start uint64, limit int) (*ledger.Page[*ledger.Record], error) {
-	return page[*ledger.Record](ctx, s, fmt.Sprintf("/records/owner/%s", s.me), start, limit)
+// a full page of protocol.MaxPage).
+func (s *Session) RecordsPage(ctx context.Context, start uint64, limit int) (*protocol.Page[*protocol.Record], error) {
+	return page[*protocol.Record](ctx, s, fmt.Sprintf("/records/owner/%s", s.me), start, limit)
 }
 
 // Records lists all the identity's records, oldest first.
-func (s *Session) Records(ctx context.Context) ([]*ledger.Record, error) {
-	return all[*ledger.Record](ctx, s, fmt.Sprintf("/records/owner/%s", s.me))
+func (s *Session) Records(ctx context.Context) ([]*protocol.Record, error) {
+	return all[*protocol.Record](ctx, s, fmt.Sprintf("/records/owner/%s", s.me))
 }
 
 // Grants lists a record's grants, oldest first, live or not.
-func (s *Session) Grants(ctx context.Context, record ledger.ID) ([]*ledger.GrantState, error) {
-	return all[*ledger.GrantState](ctx, s, "/grants/record/"+record.String())
+func (s *Session) Grants(ctx context.Context, record protocol.ID) ([]*protocol.GrantState, error) {
+	return all[*protocol.GrantState](ctx, s, "/grants/record/"+record.String())
 }
 
 // Audit returns a record's whole audit log in order: the put, grants,
 // access requests, revocations and expiries, each with height and time.
-func (s *Session) Audit(ctx context.Context, record ledger.ID) ([]ledger.AuditEntry, error) {
-	return all[ledger.AuditEntry](ctx, s, "/audit/"+record.String())
+func (s *Session) Audit(ctx context.Context, record protocol.ID) ([]protocol.AuditEntry, error) {
+	return all[protocol.AuditEntry](ctx, s, "/audit/"+record.String())
 }
 
-func page[T any](ctx context.Context, s *Session, path string, start uint64, limit int) (*ledger.Page[T], error) {
-	if limit <= 0 || limit > ledger.MaxPage {
-		limit = ledger.MaxPage
+func page[T any](ctx context.Context, s *Session, path string, start uint64, limit int) (*protocol.Page[T], error) {
+	if limit <= 0 || limit > protocol.MaxPage {
+		limit = protocol.MaxPage
 	}
-	var p ledger.Page[T]
+	var p protocol.Page[T]
 	if _, err := s.l.query(ctx, fmt.Sprintf("%s?start=%d&limit=%d", path, start, limit), &p); err != nil {
 		return nil, err
 	}

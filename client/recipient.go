@@ -9,14 +9,14 @@ import (
 	"time"
 
 	"github.com/resilientrecords/resilientrecords/envelope"
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
 // Shared is a grant made to this identity and the record it opens.
 type Shared struct {
-	Grant  *ledger.GrantState
-	Record *ledger.Record // nil if the record cannot be read (erased records carry their tombstone)
+	Grant  *protocol.GrantState
+	Record *protocol.Record // nil if the record cannot be read (erased records carry their tombstone)
 	// Err is nil while the grant is live at the ledger's latest block time,
 	// otherwise why not (ErrRevoked, ErrExpired, ErrNotYetValid, ErrErased).
 	Err error
@@ -25,7 +25,7 @@ type Shared struct {
 // Shared lists every grant made to this identity, live or not, oldest
 // first, with its record.
 func (s *Session) Shared(ctx context.Context) ([]Shared, error) {
-	gs, err := all[*ledger.GrantState](ctx, s, "/grants/recipient/"+s.me.String())
+	gs, err := all[*protocol.GrantState](ctx, s, "/grants/recipient/"+s.me.String())
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +34,7 @@ func (s *Session) Shared(ctx context.Context) ([]Shared, error) {
 		return nil, err
 	}
 	out := make([]Shared, len(gs))
-	recs := map[ledger.ID]*ledger.Record{}
+	recs := map[protocol.ID]*protocol.Record{}
 	for i, g := range gs {
 		out[i].Grant = g
 		r, ok := recs[g.Record]
@@ -51,7 +51,7 @@ func (s *Session) Shared(ctx context.Context) ([]Shared, error) {
 }
 
 // grantErr says why a grant cannot be used at block time now (nil: it can).
-func grantErr(g *ledger.GrantState, r *ledger.Record, now int64) error {
+func grantErr(g *protocol.GrantState, r *protocol.Record, now int64) error {
 	if r != nil && r.Erased != nil {
 		return fmt.Errorf("%w at height %d", ErrErased, r.Erased.Height)
 	}
@@ -67,15 +67,16 @@ func (s *Session) blockTime(ctx context.Context) (int64, error) {
 	return st.Time, nil
 }
 
-// Status is the ledger's latest committed height and block time, as a node
-// sees it. Grants start and end by block time, which trails the wall clock
-// by up to a block interval.
-func (s *Session) Status(ctx context.Context) (*ledger.Status, error) {
-	var st ledger.Status
-	if _, err := s.l.query(ctx, "/status", &st); err != nil {
-		return nil, err
-	}
-	return &st, nil
+// Status is the ledger's latest committed height and block time, as a node sees it. Grants
+// start and end by block time, which trails the wall clock by up to a block interval.
+func (s *Session) Status(ctx context.Context) (*protocol.Status, error) {
+	var st *protocol.Status
+	err := s.l.each(ctx, func(i int) error {
+		var err error
+		st, err = s.l.status(ctx, i)
+		return err
+	})
+	return st, classify(err)
 }
 
 // GetOptions shape a Get.
@@ -92,7 +93,7 @@ type GetOptions struct {
 //
 // The sealed blob is fetched whole and verified before any plaintext is
 // written; plaintext written to w is authentic once Get returns nil.
-func (s *Session) Get(ctx context.Context, record ledger.ID, w io.Writer, o GetOptions, opts ...CallOption) (*envelope.Metadata, error) {
+func (s *Session) Get(ctx context.Context, record protocol.ID, w io.Writer, o GetOptions, opts ...CallOption) (*envelope.Metadata, error) {
 	co := collect(opts)
 	rec, err := s.Record(ctx, record)
 	if err != nil {
@@ -118,13 +119,13 @@ func (s *Session) Get(ctx context.Context, record ledger.ID, w io.Writer, o GetO
 
 // access commits a request under this identity's live grant for rec and
 // gathers the cfrags that open it.
-func (s *Session) access(ctx context.Context, rec *ledger.Record, purpose string) (envelope.Unwrapper, error) {
+func (s *Session) access(ctx context.Context, rec *protocol.Record, purpose string) (envelope.Unwrapper, error) {
 	g, err := s.liveGrant(ctx, rec)
 	if err != nil {
 		return nil, err
 	}
-	done, err := s.transact(ctx, func(uint64) (ledger.Body, error) {
-		return &ledger.RequestAccess{Grant: g.ID, Purpose: purpose}, nil
+	done, err := s.transact(ctx, func(uint64) (protocol.Body, error) {
+		return &protocol.RequestAccess{Grant: g.ID, Purpose: purpose}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("access request: %w", err)
@@ -139,12 +140,8 @@ func (s *Session) access(ctx context.Context, rec *ledger.Record, purpose string
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := s.proxies(ctx)
-	if err != nil {
-		return nil, err
-	}
-	got, err := s.px.Gather(ctx, &Access{ChainID: s.nw.ChainID, Grant: g, Record: rec, RequestTx: done.hash, AuditIndex: idx},
-		s.id.Signer(), nodes)
+	got, err := s.api.Gather(ctx, &Access{ChainID: s.nw.ChainID, Grant: g, Record: rec, RequestTx: done.hash, AuditIndex: idx},
+		s.id.Signer(), s.nw.Nodes)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -157,8 +154,8 @@ func (s *Session) access(ctx context.Context, rec *ledger.Record, purpose string
 
 // liveGrant finds this identity's live grant for rec, or says why there is
 // none: the newest grant's reason, or ErrNotGranted.
-func (s *Session) liveGrant(ctx context.Context, rec *ledger.Record) (*ledger.GrantState, error) {
-	gs, err := all[*ledger.GrantState](ctx, s, "/grants/recipient/"+s.me.String())
+func (s *Session) liveGrant(ctx context.Context, rec *protocol.Record) (*protocol.GrantState, error) {
+	gs, err := all[*protocol.GrantState](ctx, s, "/grants/recipient/"+s.me.String())
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +166,7 @@ func (s *Session) liveGrant(ctx context.Context, rec *ledger.Record) (*ledger.Gr
 	var why error
 	for i := len(gs) - 1; i >= 0; i-- {
 		g := gs[i]
-		if g.Record != rec.ID || g.RecipientEnc != ledger.PubKeyOf(s.id.Public().Receiving) {
+		if g.Record != rec.ID || g.RecipientEnc != protocol.PubKeyOf(s.id.Public().Receiving) {
 			continue
 		}
 		err := grantErr(g, rec, now)
@@ -188,7 +185,7 @@ func (s *Session) liveGrant(ctx context.Context, rec *ledger.Record) (*ledger.Gr
 
 // fetchOpen fetches the sealed blob into a temporary file, checks its
 // size, then opens it with u and streams the plaintext to w.
-func (s *Session) fetchOpen(ctx context.Context, rec *ledger.Record, u envelope.Unwrapper, w io.Writer, co *callOpts) (*envelope.Metadata, error) {
+func (s *Session) fetchOpen(ctx context.Context, rec *protocol.Record, u envelope.Unwrapper, w io.Writer, co *callOpts) (*envelope.Metadata, error) {
 	c, err := recordCID(rec)
 	if err != nil {
 		return nil, err
@@ -241,6 +238,6 @@ type remoteAudit struct {
 	s   *Session
 }
 
-func (a remoteAudit) Audit(record ledger.ID, start uint64, limit int) (*ledger.Page[ledger.AuditEntry], error) {
-	return page[ledger.AuditEntry](a.ctx, a.s, "/audit/"+record.String(), start, limit)
+func (a remoteAudit) Audit(record protocol.ID, start uint64, limit int) (*protocol.Page[protocol.AuditEntry], error) {
+	return page[protocol.AuditEntry](a.ctx, a.s, "/audit/"+record.String(), start, limit)
 }

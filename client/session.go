@@ -13,7 +13,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/resilientrecords/resilientrecords/identity"
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store"
 )
 
@@ -23,15 +23,15 @@ import (
 // is down or failing. A Session is safe for concurrent use; its
 // transactions are sent one at a time, in sequence order.
 type Session struct {
-	nw    *Network
-	id    *identity.Identity
-	me    ledger.PubKey
-	l     *ledgerConn
-	px    *Client // proxies: small requests, short timeout
-	bx    *Client // blobs: no overall timeout
-	blobs BlobStore
-	log   *slog.Logger
-	tmp   string
+	nw      *protocol.Network
+	id      *identity.Identity
+	me      protocol.PubKey
+	l       *ledgerConn
+	api     *API // proxies: small requests, short timeout
+	blobAPI *API // blobs: no overall timeout
+	blobs   BlobStore
+	log     *slog.Logger
+	tmp     string
 
 	mu      sync.Mutex // one transaction of this identity in flight at a time
 	nextSeq uint64     // the lowest sequence the next transaction may carry
@@ -86,11 +86,11 @@ func (b StoreBlobs) Fetch(ctx context.Context, c cid.Cid, w io.Writer) error {
 }
 
 // New opens a session of identity id on the network nw.
-func New(nw *Network, id *identity.Identity, opts *Options) (*Session, error) {
+func New(nw *protocol.Network, id *identity.Identity, opts *Options) (*Session, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	if err := nw.check(); err != nil {
+	if err := nw.Check(); err != nil {
 		return nil, err
 	}
 	hc := opts.HTTP
@@ -101,9 +101,9 @@ func New(nw *Network, id *identity.Identity, opts *Options) (*Session, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	s := &Session{nw: nw, id: id, me: ledger.PubKeyOf(id.Public().Signing),
-		l: &ledgerConn{http: hc, nodes: nw.Nodes}, px: &Client{HTTP: &http.Client{Transport: hc.Transport, Timeout: 10 * time.Second}},
-		bx: &Client{HTTP: opts.HTTP}, blobs: opts.Blobs, log: lg, tmp: opts.TempDir}
+	s := &Session{nw: nw, id: id, me: protocol.PubKeyOf(id.Public().Signing),
+		l: &ledgerConn{http: hc, nodes: nw.Nodes}, api: &API{HTTP: &http.Client{Transport: hc.Transport, Timeout: 10 * time.Second}},
+		blobAPI: &API{HTTP: opts.HTTP}, blobs: opts.Blobs, log: lg, tmp: opts.TempDir}
 	if s.blobs == nil {
 		s.blobs = newNodeBlobs(s)
 	}
@@ -111,7 +111,7 @@ func New(nw *Network, id *identity.Identity, opts *Options) (*Session, error) {
 }
 
 // Network is the network the session talks to.
-func (s *Session) Network() *Network { return s.nw }
+func (s *Session) Network() *protocol.Network { return s.nw }
 
 // Identity is the session's public identity.
 func (s *Session) Identity() identity.Public { return s.id.Public() }
@@ -185,7 +185,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 // and waits for its block. build gets the sequence (ids derive from it)
 // and may fail; on a sequence conflict the sequence is read again and build
 // called again, at most a few times.
-func (s *Session) transact(ctx context.Context, build func(seq uint64) (ledger.Body, error)) (*txDone, error) {
+func (s *Session) transact(ctx context.Context, build func(seq uint64) (protocol.Body, error)) (*txDone, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var lastErr error
@@ -199,7 +199,7 @@ func (s *Session) transact(ctx context.Context, build func(seq uint64) (ledger.B
 			return nil, err
 		}
 		done, err := s.submitAt(ctx, seq, body)
-		if errors.Is(err, ledger.ErrBadSequence) {
+		if errors.Is(err, protocol.ErrBadSequence) {
 			// Another client of this identity got there first, or the node
 			// asked was behind: read the sequence again.
 			lastErr = err
@@ -214,13 +214,13 @@ func (s *Session) transact(ctx context.Context, build func(seq uint64) (ledger.B
 }
 
 // submitAt signs body at seq and commits it; s.mu is held.
-func (s *Session) submitAt(ctx context.Context, seq uint64, body ledger.Body) (*txDone, error) {
-	tx := &ledger.Tx{ChainID: s.nw.ChainID, Sequence: seq, Body: body}
-	if err := tx.Sign(s.id.Signer()); err != nil {
+func (s *Session) submitAt(ctx context.Context, seq uint64, body protocol.Body) (*txDone, error) {
+	raw, err := protocol.Sealed(s.id.Signer(), s.nw.ChainID, seq, body)
+	if err != nil {
 		return nil, err
 	}
-	res, err := s.l.submit(ctx, tx.Encode())
-	if res != nil && !errors.Is(err, ledger.ErrBadSequence) {
+	res, err := s.l.submit(ctx, raw)
+	if res != nil && !errors.Is(err, protocol.ErrBadSequence) {
 		s.nextSeq = seq + 1 // committed, even if it failed in the block
 	}
 	if err != nil {
@@ -231,7 +231,7 @@ func (s *Session) submitAt(ctx context.Context, seq uint64, body ledger.Body) (*
 
 type txDone struct {
 	seq    uint64
-	hash   ledger.Hash32
+	hash   protocol.Hash32
 	height int64
 }
 
@@ -241,7 +241,7 @@ func (s *Session) sequence(ctx context.Context) (uint64, error) {
 	var v struct {
 		Sequence uint64 `json:"sequence"`
 	}
-	if _, err := s.l.query(ctx, "/account/"+s.me.String(), &v); err != nil && !errors.Is(err, ledger.ErrNotFound) {
+	if _, err := s.l.query(ctx, "/account/"+s.me.String(), &v); err != nil && !errors.Is(err, protocol.ErrNotFound) {
 		return 0, err
 	}
 	return max(v.Sequence, s.nextSeq), nil

@@ -18,8 +18,8 @@ import (
 	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/envelope"
 	"github.com/resilientrecords/resilientrecords/identity"
-	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/node"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 const fileSize = 20 << 20
@@ -27,28 +27,28 @@ const fileSize = 20 << 20
 type world struct {
 	t   *testing.T
 	ctx context.Context
-	nw  *node.Network
-	net *client.Network
+	nw  *node.LocalNet
+	net *protocol.Network
 }
 
-func startWorld(t *testing.T) *world {
+func startWorld(t *testing.T, kuboAPIs ...string) *world {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	nw, err := node.StartNetwork(ctx, t.TempDir(), node.NetworkOptions{Validators: 4, ChainID: "rr-e2e"})
+	nw, err := node.StartLocalNet(ctx, t.TempDir(), node.LocalNetOptions{Validators: 4, ChainID: "rr-e2e", KuboAPIs: kuboAPIs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = nw.Stop() })
-	desc, err := client.NetworkOf(nw)
+	desc, err := nw.Description()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The CLI hands the network over as a file: go through one.
 	path := filepath.Join(t.TempDir(), "network.json")
-	if err := desc.WriteFile(path); err != nil {
+	if err := node.WriteNetworkFile(path, desc); err != nil {
 		t.Fatal(err)
 	}
-	if desc, err = client.LoadNetwork(path); err != nil {
+	if desc, err = protocol.LoadNetwork(path); err != nil {
 		t.Fatal(err)
 	}
 	return &world{t: t, ctx: ctx, nw: nw, net: desc}
@@ -141,13 +141,13 @@ func (w *world) story(owner, reader *client.Session, seed uint64) {
 		if e.Height <= 0 || e.Time <= 0 {
 			t.Fatalf("audit entry without height or time: %+v", e)
 		}
-		if e.Kind == ledger.AuditHolds {
+		if e.Kind == protocol.AuditHolds {
 			holds++
 			continue
 		}
 		kinds = append(kinds, e.Kind)
 	}
-	wantKinds := []string{ledger.AuditPut, ledger.AuditGrant, ledger.AuditRequest, ledger.AuditRevoke}
+	wantKinds := []string{protocol.AuditPut, protocol.AuditGrant, protocol.AuditRequest, protocol.AuditRevoke}
 	if strings.Join(kinds, " ") != strings.Join(wantKinds, " ") || holds < 1 {
 		t.Fatalf("audit kinds %v with %d holds, want %v and holds", kinds, holds, wantKinds)
 	}
@@ -216,7 +216,7 @@ func TestStory(t *testing.T) {
 		}
 		back := make(chan error, 1)
 		go func() {
-			time.Sleep(node.CommitTimeout + 2*time.Second)
+			time.Sleep(protocol.CommitTimeout + 2*time.Second)
 			back <- w.nw.RestartNode(1)
 		}()
 		if err := alice.Revoke(w.ctx, g.Grant); err != nil {
@@ -240,7 +240,7 @@ func TestStory(t *testing.T) {
 func (w *world) refusals(aliceID *identity.Identity, alice, bob *client.Session) {
 	t := w.t
 	small := []byte("a small record")
-	put := func(s *client.Session) ledger.ID {
+	put := func(s *client.Session) protocol.ID {
 		id, err := s.Put(w.ctx, bytes.NewReader(small), int64(len(small)), envelope.Metadata{Name: "note.txt"})
 		if err != nil {
 			t.Fatalf("put: %v", err)
@@ -307,7 +307,7 @@ func (w *world) refusals(aliceID *identity.Identity, alice, bob *client.Session)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := make(chan ledger.ID, 2)
+	ids := make(chan protocol.ID, 2)
 	errs := make(chan error, 2)
 	for _, s := range []*client.Session{alice, twin} {
 		go func() {
@@ -320,7 +320,7 @@ func (w *world) refusals(aliceID *identity.Identity, alice, bob *client.Session)
 	if err := errors.Join(<-errs, <-errs); err != nil || a == b {
 		t.Fatalf("concurrent puts: %v (ids %s, %s)", err, a, b)
 	}
-	for _, id := range []ledger.ID{a, b} {
+	for _, id := range []protocol.ID{a, b} {
 		var out bytes.Buffer
 		if _, err := twin.Get(w.ctx, id, &out, client.GetOptions{}); err != nil || !bytes.Equal(out.Bytes(), small) {
 			t.Fatalf("get %s: %v", id, err)
@@ -330,7 +330,7 @@ func (w *world) refusals(aliceID *identity.Identity, alice, bob *client.Session)
 
 // waitHeld waits until every running node reported holding the record's
 // blob.
-func (w *world) waitHeld(s *client.Session, id ledger.ID) {
+func (w *world) waitHeld(s *client.Session, id protocol.ID) {
 	w.t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		r, err := s.Record(w.ctx, id)

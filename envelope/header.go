@@ -13,7 +13,7 @@ import (
 const (
 	magic         = "\x89RRENV\r\n" // 8 bytes; the high byte and CR LF catch 7-bit and text-mode mangling
 	version1      = 1
-	capsuleLen    = 105          // Umbral capsule, MessagePack (umbral-spec §3)
+	capsuleLen    = 105          // Umbral capsule, MessagePack (umbral/SPEC.md §7)
 	fileKeyLen    = 32           // the random per-file key
 	wrappedKeyLen = 24 + 32 + 16 // Umbral DEM output for a 32-byte plaintext: nonce ‖ ciphertext ‖ tag
 	saltLen       = 16

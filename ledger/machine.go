@@ -2,13 +2,13 @@ package ledger
 
 import (
 	"bytes"
-	"encoding/json"
-	"fmt"
+
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
-// This file is the pure state transition: functions of (state, block
-// context, transaction) to writes into an overlay. No clock, no disk, no
-// randomness, so every node computes the same writes.
+// This file is the pure state transition: functions of (state, block context, transaction)
+// to writes into an overlay. No clock, no disk, no randomness, so every node computes the
+// same writes.
 
 // BlockContext is what a transaction may depend on besides state.
 type BlockContext struct {
@@ -18,15 +18,15 @@ type BlockContext struct {
 	Nodes   Registry // the genesis node registry (fixed for the chain's life)
 }
 
-// Registry is the set of proxy keys of the genesis node registry, held in
-// memory because every grant checks its nodes against it.
-type Registry map[PubKey]bool
+// Registry is the set of proxy keys of the genesis node registry, held in memory because
+// every grant checks its nodes against it.
+type Registry map[protocol.PubKey]bool
 
-// loadRegistry reads the registry from state.
-func loadRegistry(s Store) (Registry, error) {
+// LoadRegistry reads the registry from state.
+func LoadRegistry(s Store) (Registry, error) {
 	r := Registry{}
 	err := s.Iterate([]byte{pNodeProxy}, []byte{pNodeProxy}, func(k, _ []byte) bool {
-		var pk PubKey
+		var pk protocol.PubKey
 		copy(pk[:], k[1:])
 		r[pk] = true
 		return true
@@ -34,63 +34,62 @@ func loadRegistry(s Store) (Registry, error) {
 	return r, err
 }
 
-// TxResult describes an applied transaction, for events and clients.
-type TxResult struct {
-	Type   TxType
-	Hash   Hash32
-	Signer PubKey
-	Record ID
-	Grant  ID // zero for PutRecord, EraseRecord and HoldsBlob
+// applied describes a transaction that succeeded, for events and the commit hooks.
+type applied struct {
+	typ    protocol.TxType
+	hash   protocol.Hash32
+	signer protocol.PubKey
+	record protocol.ID
+	grant  protocol.ID // zero for PutRecord, EraseRecord and HoldsBlob
 	// EraseRecord: the grants it revoked and the erased blob's CID.
-	Revoked []ID
-	CID     []byte
+	revoked []protocol.ID
+	cid     []byte
 }
 
-// applyTx checks raw against state st and, on success, writes its effects
-// into st. prechecked reports that these exact bytes already passed the
-// stateless checks and signature verification on this node (CheckTx, keyed
-// by tx hash); both are pure functions of the bytes, so they are skipped.
-// On error st is unchanged.
-func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*TxResult, error) {
-	tx, err := parseTx(raw)
+// applyTx checks raw against state st and, on success, writes its effects into st.
+// prechecked reports that these exact bytes already passed the stateless checks and
+// signature verification on this node (CheckTx, keyed by tx hash); both are pure functions
+// of the bytes, so they are skipped. On error st is unchanged.
+func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applied, error) {
+	tx, err := protocol.ParseTx(raw)
 	if err != nil {
 		return nil, err
 	}
 	if !prechecked {
-		if err := tx.validate(); err != nil {
+		if err := tx.Validate(); err != nil {
 			return nil, err
 		}
 	}
 	if tx.ChainID != bc.ChainID {
-		return nil, fmt.Errorf("%w: %q, this chain is %q", ErrWrongChain, tx.ChainID, bc.ChainID)
+		return nil, protocol.Errorf(protocol.ErrWrongChain, "%q, this chain is %q", tx.ChainID, bc.ChainID)
 	}
 	if !prechecked && !tx.VerifySig() {
-		return nil, ErrBadSignature
+		return nil, protocol.ErrBadSignature
 	}
 	next, err := getU64(st, key(pAccount, tx.Signer[:]))
 	if err != nil {
 		return nil, err
 	}
 	if tx.Sequence != next {
-		return nil, fmt.Errorf("%w: got %d, account expects %d", ErrBadSequence, tx.Sequence, next)
+		return nil, protocol.Errorf(protocol.ErrBadSequence, "got %d, account expects %d", tx.Sequence, next)
 	}
-	res := &TxResult{Type: tx.Body.Type(), Hash: TxHash(raw), Signer: tx.Signer}
+	res := &applied{typ: tx.Body.Type(), hash: protocol.TxHash(raw), signer: tx.Signer}
 	scratch := newOverlay(st)
 	switch b := tx.Body.(type) {
-	case *PutRecord:
+	case *protocol.PutRecord:
 		err = applyPut(scratch, bc, tx, b, res)
-	case *Grant:
+	case *protocol.Grant:
 		err = applyGrant(scratch, bc, tx, b, res)
-	case *Revoke:
+	case *protocol.Revoke:
 		err = applyRevoke(scratch, bc, tx, b, res)
-	case *RequestAccess:
+	case *protocol.RequestAccess:
 		err = applyRequest(scratch, bc, tx, b, res)
-	case *EraseRecord:
+	case *protocol.EraseRecord:
 		err = applyErase(scratch, bc, tx, b, res)
-	case *HoldsBlob:
+	case *protocol.HoldsBlob:
 		err = applyHolds(scratch, bc, tx, b, res)
 	default:
-		err = ErrUnsupportedTx
+		err = protocol.ErrUnsupported
 	}
 	if err != nil {
 		return nil, err
@@ -100,63 +99,66 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*TxResu
 	return res, nil
 }
 
-func audit(o *overlay, e AuditEntry) error {
-	b, err := json.Marshal(e)
+func audit(o *overlay, e protocol.AuditEntry) error {
+	b, err := e.MarshalBinary()
 	if err != nil {
 		return err
 	}
 	return listAppend(o, listID(listAudit, e.Record[:]), b)
 }
 
-func applyPut(o *overlay, bc BlockContext, tx *Tx, b *PutRecord, res *TxResult) error {
-	id := RecordID(bc.ChainID, tx.Signer, tx.Sequence)
+// logged is an audit entry for a transaction of signer.
+func logged(kind string, record protocol.ID, signer protocol.PubKey, bc BlockContext, res *applied) protocol.AuditEntry {
+	actor, hash := signer, res.hash
+	return protocol.AuditEntry{Kind: kind, Record: record, Actor: &actor, Height: bc.Height, Time: bc.Time, TxHash: &hash}
+}
+
+func applyPut(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.PutRecord, res *applied) error {
+	id := protocol.RecordID(bc.ChainID, tx.Signer, tx.Sequence)
 	if v, err := o.Get(key(pRecord, id[:])); err != nil {
 		return err
 	} else if v != nil {
-		return fmt.Errorf("%w: record %s", ErrAlreadyExists, id)
+		return protocol.Errorf(protocol.ErrAlreadyExists, "record %s", id)
 	}
-	rec := Record{ID: id, Owner: tx.Signer, CID: b.CID, Size: b.Size, Capsule: b.Capsule,
-		DelegatingKey: b.DelegatingKey, Height: bc.Height, Time: bc.Time, TxHash: res.Hash}
-	setJSON(o, key(pRecord, id[:]), rec)
+	rec := protocol.Record{ID: id, Owner: tx.Signer, CID: b.CID, Size: b.Size, Capsule: b.Capsule,
+		DelegatingKey: b.DelegatingKey, Height: bc.Height, Time: bc.Time, TxHash: res.hash}
+	setValue(o, key(pRecord, id[:]), &rec)
 	o.set(key(pRecordOwner, id[:]), tx.Signer[:])
 	o.set(cidIndexKey(b.CID, id), nil)
 	if err := listAppend(o, listID(listOwnerRecords, tx.Signer[:]), id[:]); err != nil {
 		return err
 	}
-	res.Record = id
-	actor := tx.Signer
-	return audit(o, AuditEntry{Kind: AuditPut, Record: id, Actor: &actor, Height: bc.Height, Time: bc.Time, TxHash: &res.Hash})
+	res.record = id
+	return audit(o, logged(protocol.AuditPut, id, tx.Signer, bc, res))
 }
 
-func applyGrant(o *overlay, bc BlockContext, tx *Tx, b *Grant, res *TxResult) error {
+func applyGrant(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Grant, res *applied) error {
 	owner, err := o.Get(key(pRecordOwner, b.Record[:]))
 	if err != nil {
 		return err
 	} else if owner == nil {
-		return fmt.Errorf("%w: record %s", ErrNotFound, b.Record)
+		return protocol.Errorf(protocol.ErrNotFound, "record %s", b.Record)
 	}
 	if !bytes.Equal(owner, tx.Signer[:]) {
-		return fmt.Errorf("%w: only the record's owner may grant", ErrUnauthorized)
+		return protocol.Errorf(protocol.ErrUnauthorized, "only the record's owner may grant")
 	}
 	if err := checkNotErased(o, b.Record); err != nil {
 		return err
 	}
 	if b.NotAfter != 0 && b.NotAfter <= bc.Time {
-		return fmt.Errorf("%w: not-after is already past in block time", ErrGrantExpired)
+		return protocol.Errorf(protocol.ErrGrantExpired, "not-after is already past in block time")
 	}
-	nodes := make([]GrantNodeState, len(b.Nodes))
-	for i, n := range b.Nodes {
+	for _, n := range b.Nodes {
 		if !bc.Nodes[n.Proxy] {
-			return fmt.Errorf("%w: proxy key %s", ErrUnknownNode, n.Proxy)
+			return protocol.Errorf(protocol.ErrUnknownNode, "proxy key %s", n.Proxy)
 		}
-		nodes[i] = GrantNodeState{Proxy: n.Proxy, Commitment: n.Commitment}
 	}
-	id := GrantID(bc.ChainID, tx.Signer, tx.Sequence)
-	g := GrantState{ID: id, Record: b.Record, Owner: tx.Signer, RecipientSig: b.RecipientSig,
-		RecipientEnc: b.RecipientEnc, Threshold: b.EffectiveThreshold(), Nodes: nodes,
+	id := protocol.GrantID(bc.ChainID, tx.Signer, tx.Sequence)
+	g := protocol.GrantState{ID: id, Record: b.Record, Owner: tx.Signer, RecipientSig: b.RecipientSig,
+		RecipientEnc: b.RecipientEnc, Threshold: b.EffectiveThreshold(), Nodes: append([]protocol.GrantNode(nil), b.Nodes...),
 		NotBefore: b.NotBefore, NotAfter: b.NotAfter, Purpose: b.Purpose,
-		Height: bc.Height, Time: bc.Time, TxHash: res.Hash}
-	setJSON(o, key(pGrant, id[:]), g)
+		Height: bc.Height, Time: bc.Time, TxHash: res.hash}
+	setValue(o, key(pGrant, id[:]), &g)
 	if b.NotAfter != 0 {
 		o.set(expiryKey(b.NotAfter, id), nil)
 	}
@@ -166,53 +168,58 @@ func applyGrant(o *overlay, bc BlockContext, tx *Tx, b *Grant, res *TxResult) er
 	if err := listAppend(o, listID(listRecipientGrant, b.RecipientSig[:]), id[:]); err != nil {
 		return err
 	}
-	res.Record, res.Grant = b.Record, id
-	actor := tx.Signer
-	return audit(o, AuditEntry{Kind: AuditGrant, Record: b.Record, Grant: &id, Actor: &actor,
-		Purpose: b.Purpose, Height: bc.Height, Time: bc.Time, TxHash: &res.Hash})
+	res.record, res.grant = b.Record, id
+	e := logged(protocol.AuditGrant, b.Record, tx.Signer, bc, res)
+	e.Grant, e.Purpose = &id, b.Purpose
+	return audit(o, e)
 }
 
-func loadGrant(o Store, id ID) (*GrantState, error) {
-	var g GrantState
-	if ok, err := getJSON(o, key(pGrant, id[:]), &g); err != nil {
+func loadGrant(o Store, id protocol.ID) (*protocol.GrantState, error) {
+	var g protocol.GrantState
+	if ok, err := getValue(o, key(pGrant, id[:]), &g); err != nil {
 		return nil, err
 	} else if !ok {
-		return nil, fmt.Errorf("%w: grant %s", ErrNotFound, id)
+		return nil, protocol.Errorf(protocol.ErrNotFound, "grant %s", id)
 	}
 	return &g, nil
 }
 
-func applyRevoke(o *overlay, bc BlockContext, tx *Tx, b *Revoke, res *TxResult) error {
+func applyRevoke(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Revoke, res *applied) error {
 	g, err := loadGrant(o, b.Grant)
 	if err != nil {
 		return err
 	}
 	if g.Owner != tx.Signer {
-		return fmt.Errorf("%w: only the grant's owner may revoke", ErrUnauthorized)
+		return protocol.Errorf(protocol.ErrUnauthorized, "only the grant's owner may revoke")
 	}
 	if g.Revoked {
-		return fmt.Errorf("%w: already revoked", ErrGrantRevoked)
+		return protocol.Errorf(protocol.ErrGrantRevoked, "already revoked")
 	}
-	// Revoking an expired grant is allowed (and recorded): it is the owner's
-	// explicit statement, and costs nothing.
-	g.Revoked, g.RevokedHeight = true, bc.Height
-	setJSON(o, key(pGrant, g.ID[:]), g)
+	// Revoking an expired grant is allowed (and recorded): it is the owner's explicit
+	// statement, and costs nothing.
+	revoke(o, g, bc.Height)
+	res.record, res.grant = g.Record, g.ID
+	e := logged(protocol.AuditRevoke, g.Record, tx.Signer, bc, res)
+	e.Grant = &g.ID
+	return audit(o, e)
+}
+
+// revoke marks g revoked at height and takes it out of the expiry index.
+func revoke(o *overlay, g *protocol.GrantState, height int64) {
+	g.Revoked, g.RevokedHeight = true, height
+	setValue(o, key(pGrant, g.ID[:]), g)
 	if g.NotAfter != 0 && !g.Expired {
 		o.del(expiryKey(g.NotAfter, g.ID))
 	}
-	res.Record, res.Grant = g.Record, g.ID
-	actor := tx.Signer
-	return audit(o, AuditEntry{Kind: AuditRevoke, Record: g.Record, Grant: &g.ID, Actor: &actor,
-		Height: bc.Height, Time: bc.Time, TxHash: &res.Hash})
 }
 
-func applyRequest(o *overlay, bc BlockContext, tx *Tx, b *RequestAccess, res *TxResult) error {
+func applyRequest(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.RequestAccess, res *applied) error {
 	g, err := loadGrant(o, b.Grant)
 	if err != nil {
 		return err
 	}
 	if g.RecipientSig != tx.Signer {
-		return fmt.Errorf("%w: only the grant's recipient may request access", ErrUnauthorized)
+		return protocol.Errorf(protocol.ErrUnauthorized, "only the grant's recipient may request access")
 	}
 	if err := checkNotErased(o, g.Record); err != nil {
 		return err
@@ -220,34 +227,33 @@ func applyRequest(o *overlay, bc BlockContext, tx *Tx, b *RequestAccess, res *Tx
 	if err := g.LiveAt(bc.Time); err != nil {
 		return err
 	}
-	res.Record, res.Grant = g.Record, g.ID
-	actor := tx.Signer
-	return audit(o, AuditEntry{Kind: AuditRequest, Record: g.Record, Grant: &g.ID, Actor: &actor,
-		Purpose: b.Purpose, Height: bc.Height, Time: bc.Time, TxHash: &res.Hash})
+	res.record, res.grant = g.Record, g.ID
+	e := logged(protocol.AuditRequest, g.Record, tx.Signer, bc, res)
+	e.Grant, e.Purpose = &g.ID, b.Purpose
+	return audit(o, e)
 }
 
-func expiryKey(notAfter int64, id ID) []byte {
+func expiryKey(notAfter int64, id protocol.ID) []byte {
 	return key(pExpiry, u64b(uint64(notAfter)), id[:])
 }
 
-// Expiry is a grant that block time has passed, found at the start of a
-// block.
+// Expiry is a grant that block time has passed, found at the start of a block.
 type Expiry struct {
-	Grant  ID
-	Record ID
+	Grant  protocol.ID
+	Record protocol.ID
 }
 
-// expireDue marks every grant whose not-after is ≤ the block time as
-// expired and logs it. It runs before the block's transactions, against a
-// still-empty overlay, so iterating the parent sees exactly committed state.
+// expireDue marks every grant whose not-after is ≤ the block time as expired and logs it.
+// It runs before the block's transactions, against a still-empty overlay, so iterating the
+// parent sees exactly committed state.
 func expireDue(o *overlay, bc BlockContext) ([]Expiry, error) {
-	var due []ID
+	var due []protocol.ID
 	limit := u64b(uint64(bc.Time))
 	err := o.Iterate([]byte{pExpiry}, []byte{pExpiry}, func(k, _ []byte) bool {
 		if len(k) != 1+8+32 || bytes.Compare(k[1:9], limit) > 0 {
 			return false
 		}
-		var id ID
+		var id protocol.ID
 		copy(id[:], k[9:])
 		due = append(due, id)
 		return true
@@ -266,8 +272,8 @@ func expireDue(o *overlay, bc BlockContext) ([]Expiry, error) {
 			continue
 		}
 		g.Expired, g.ExpiredHeight = true, bc.Height
-		setJSON(o, key(pGrant, id[:]), g)
-		if err := audit(o, AuditEntry{Kind: AuditExpire, Record: g.Record, Grant: &g.ID,
+		setValue(o, key(pGrant, id[:]), g)
+		if err := audit(o, protocol.AuditEntry{Kind: protocol.AuditExpire, Record: g.Record, Grant: &g.ID,
 			Height: bc.Height, Time: bc.Time}); err != nil {
 			return nil, err
 		}
@@ -277,29 +283,34 @@ func expireDue(o *overlay, bc BlockContext) ([]Expiry, error) {
 }
 
 // initState writes the genesis node registry and replication factor.
-func initState(o *overlay, nodes []NodeInfo, replication int) error {
-	if len(nodes) == 0 || len(nodes) > 0xffff {
-		return fmt.Errorf("%w: genesis needs at least one node", ErrInvalidTx)
+func initState(o *overlay, nodes []protocol.Node, replication int) error {
+	if len(nodes) == 0 || len(nodes) > protocol.MaxGrantNodes {
+		return protocol.Errorf(protocol.ErrInvalid, "genesis needs 1..%d nodes", protocol.MaxGrantNodes)
 	}
 	if replication < 0 || replication > len(nodes) {
-		return fmt.Errorf("%w: replication factor %d outside 0..%d", ErrInvalidTx, replication, len(nodes))
+		return protocol.Errorf(protocol.ErrInvalid, "replication factor %d outside 0..%d", replication, len(nodes))
 	}
 	if replication > 0 && replication < len(nodes) {
 		o.set(keyReplication, u16b(uint16(replication)))
 	}
 	for i, n := range nodes {
-		n.Index = i
-		if !n.ProxyKey.valid() {
-			return fmt.Errorf("%w: node %d proxy key is not a valid point", ErrInvalidTx, i)
+		if !n.ProxyKey.Valid() {
+			return protocol.Errorf(protocol.ErrInvalid, "node %d proxy key is not a valid point", i)
 		}
 		if v, _ := o.Get(key(pNodeProxy, n.ProxyKey[:])); v != nil {
-			return fmt.Errorf("%w: node %d proxy key listed twice", ErrInvalidTx, i)
+			return protocol.Errorf(protocol.ErrInvalid, "node %d proxy key listed twice", i)
 		}
-		setJSON(o, key(pNode, u16b(uint16(i))), n)
+		b, err := n.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		o.set(key(pNode, u16b(uint16(i))), b)
 		o.set(key(pNodeProxy, n.ProxyKey[:]), u16b(uint16(i)))
 	}
 	return nil
 }
 
 // nextSequence is the sequence number the account's next tx must carry.
-func nextSequence(s Store, pk PubKey) (uint64, error) { return getU64(s, key(pAccount, pk[:])) }
+func nextSequence(s Store, pk protocol.PubKey) (uint64, error) {
+	return getU64(s, key(pAccount, pk[:]))
+}

@@ -1,176 +1,152 @@
 package ledger
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
-	"github.com/resilientrecords/resilientrecords/umbral"
+	"github.com/resilientrecords/resilientrecords/protocol"
+	"github.com/resilientrecords/resilientrecords/protocol/protocoltest"
 )
 
-// These tests run the pure state transition against an in-memory store:
-// no network, no disk.
+// These tests run the state machine through its entry points (Genesis, Execute, Mempool)
+// over an in-memory store: no network, no disk.
 
 const testChain = "rr-test"
 
-type account struct {
-	sk     *umbral.SecretKey
-	signer *umbral.Signer
-	pk     PubKey
-	seq    uint64
-}
+var testT0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func newAccount(t testing.TB) *account {
-	t.Helper()
-	sk, err := umbral.GenerateSecretKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := umbral.NewSigner(sk)
-	return &account{sk: sk, signer: s, pk: PubKeyOf(s.VerifyingKey())}
-}
-
-// tx signs body as the account's next transaction; the caller decides
-// whether the sequence advances (it does when the tx is expected to commit).
-func (a *account) tx(t testing.TB, chain string, body Body) []byte {
-	t.Helper()
-	tx := &Tx{ChainID: chain, Sequence: a.seq, Body: body}
-	if err := tx.Sign(a.signer); err != nil {
-		t.Fatal(err)
-	}
-	return tx.Encode()
-}
-
-func testCapsule(t testing.TB) (c [CapsuleSize]byte, delegating PubKey) {
-	t.Helper()
-	sk, err := umbral.GenerateSecretKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	capsule, _, err := umbral.Encrypt(sk.PublicKey(), []byte("file key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := capsule.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	copy(c[:], b)
-	return c, PubKeyOf(sk.PublicKey())
-}
-
+// machine is a chain in memory: committed state, height, block time and app hash.
 type machine struct {
-	t     *testing.T
-	store *memStore
-	nodes []PubKey
-	bc    BlockContext
+	t       testing.TB
+	store   *MemStore
+	nodes   []*protocoltest.Account // the registry's nodes; they sign HoldsBlob with their proxy keys
+	reg     Registry
+	height  int64
+	time    int64
+	appHash []byte
 }
 
-func newMachine(t *testing.T) *machine {
-	m := &machine{t: t, store: newMemStore(), bc: BlockContext{ChainID: testChain, Height: 1, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()}}
-	var infos []NodeInfo
-	for i := 0; i < 4; i++ {
-		a := newAccount(t)
-		m.nodes = append(m.nodes, a.pk)
-		infos = append(infos, NodeInfo{Name: "n", ProxyKey: a.pk})
+// newMachine starts a chain whose genesis registry has 4 nodes and the given replication
+// factor.
+func newMachine(t testing.TB, replication int) *machine {
+	t.Helper()
+	m := &machine{t: t, store: NewMemStore(), nodes: protocoltest.NewAccounts(testChain, 4), time: testT0.UnixNano()}
+	gs := GenesisState{Replication: replication}
+	for i, n := range m.nodes {
+		gs.Nodes = append(gs.Nodes, protocol.Node{Name: fmt.Sprintf("node%d", i), API: fmt.Sprintf("http://127.0.0.1:%d", 26680+i),
+			ProxyKey: n.Key, ValidatorKey: make([]byte, 32), Power: 10})
 	}
-	o := newOverlay(m.store)
-	if err := initState(o, infos, 0); err != nil {
+	b, err := json.Marshal(gs)
+	if err != nil {
 		t.Fatal(err)
 	}
-	m.store.apply(o.sortedWrites())
-	reg, err := loadRegistry(m.store)
-	if err != nil || len(reg) != 4 {
-		t.Fatalf("registry: %v, %v", reg, err)
+	ws, hash, err := Genesis(b)
+	if err != nil {
+		t.Fatal(err)
 	}
-	m.bc.Nodes = reg
+	m.store.Apply(ws)
+	m.appHash = hash
+	if m.reg, err = LoadRegistry(m.store); err != nil || len(m.reg) != 4 {
+		t.Fatalf("registry: %v, %v", m.reg, err)
+	}
 	return m
 }
 
-// block applies txs as one block at the next height and time step, and
-// returns each tx's error and the block's expiries.
-func (m *machine) block(step time.Duration, txs ...[]byte) ([]error, []Expiry) {
-	m.bc.Height++
-	m.bc.Time += int64(step)
-	o := newOverlay(m.store)
-	exp, err := expireDue(o, m.bc)
+func (m *machine) nodeKeys() []protocol.PubKey { return protocoltest.Keys(m.nodes) }
+
+// block executes txs as the next block, step after the previous one, and commits it. It
+// returns each transaction's refusal as a client sees it (rebuilt from the result code and
+// log; nil for success) and what the block did.
+func (m *machine) block(step time.Duration, txs ...[]byte) ([]error, *Executed) {
+	m.t.Helper()
+	m.height++
+	m.time += int64(step)
+	x, err := Execute(m.store, testChain, m.reg, m.appHash, Block{Height: m.height, Time: m.time, Txs: txs}, nil)
 	if err != nil {
 		m.t.Fatal(err)
 	}
-	errs := make([]error, len(txs))
-	for i, raw := range txs {
-		_, errs[i] = applyTx(o, m.bc, raw, false)
+	if len(x.Results) != len(txs) || x.Commit.Height != m.height || x.Commit.Time != m.time || string(x.Commit.AppHash) != string(x.AppHash) {
+		m.t.Fatalf("block %d: %d results for %d txs, commit info %+v", m.height, len(x.Results), len(txs), x.Commit)
 	}
-	m.store.apply(o.sortedWrites())
-	return errs, exp
+	m.store.Apply(x.Writes)
+	m.appHash = x.AppHash
+	return resultErrors(x.Results), x
 }
 
-func (m *machine) ok(a *account, body Body) {
+func resultErrors(rs []TxOutcome) []error {
+	errs := make([]error, len(rs))
+	for i, r := range rs {
+		if r.Code != 0 {
+			errs[i] = protocol.LedgerError(r.Code, r.Log)
+		}
+	}
+	return errs
+}
+
+// ok commits body signed by a and advances a's sequence.
+func (m *machine) ok(a *protocoltest.Account, body protocol.Body) *Executed {
 	m.t.Helper()
-	errs, _ := m.block(time.Second, a.tx(m.t, testChain, body))
+	errs, x := m.block(time.Second, a.Sign(body))
 	if errs[0] != nil {
 		m.t.Fatalf("%s: %v", body.Type(), errs[0])
 	}
-	a.seq++
+	a.Seq++
+	return x
 }
 
+// fails runs raw as a block of its own and wants it refused with want, changing nothing but
+// the expiries the block's time brings.
 func (m *machine) fails(want error, raw []byte) {
 	m.t.Helper()
-	errs, _ := m.block(time.Second, raw)
+	prev := m.appHash
+	errs, x := m.block(time.Second, raw)
 	if !errors.Is(errs[0], want) {
 		m.t.Fatalf("got %v, want %v", errs[0], want)
 	}
+	if len(x.Commit.Expired) == 0 && len(x.Writes) != 0 {
+		m.t.Fatalf("a refused transaction wrote %d keys", len(x.Writes))
+	}
+	if len(x.Writes) == 0 && string(x.AppHash) != string(prev) {
+		m.t.Fatal("a block without writes changed the app hash")
+	}
 }
 
-func (m *machine) grantBody(rec ID, to *account, notAfter int64) *Grant {
-	g := &Grant{Record: rec, RecipientSig: to.pk, RecipientEnc: to.pk, NotAfter: notAfter, Purpose: "care"}
-	for _, n := range m.nodes {
-		g.Nodes = append(g.Nodes, GrantNode{Proxy: n, Commitment: [32]byte{1}})
-	}
+func (m *machine) grantBody(rec protocol.ID, to *protocoltest.Account, notAfter int64) *protocol.Grant {
+	g := protocoltest.Grant(rec, to.Key, m.nodeKeys(), notAfter)
+	g.Purpose = "care"
 	return g
 }
 
-func (m *machine) put(owner *account) ID {
-	c, dk := testCapsule(m.t)
-	id := RecordID(testChain, owner.pk, owner.seq)
-	m.ok(owner, &PutRecord{CID: []byte("bafy-test"), Size: 10, Capsule: c, DelegatingKey: dk})
+func (m *machine) put(owner *protocoltest.Account) protocol.ID {
+	m.t.Helper()
+	id := owner.RecordID()
+	x := m.ok(owner, protocoltest.PutRecord("bafy-test", 10))
+	if !slices.Equal(x.Commit.Put, []protocol.ID{id}) {
+		m.t.Fatalf("commit info puts %v, want %s", x.Commit.Put, id)
+	}
 	return id
 }
 
-func TestMachineFlow(t *testing.T) {
-	m := newMachine(t)
-	owner, doc, stranger := newAccount(t), newAccount(t), newAccount(t)
-	rec := m.put(owner)
+func (m *machine) snapshot() *Snapshot {
+	return NewSnapshot(m.store.Clone(), nil, testChain, m.height, m.time, m.appHash)
+}
 
-	gid := GrantID(testChain, owner.pk, owner.seq)
-	m.ok(owner, m.grantBody(rec, doc, 0))
-	g, err := loadGrant(m.store, gid)
-	if err != nil || g.Threshold != 3 || len(g.Nodes) != 4 {
-		t.Fatalf("grant %+v, %v", g, err)
+// signedFor signs body as a on another chain.
+func signedFor(t testing.TB, a *protocoltest.Account, chain string, body protocol.Body) []byte {
+	raw, err := protocol.Sealed(a.Signer, chain, a.Seq, body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	m.ok(doc, &RequestAccess{Grant: gid, Purpose: "consult"})
+	return raw
+}
 
-	// Authorisation failures.
-	m.fails(ErrUnauthorized, stranger.tx(t, testChain, m.grantBody(rec, stranger, 0)))
-	m.fails(ErrUnauthorized, stranger.tx(t, testChain, &Revoke{Grant: gid}))
-	m.fails(ErrUnauthorized, owner.tx(t, testChain, &RequestAccess{Grant: gid}))
-	m.fails(ErrWrongChain, doc.tx(t, "other-chain", &RequestAccess{Grant: gid}))
-	replay := doc.tx(t, testChain, &RequestAccess{Grant: gid})
-	doc.seq++
-	if errs, _ := m.block(time.Second, replay); errs[0] != nil {
-		t.Fatal(errs[0])
-	}
-	m.fails(ErrBadSequence, replay)
-	bad := doc.tx(t, testChain, &RequestAccess{Grant: gid})
-	bad[len(bad)-1] ^= 1
-	m.fails(ErrBadSignature, bad)
-	m.fails(ErrNotFound, owner.tx(t, testChain, &Revoke{Grant: ID{9}}))
-
-	m.ok(owner, &Revoke{Grant: gid})
-	m.fails(ErrGrantRevoked, doc.tx(t, testChain, &RequestAccess{Grant: gid}))
-	m.fails(ErrGrantRevoked, owner.tx(t, testChain, &Revoke{Grant: gid}))
-
-	log, err := (&Snapshot{st: m.store}).Audit(rec, 0, 0)
+func auditKinds(t testing.TB, s *Snapshot, rec protocol.ID) []string {
+	t.Helper()
+	log, err := s.Audit(rec, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,69 +154,174 @@ func TestMachineFlow(t *testing.T) {
 	for _, e := range log.Items {
 		kinds = append(kinds, e.Kind)
 	}
-	want := []string{AuditPut, AuditGrant, AuditRequest, AuditRequest, AuditRevoke}
-	if len(kinds) != len(want) {
+	return kinds
+}
+
+func TestMachineFlow(t *testing.T) {
+	m := newMachine(t, 0)
+	owner, doc, stranger := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	rec := m.put(owner)
+
+	gid := owner.GrantID()
+	m.ok(owner, m.grantBody(rec, doc, 0))
+	g, err := m.snapshot().Grant(gid)
+	if err != nil || g.Threshold != 3 || len(g.Nodes) != 4 || g.Owner != owner.Key || g.Record != rec {
+		t.Fatalf("grant %+v, %v", g, err) // threshold 0 of 4 nodes is stored as the default, 3
+	}
+	m.ok(doc, &protocol.RequestAccess{Grant: gid, Purpose: "consult"})
+
+	// Authorisation failures.
+	m.fails(protocol.ErrUnauthorized, stranger.Sign(m.grantBody(rec, stranger, 0)))
+	m.fails(protocol.ErrUnauthorized, stranger.Sign(&protocol.Revoke{Grant: gid}))
+	m.fails(protocol.ErrUnauthorized, owner.Sign(&protocol.RequestAccess{Grant: gid}))
+	m.fails(protocol.ErrWrongChain, signedFor(t, doc, "other-chain", &protocol.RequestAccess{Grant: gid}))
+	replay := doc.Next(&protocol.RequestAccess{Grant: gid})
+	if errs, _ := m.block(time.Second, replay); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	m.fails(protocol.ErrBadSequence, replay)
+	m.fails(protocol.ErrBadSequence, doc.SignAt(doc.Seq+1, &protocol.RequestAccess{Grant: gid}))
+	bad := doc.Sign(&protocol.RequestAccess{Grant: gid})
+	bad[len(bad)-1] ^= 1
+	m.fails(protocol.ErrBadSignature, bad)
+	m.fails(protocol.ErrNotFound, owner.Sign(&protocol.Revoke{Grant: protocol.ID{9}}))
+	m.fails(protocol.ErrNotFound, doc.Sign(&protocol.RequestAccess{Grant: protocol.ID{9}}))
+	m.fails(protocol.ErrMalformed, []byte{1})
+
+	revoked := m.ok(owner, &protocol.Revoke{Grant: gid})
+	if !slices.Equal(revoked.Commit.Revoked, []protocol.ID{gid}) {
+		t.Fatalf("commit info revoked %v", revoked.Commit.Revoked)
+	}
+	m.fails(protocol.ErrGrantRevoked, doc.Sign(&protocol.RequestAccess{Grant: gid}))
+	m.fails(protocol.ErrGrantRevoked, owner.Sign(&protocol.Revoke{Grant: gid}))
+
+	want := []string{protocol.AuditPut, protocol.AuditGrant, protocol.AuditRequest, protocol.AuditRequest, protocol.AuditRevoke}
+	if kinds := auditKinds(t, m.snapshot(), rec); !slices.Equal(kinds, want) {
 		t.Fatalf("audit kinds %v, want %v", kinds, want)
 	}
-	for i := range want {
-		if kinds[i] != want[i] {
-			t.Fatalf("audit kinds %v, want %v", kinds, want)
+	s := m.snapshot()
+	for a, seq := range map[*protocoltest.Account]uint64{owner: 3, doc: 2, stranger: 0} {
+		if got, err := s.Sequence(a.Key); err != nil || got != seq || a.Seq != seq {
+			t.Errorf("sequence %d (account says %d), want %d: %v", got, a.Seq, seq, err)
 		}
 	}
 }
 
-func TestMachineExpiry(t *testing.T) {
-	m := newMachine(t)
-	owner, doc := newAccount(t), newAccount(t)
+// TestMachineEvents checks the events of a success and a failure (SPEC.md §8).
+func TestMachineEvents(t *testing.T) {
+	m := newMachine(t, 0)
+	owner, doc := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
 	rec := m.put(owner)
-	notBefore := m.bc.Time + int64(5*time.Second)
-	gid := GrantID(testChain, owner.pk, owner.seq)
-	body := m.grantBody(rec, doc, m.bc.Time+int64(10*time.Second))
+	gid := owner.GrantID()
+	grant := owner.Next(m.grantBody(rec, doc, 0))
+	dup := owner.SignAt(0, protoPut())
+	_, x := m.block(time.Second, grant, dup)
+	hash := protocol.TxHash(grant)
+	want := []Attr{
+		{Key: AttrTxHash, Value: fmt.Sprintf("%X", hash[:]), Index: true},
+		{Key: AttrResultCode, Value: "0"},
+		{Key: AttrType, Value: "grant", Index: true},
+		{Key: AttrSigner, Value: owner.Key.String(), Index: true},
+		{Key: AttrRecord, Value: rec.String(), Index: true},
+		{Key: AttrGrant, Value: gid.String(), Index: true},
+	}
+	if r := x.Results[0]; r.Code != 0 || r.Log != "" || len(r.Events) != 1 || r.Events[0].Type != EventTx || !slices.Equal(r.Events[0].Attrs, want) {
+		t.Fatalf("grant outcome %+v", r)
+	}
+	dh := protocol.TxHash(dup)
+	if r := x.Results[1]; r.Code != protocol.ErrBadSequence.LedgerCode || r.Log == "" || len(r.Events) != 1 ||
+		!slices.Equal(r.Events[0].Attrs, []Attr{{Key: AttrTxHash, Value: fmt.Sprintf("%X", dh[:]), Index: true}, {Key: AttrResultCode, Value: "6"}}) {
+		t.Fatalf("refused outcome %+v", r)
+	}
+	if len(x.Events) != 0 {
+		t.Fatalf("block events without expiries: %+v", x.Events)
+	}
+}
+
+func protoPut() *protocol.PutRecord { return protocoltest.PutRecord("bafy-test", 10) }
+
+func TestMachineExpiry(t *testing.T) {
+	m := newMachine(t, 0)
+	owner, doc := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	rec := m.put(owner)
+	notBefore := m.time + int64(5*time.Second)
+	gid := owner.GrantID()
+	body := m.grantBody(rec, doc, m.time+int64(10*time.Second))
 	body.NotBefore = notBefore
 	m.ok(owner, body) // time +1s
-	m.fails(ErrNotYetValid, doc.tx(t, testChain, &RequestAccess{Grant: gid}))
-	if errs, _ := m.block(3*time.Second, doc.tx(t, testChain, &RequestAccess{Grant: gid})); errs[0] != nil {
+	m.fails(protocol.ErrNotYetValid, doc.Sign(&protocol.RequestAccess{Grant: gid}))
+	if errs, _ := m.block(3*time.Second, doc.Next(&protocol.RequestAccess{Grant: gid})); errs[0] != nil {
 		t.Fatal(errs[0]) // +5s: inside the window
 	}
-	doc.seq++
-	_, exp := m.block(10 * time.Second)
-	if len(exp) != 1 || exp[0].Grant != gid {
+	if _, err := m.snapshot().LiveGrant(gid); err != nil {
+		t.Fatalf("live grant: %v", err)
+	}
+	_, x := m.block(10 * time.Second)
+	if exp := x.Commit.Expired; len(exp) != 1 || exp[0].Grant != gid || exp[0].Record != rec {
 		t.Fatalf("expiries %v", exp)
 	}
-	m.fails(ErrGrantExpired, doc.tx(t, testChain, &RequestAccess{Grant: gid}))
-	if _, exp := m.block(time.Second); len(exp) != 0 {
-		t.Fatalf("grant expired twice: %v", exp)
+	wantEvent := Event{Type: EventExpire, Attrs: []Attr{{Key: AttrGrant, Value: gid.String(), Index: true}, {Key: AttrRecord, Value: rec.String(), Index: true}}}
+	if len(x.Events) != 1 || x.Events[0].Type != wantEvent.Type || !slices.Equal(x.Events[0].Attrs, wantEvent.Attrs) {
+		t.Fatalf("expiry events %+v", x.Events)
+	}
+	g, err := m.snapshot().Grant(gid)
+	if err != nil || !g.Expired || g.ExpiredHeight != m.height || g.Revoked {
+		t.Fatalf("expired grant %+v, %v", g, err)
+	}
+	m.fails(protocol.ErrGrantExpired, doc.Sign(&protocol.RequestAccess{Grant: gid}))
+	if _, x := m.block(time.Second); len(x.Commit.Expired) != 0 || len(x.Events) != 0 {
+		t.Fatalf("grant expired twice: %v", x.Commit.Expired)
 	}
 	// A grant whose window is already over is refused.
-	m.fails(ErrGrantExpired, owner.tx(t, testChain, m.grantBody(rec, doc, m.bc.Time)))
+	m.fails(protocol.ErrGrantExpired, owner.Sign(m.grantBody(rec, doc, m.time+int64(time.Second))))
+	m.fails(protocol.ErrGrantExpired, owner.Sign(m.grantBody(rec, doc, m.time)))
+	// Revoking an expired grant is allowed and logged; it does not expire again.
+	m.ok(owner, &protocol.Revoke{Grant: gid})
+	want := []string{protocol.AuditPut, protocol.AuditGrant, protocol.AuditRequest, protocol.AuditExpire, protocol.AuditRevoke}
+	if kinds := auditKinds(t, m.snapshot(), rec); !slices.Equal(kinds, want) {
+		t.Fatalf("audit kinds %v, want %v", kinds, want)
+	}
+}
+
+// TestRevokeLeavesExpiryIndex: a revoked grant does not expire later.
+func TestRevokeLeavesExpiryIndex(t *testing.T) {
+	m := newMachine(t, 0)
+	owner, doc := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	rec := m.put(owner)
+	gid := owner.GrantID()
+	m.ok(owner, m.grantBody(rec, doc, m.time+int64(5*time.Second)))
+	m.ok(owner, &protocol.Revoke{Grant: gid})
+	if _, x := m.block(time.Minute); len(x.Commit.Expired) != 0 || len(x.Writes) != 0 {
+		t.Fatalf("a revoked grant expired: %+v", x.Commit)
+	}
 }
 
 func TestMachineRejectsBadGrants(t *testing.T) {
-	m := newMachine(t)
-	owner, doc := newAccount(t), newAccount(t)
+	m := newMachine(t, 0)
+	owner, doc := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
 	rec := m.put(owner)
 	g := m.grantBody(rec, doc, 0)
-	g.Nodes[0].Proxy = doc.pk
-	m.fails(ErrUnknownNode, owner.tx(t, testChain, g))
+	g.Nodes[0].Proxy = doc.Key
+	m.fails(protocol.ErrUnknownNode, owner.Sign(g))
 	g = m.grantBody(rec, doc, 0)
 	g.Threshold = 5
-	m.fails(ErrInvalidTx, owner.tx(t, testChain, g))
+	m.fails(protocol.ErrInvalid, owner.Sign(g))
 	g = m.grantBody(rec, doc, 0)
 	g.Nodes[1] = g.Nodes[0]
-	m.fails(ErrInvalidTx, owner.tx(t, testChain, g))
-	m.fails(ErrNotFound, owner.tx(t, testChain, m.grantBody(ID{7}, doc, 0)))
-}
-
-func TestDefaultThreshold(t *testing.T) {
-	for n, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 3, 5: 3, 7: 5, 10: 7} {
-		if got := DefaultThreshold(n); got != want {
-			t.Errorf("DefaultThreshold(%d) = %d, want %d", n, got, want)
-		}
+	m.fails(protocol.ErrInvalid, owner.Sign(g))
+	m.fails(protocol.ErrNotFound, owner.Sign(m.grantBody(protocol.ID{7}, doc, 0)))
+	// A grant on fewer nodes than the registry has, with an explicit threshold, is fine.
+	g = m.grantBody(rec, doc, 0)
+	g.Nodes, g.Threshold = g.Nodes[:2], 2
+	gid := owner.GrantID()
+	m.ok(owner, g)
+	if st, err := m.snapshot().Grant(gid); err != nil || st.Threshold != 2 || len(st.Nodes) != 2 {
+		t.Fatalf("grant %+v, %v", st, err)
 	}
 }
 
 func TestAppHashDeterministic(t *testing.T) {
-	ws := []write{{key: []byte("a"), value: []byte("1")}, {key: []byte("b")}}
+	ws := []Write{{Key: []byte("a"), Value: []byte("1")}, {Key: []byte("b")}}
 	h1 := nextAppHash(nil, 1, ws)
 	if string(nextAppHash(nil, 1, ws)) != string(h1) {
 		t.Fatal("app hash not deterministic")
@@ -248,8 +329,60 @@ func TestAppHashDeterministic(t *testing.T) {
 	if string(nextAppHash(h1, 2, nil)) != string(h1) {
 		t.Fatal("empty block changed the app hash")
 	}
-	ws[1].value = []byte{}
+	if string(nextAppHash(nil, 2, ws)) == string(h1) || string(nextAppHash(h1, 1, ws)) == string(h1) {
+		t.Fatal("the app hash does not cover the height and the previous hash")
+	}
+	ws[1].Value = []byte{}
 	if string(nextAppHash(nil, 1, ws)) == string(h1) {
 		t.Fatal("delete and empty put hash the same")
+	}
+	// Key and value boundaries are length-prefixed.
+	if string(nextAppHash(nil, 1, []Write{{Key: []byte("ab"), Value: []byte("c")}})) ==
+		string(nextAppHash(nil, 1, []Write{{Key: []byte("a"), Value: []byte("bc")}})) {
+		t.Fatal("moving a byte from key to value kept the hash")
+	}
+}
+
+// TestExecuteDeterministic: the same block over the same state gives the same writes,
+// results and app hash, and Execute does not touch the store it reads.
+func TestExecuteDeterministic(t *testing.T) {
+	m := newMachine(t, 2)
+	owner, doc := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	rec := owner.RecordID()
+	txs := [][]byte{
+		owner.Next(protoPut()),
+		owner.Next(m.grantBody(rec, doc, m.time+int64(time.Hour))),
+		owner.Next(m.grantBody(rec, doc, 0)),
+		doc.Next(&protocol.RequestAccess{Grant: protocol.GrantID(testChain, owner.Key, 1), Purpose: "x"}),
+		owner.Next(&protocol.EraseRecord{Record: rec}),
+		[]byte("junk"),
+	}
+	before := m.store.Clone()
+	b := Block{Height: 1, Time: m.time + 1, Txs: txs}
+	x1, err := Execute(m.store, testChain, m.reg, m.appHash, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x2, err := Execute(before, testChain, m.reg, m.appHash, b, func(protocol.Hash32) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	j1, _ := json.Marshal(x1)
+	j2, _ := json.Marshal(x2)
+	if string(j1) != string(j2) {
+		t.Fatalf("two executions differ:\n%s\n%s", j1, j2)
+	}
+	for i, r := range x1.Results {
+		if (i < 5) != (r.Code == 0) {
+			t.Errorf("tx %d: code %d %s", i, r.Code, r.Log)
+		}
+	}
+	if len(m.store.m) != len(before.m) {
+		t.Fatal("Execute wrote to the committed store")
+	}
+	for i := 1; i < len(x1.Writes); i++ {
+		if string(x1.Writes[i-1].Key) >= string(x1.Writes[i].Key) {
+			t.Fatal("writes are not in strictly ascending key order")
+		}
 	}
 }

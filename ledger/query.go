@@ -1,20 +1,15 @@
 package ledger
 
 import (
-	"context"
-	"encoding/hex"
-	"encoding/json"
-
-	"fmt"
+	"encoding/binary"
 	"net/url"
 	"strconv"
 	"strings"
 
-	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
-// Snapshot is a consistent read-only view of committed state. Release it
-// when done.
+// Snapshot is a consistent read-only view of committed state. Release it when done.
 type Snapshot struct {
 	st      Store
 	release func()
@@ -24,16 +19,10 @@ type Snapshot struct {
 	ChainID string
 }
 
-// Committed returns a snapshot of the last committed state.
-func (a *App) Committed() (*Snapshot, error) {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	s, err := a.db.GetSnapshot()
-	if err != nil {
-		return nil, fmt.Errorf("ledger: snapshot: %w", err)
-	}
-	return &Snapshot{st: snapStore(s), release: s.Release, Height: a.height, Time: a.blockTime,
-		AppHash: append([]byte(nil), a.appHash...), ChainID: a.chainID}, nil
+// NewSnapshot wraps a consistent view st of the state committed at height (block time t,
+// app hash appHash); release, if not nil, frees it.
+func NewSnapshot(st Store, release func(), chainID string, height, t int64, appHash []byte) *Snapshot {
+	return &Snapshot{st: st, release: release, ChainID: chainID, Height: height, Time: t, AppHash: appHash}
 }
 
 // Release frees the snapshot.
@@ -44,20 +33,19 @@ func (s *Snapshot) Release() {
 	}
 }
 
-// Record returns a record by id (ErrNotFound if absent).
-func (s *Snapshot) Record(id ID) (*Record, error) {
-	var r Record
-	if ok, err := getJSON(s.st, key(pRecord, id[:]), &r); err != nil {
+// Record returns a record by id (not_found if absent), with its query-only fields.
+func (s *Snapshot) Record(id protocol.ID) (*protocol.Record, error) {
+	var r protocol.Record
+	if ok, err := getValue(s.st, key(pRecord, id[:]), &r); err != nil {
 		return nil, err
 	} else if !ok {
-		return nil, fmt.Errorf("%w: record %s", ErrNotFound, id)
+		return nil, protocol.Errorf(protocol.ErrNotFound, "record %s", id)
 	}
 	return &r, s.annotate(&r)
 }
 
-// annotate fills the query-only fields of a record: holders, replicas and
-// the tombstone.
-func (s *Snapshot) annotate(r *Record) error {
+// annotate fills the query-only fields of a record: holders, replicas and the tombstone.
+func (s *Snapshot) annotate(r *protocol.Record) error {
 	var err error
 	if r.Erased, err = s.Tombstone(r.ID); err != nil || r.Erased != nil {
 		return err
@@ -65,16 +53,16 @@ func (s *Snapshot) annotate(r *Record) error {
 	if r.Holders, err = s.Holders(r.ID); err != nil {
 		return err
 	}
-	placed, err := s.PlacedNodes(r.ID)
+	placed, err := placedNodes(s.st, r.ID)
 	r.Replicas = len(placed)
 	return err
 }
 
-// Grant returns a grant by id (ErrNotFound if absent).
-func (s *Snapshot) Grant(id ID) (*GrantState, error) { return loadGrant(s.st, id) }
+// Grant returns a grant by id (not_found if absent).
+func (s *Snapshot) Grant(id protocol.ID) (*protocol.GrantState, error) { return loadGrant(s.st, id) }
 
 // LiveGrant returns the grant if it is live at the snapshot's block time.
-func (s *Snapshot) LiveGrant(id ID) (*GrantState, error) {
+func (s *Snapshot) LiveGrant(id protocol.ID) (*protocol.GrantState, error) {
 	g, err := s.Grant(id)
 	if err != nil {
 		return nil, err
@@ -86,45 +74,91 @@ func (s *Snapshot) LiveGrant(id ID) (*GrantState, error) {
 }
 
 // Sequence returns the sequence number the account's next tx must carry.
-func (s *Snapshot) Sequence(pk PubKey) (uint64, error) { return nextSequence(s.st, pk) }
+func (s *Snapshot) Sequence(pk protocol.PubKey) (uint64, error) { return nextSequence(s.st, pk) }
 
-// Nodes returns the node registry.
-func (s *Snapshot) Nodes() ([]NodeInfo, error) {
-	var out []NodeInfo
-	var bad error
-	err := s.st.Iterate([]byte{pNode}, []byte{pNode}, func(_, v []byte) bool {
-		var n NodeInfo
-		if err := json.Unmarshal(v, &n); err != nil {
-			bad = err
-			return false
+// Nodes returns the node registry in index order.
+func (s *Snapshot) Nodes() ([]protocol.Node, error) { return registryNodes(s.st) }
+
+// Tombstone returns the tombstone of an erased record, or nil if it was not erased.
+func (s *Snapshot) Tombstone(id protocol.ID) (*protocol.Tombstone, error) { return erasedAt(s.st, id) }
+
+// Replication returns the genesis replication factor (0: every node).
+func (s *Snapshot) Replication() (int, error) { return replicationFactor(s.st) }
+
+// Holders returns the registry indices of the nodes that reported holding the record's blob,
+// ascending.
+func (s *Snapshot) Holders(id protocol.ID) ([]int, error) {
+	var out []int
+	p := key(pHolder, id[:])
+	err := s.st.Iterate(p, p, func(k, _ []byte) bool {
+		if len(k) == len(p)+2 {
+			out = append(out, int(binary.BigEndian.Uint16(k[len(p):])))
 		}
-		out = append(out, n)
 		return true
 	})
-	if err == nil {
-		err = bad
-	}
 	return out, err
 }
 
-// Page is one page of a list query. Next is the start of the following page,
-// -1 at the end.
-type Page[T any] struct {
-	Items []T   `json:"items"`
-	Next  int64 `json:"next"`
+// PlacedNodes returns the nodes that should hold the record's blob, in placement order.
+func (s *Snapshot) PlacedNodes(id protocol.ID) ([]protocol.Node, error) {
+	nodes, err := s.Nodes()
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.Replication()
+	if err != nil {
+		return nil, err
+	}
+	var out []protocol.Node
+	for _, i := range protocol.Placement(id, nodes, k) {
+		out = append(out, nodes[i])
+	}
+	return out, nil
 }
 
-// MaxPage bounds the items of one query answer.
-const MaxPage = 100
+// RecordsWithCID returns the ids of the records whose blob has this CID (its text form, as
+// PutRecord carries it), at most protocol.MaxPage.
+func (s *Snapshot) RecordsWithCID(cid []byte) ([]protocol.ID, error) {
+	var out []protocol.ID
+	p := key(pCIDIndex, u16b(uint16(len(cid))), cid)
+	err := s.st.Iterate(p, p, func(k, _ []byte) bool {
+		if len(k) == len(p)+32 {
+			var id protocol.ID
+			copy(id[:], k[len(p):])
+			out = append(out, id)
+		}
+		return len(out) < protocol.MaxPage
+	})
+	return out, err
+}
 
-func idPage[T any](s *Snapshot, list []byte, start uint64, limit int, load func(ID) (T, error)) (*Page[T], error) {
+// Records visits every record id in key order from after (exclusive; nil starts at the
+// beginning), up to limit ids; it is how a node walks what it should store.
+func (s *Snapshot) Records(after *protocol.ID, limit int) ([]protocol.ID, error) {
+	start := []byte{pRecord}
+	if after != nil {
+		start = key(pRecord, after[:], []byte{0})
+	}
+	var out []protocol.ID
+	err := s.st.Iterate([]byte{pRecord}, start, func(k, _ []byte) bool {
+		if len(k) == 33 {
+			var id protocol.ID
+			copy(id[:], k[1:])
+			out = append(out, id)
+		}
+		return len(out) < limit
+	})
+	return out, err
+}
+
+func idPage[T any](s *Snapshot, list []byte, start uint64, limit int, load func(protocol.ID) (T, error)) (*protocol.Page[T], error) {
 	raw, next, err := listPage(s.st, list, start, clampLimit(limit))
 	if err != nil {
 		return nil, err
 	}
-	p := &Page[T]{Items: make([]T, 0, len(raw)), Next: next}
+	p := &protocol.Page[T]{Items: make([]T, 0, len(raw)), Next: next}
 	for _, b := range raw {
-		var id ID
+		var id protocol.ID
 		copy(id[:], b)
 		v, err := load(id)
 		if err != nil {
@@ -136,55 +170,46 @@ func idPage[T any](s *Snapshot, list []byte, start uint64, limit int, load func(
 }
 
 func clampLimit(n int) int {
-	if n <= 0 || n > MaxPage {
-		return MaxPage
+	if n <= 0 || n > protocol.MaxPage {
+		return protocol.MaxPage
 	}
 	return n
 }
 
 // RecordsOf lists an owner's records in the order they were put.
-func (s *Snapshot) RecordsOf(owner PubKey, start uint64, limit int) (*Page[*Record], error) {
+func (s *Snapshot) RecordsOf(owner protocol.PubKey, start uint64, limit int) (*protocol.Page[*protocol.Record], error) {
 	return idPage(s, listID(listOwnerRecords, owner[:]), start, limit, s.Record)
 }
 
 // GrantsOf lists a record's grants in the order they were made.
-func (s *Snapshot) GrantsOf(record ID, start uint64, limit int) (*Page[*GrantState], error) {
+func (s *Snapshot) GrantsOf(record protocol.ID, start uint64, limit int) (*protocol.Page[*protocol.GrantState], error) {
 	return idPage(s, listID(listRecordGrants, record[:]), start, limit, s.Grant)
 }
 
 // GrantsTo lists the grants made to a recipient (by signing key).
-func (s *Snapshot) GrantsTo(recipient PubKey, start uint64, limit int) (*Page[*GrantState], error) {
+func (s *Snapshot) GrantsTo(recipient protocol.PubKey, start uint64, limit int) (*protocol.Page[*protocol.GrantState], error) {
 	return idPage(s, listID(listRecipientGrant, recipient[:]), start, limit, s.Grant)
 }
 
 // Audit lists a record's audit log in order.
-func (s *Snapshot) Audit(record ID, start uint64, limit int) (*Page[AuditEntry], error) {
+func (s *Snapshot) Audit(record protocol.ID, start uint64, limit int) (*protocol.Page[protocol.AuditEntry], error) {
 	raw, next, err := listPage(s.st, listID(listAudit, record[:]), start, clampLimit(limit))
 	if err != nil {
 		return nil, err
 	}
-	p := &Page[AuditEntry]{Items: make([]AuditEntry, 0, len(raw)), Next: next}
+	p := &protocol.Page[protocol.AuditEntry]{Items: make([]protocol.AuditEntry, 0, len(raw)), Next: next}
 	for _, b := range raw {
-		var e AuditEntry
-		if err := json.Unmarshal(b, &e); err != nil {
-			return nil, fmt.Errorf("ledger: corrupt audit entry: %w", err)
+		var e protocol.AuditEntry
+		if err := e.UnmarshalBinary(b); err != nil {
+			return nil, err
 		}
 		p.Items = append(p.Items, e)
 	}
 	return p, nil
 }
 
-// Status is the answer of the /status query.
-type Status struct {
-	ChainID string `json:"chain_id"`
-	Height  int64  `json:"height"`
-	Time    int64  `json:"time"`
-	AppHash string `json:"app_hash"`
-}
-
-// Query answers read-only questions about committed state. Paths:
+// Query resolves a query path (SPEC.md §9) against the snapshot. Paths:
 //
-//	/status
 //	/nodes
 //	/account/<signer hex>
 //	/record/<id hex>
@@ -197,153 +222,111 @@ type Status struct {
 //	/records/cid/<cid text>
 //	/placement/<record id hex>
 //
-// Answers are JSON in Value; Height is the committed height they reflect.
-func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQuery, error) {
-	s, err := a.Committed()
-	if err != nil {
-		return nil, err
-	}
-	defer s.Release()
-	v, err := s.Query(req.Path)
-	if err != nil {
-		return &abci.ResponseQuery{Code: Code(err), Log: err.Error(), Height: s.Height}, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return &abci.ResponseQuery{Code: CodeOK, Value: b, Height: s.Height}, nil
-}
-
-// MaxQueryPath bounds the query path a client may send.
-const MaxQueryPath = 512
-
-// Query resolves a query path (see App.Query) against the snapshot.
+// The answer is a value of the protocol package, for JSON.
 func (s *Snapshot) Query(path string) (any, error) {
-	if len(path) > MaxQueryPath {
-		return nil, fmt.Errorf("%w: query path too long", ErrMalformed)
+	if len(path) > protocol.MaxQueryPath {
+		return nil, protocol.Errorf(protocol.ErrTooLarge, "query path longer than %d bytes", protocol.MaxQueryPath)
 	}
 	u, err := url.Parse(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: query path: %v", ErrMalformed, err)
+		return nil, protocol.Errorf(protocol.ErrMalformed, "query path: %v", err)
 	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 	start, limit, err := paging(u.Query())
 	if err != nil {
 		return nil, err
 	}
+	id := func(i int) (protocol.ID, error) { return protocol.ParseHex[protocol.ID](parts[i]) }
+	pk := func(i int) (protocol.PubKey, error) { return parsePubKeyHex(parts[i]) }
 	switch {
-	case len(parts) == 1 && parts[0] == "status":
-		return Status{ChainID: s.ChainID, Height: s.Height, Time: s.Time, AppHash: strings.ToUpper(hex.EncodeToString(s.AppHash))}, nil
 	case len(parts) == 1 && parts[0] == "nodes":
 		return s.Nodes()
 	case len(parts) == 2 && parts[0] == "account":
-		pk, err := parsePubKeyHex(parts[1])
-		if err != nil {
-			return nil, err
-		}
-		seq, err := s.Sequence(pk)
-		return map[string]uint64{"sequence": seq}, err
+		return with(pk(1))(func(k protocol.PubKey) (any, error) {
+			seq, err := s.Sequence(k)
+			return map[string]uint64{"sequence": seq}, err
+		})
 	case len(parts) == 2 && parts[0] == "record":
-		id, err := parseIDHex(parts[1])
-		if err != nil {
-			return nil, err
-		}
-		return s.Record(id)
+		return with(id(1))(func(v protocol.ID) (any, error) { return s.Record(v) })
 	case len(parts) == 2 && parts[0] == "grant":
-		id, err := parseIDHex(parts[1])
-		if err != nil {
-			return nil, err
-		}
-		return s.Grant(id)
+		return with(id(1))(func(v protocol.ID) (any, error) { return s.Grant(v) })
 	case len(parts) == 3 && parts[0] == "records" && parts[1] == "owner":
-		pk, err := parsePubKeyHex(parts[2])
-		if err != nil {
-			return nil, err
-		}
-		return s.RecordsOf(pk, start, limit)
+		return with(pk(2))(func(k protocol.PubKey) (any, error) { return s.RecordsOf(k, start, limit) })
 	case len(parts) == 3 && parts[0] == "grants" && parts[1] == "record":
-		id, err := parseIDHex(parts[2])
-		if err != nil {
-			return nil, err
-		}
-		return s.GrantsOf(id, start, limit)
+		return with(id(2))(func(v protocol.ID) (any, error) { return s.GrantsOf(v, start, limit) })
 	case len(parts) == 3 && parts[0] == "grants" && parts[1] == "recipient":
-		pk, err := parsePubKeyHex(parts[2])
-		if err != nil {
-			return nil, err
-		}
-		return s.GrantsTo(pk, start, limit)
-	case len(parts) == 2 && parts[0] == "tombstone":
-		id, err := parseIDHex(parts[1])
-		if err != nil {
-			return nil, err
-		}
-		t, err := s.Tombstone(id)
-		if err == nil && t == nil {
-			err = fmt.Errorf("%w: no tombstone for record %s", ErrNotFound, id)
-		}
-		return t, err
-	case len(parts) == 3 && parts[0] == "records" && parts[1] == "cid":
-		if parts[2] == "" || len(parts[2]) > MaxCIDBytes {
-			return nil, fmt.Errorf("%w: cid must be 1..%d bytes", ErrMalformed, MaxCIDBytes)
-		}
-		ids, err := s.RecordsWithCID([]byte(parts[2]))
-		if err != nil {
-			return nil, err
-		}
-		recs := make([]*Record, 0, len(ids))
-		for _, id := range ids {
-			r, err := s.Record(id)
-			if err != nil {
-				return nil, err
-			}
-			recs = append(recs, r)
-		}
-		return recs, nil
-	case len(parts) == 2 && parts[0] == "placement":
-		id, err := parseIDHex(parts[1])
-		if err != nil {
-			return nil, err
-		}
-		return s.PlacedNodes(id)
+		return with(pk(2))(func(k protocol.PubKey) (any, error) { return s.GrantsTo(k, start, limit) })
 	case len(parts) == 2 && parts[0] == "audit":
-		id, err := parseIDHex(parts[1])
+		return with(id(1))(func(v protocol.ID) (any, error) { return s.Audit(v, start, limit) })
+	case len(parts) == 2 && parts[0] == "tombstone":
+		return with(id(1))(func(v protocol.ID) (any, error) {
+			t, err := s.Tombstone(v)
+			if err == nil && t == nil {
+				err = protocol.Errorf(protocol.ErrNotFound, "no tombstone for record %s", v)
+			}
+			return t, err
+		})
+	case len(parts) == 3 && parts[0] == "records" && parts[1] == "cid":
+		return s.recordsWithCID(parts[2])
+	case len(parts) == 2 && parts[0] == "placement":
+		return with(id(1))(func(v protocol.ID) (any, error) { return s.PlacedNodes(v) })
+	}
+	return nil, protocol.Errorf(protocol.ErrUnknownQuery, "%q", u.Path)
+}
+
+// with runs fn on a parsed path element, or returns the parse error.
+func with[T any](v T, err error) func(func(T) (any, error)) (any, error) {
+	return func(fn func(T) (any, error)) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s.Audit(id, start, limit)
+		return fn(v)
 	}
-	return nil, fmt.Errorf("%w: unknown query path %q", ErrNotFound, u.Path)
+}
+
+func (s *Snapshot) recordsWithCID(text string) ([]*protocol.Record, error) {
+	if text == "" || len(text) > protocol.MaxCIDBytes {
+		return nil, protocol.Errorf(protocol.ErrMalformed, "cid must be 1..%d bytes", protocol.MaxCIDBytes)
+	}
+	ids, err := s.RecordsWithCID([]byte(text))
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]*protocol.Record, 0, len(ids))
+	for _, id := range ids {
+		r, err := s.Record(id)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
 }
 
 func paging(q url.Values) (uint64, int, error) {
 	var start uint64
-	limit := MaxPage
+	limit := protocol.MaxPage
 	var err error
 	if v := q.Get("start"); v != "" {
 		if start, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return 0, 0, fmt.Errorf("%w: start must be a non-negative integer", ErrMalformed)
+			return 0, 0, protocol.Errorf(protocol.ErrMalformed, "start must be a non-negative integer")
 		}
 	}
 	if v := q.Get("limit"); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
-			return 0, 0, fmt.Errorf("%w: limit must be a positive integer", ErrMalformed)
+			return 0, 0, protocol.Errorf(protocol.ErrMalformed, "limit must be a positive integer")
 		}
 	}
 	return start, clampLimit(limit), nil
 }
 
-func parseIDHex(s string) (ID, error) {
-	var id ID
-	err := id.UnmarshalText([]byte(s))
-	return id, err
-}
-
-func parsePubKeyHex(s string) (PubKey, error) {
-	b, err := hex.DecodeString(s)
+func parsePubKeyHex(s string) (protocol.PubKey, error) {
+	k, err := protocol.ParseHex[protocol.PubKey](s)
 	if err != nil {
-		return PubKey{}, fmt.Errorf("%w: public key is not hex", ErrMalformed)
+		return k, err
 	}
-	return ParsePubKey(b)
+	if !k.Valid() {
+		return k, protocol.Errorf(protocol.ErrMalformed, "public key is not a valid point")
+	}
+	return k, nil
 }

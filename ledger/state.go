@@ -2,156 +2,31 @@ package ledger
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sort"
 )
 
-// State values are stored as JSON of the structs below. encoding/json emits
-// struct fields in declaration order and the byte arrays as hex text, so a
-// value has one encoding and the app hash, which hashes these bytes, is
-// deterministic. Queries return the same JSON.
-
-func (k PubKey) MarshalText() ([]byte, error) { return hexText(k[:]), nil }
-func (k *PubKey) UnmarshalText(b []byte) error {
-	return unhexFixed(k[:], b, "public key")
-}
-func (id ID) MarshalText() ([]byte, error)  { return hexText(id[:]), nil }
-func (id *ID) UnmarshalText(b []byte) error { return unhexFixed(id[:], b, "id") }
-func (id ID) String() string                { return hex.EncodeToString(id[:]) }
-
-// Hash32 is a 32-byte digest (kfrag commitment, tx hash).
-type Hash32 [32]byte
-
-func (h Hash32) MarshalText() ([]byte, error) { return hexText(h[:]), nil }
-func (h *Hash32) UnmarshalText(b []byte) error {
-	return unhexFixed(h[:], b, "hash")
-}
-
-// CapsuleBytes is an encoded Umbral capsule.
-type CapsuleBytes [CapsuleSize]byte
-
-func (c CapsuleBytes) MarshalText() ([]byte, error) { return hexText(c[:]), nil }
-func (c *CapsuleBytes) UnmarshalText(b []byte) error {
-	return unhexFixed(c[:], b, "capsule")
-}
-
-func hexText(b []byte) []byte { return []byte(hex.EncodeToString(b)) }
-
-func unhexFixed(dst, src []byte, what string) error {
-	if hex.DecodedLen(len(src)) != len(dst) {
-		return fmt.Errorf("%w: %s must be %d hex bytes", ErrMalformed, what, len(dst))
-	}
-	if _, err := hex.Decode(dst, src); err != nil {
-		return fmt.Errorf("%w: %s is not hex", ErrMalformed, what)
-	}
-	return nil
-}
-
-// NodeInfo is one entry of the node registry, fixed at genesis.
-type NodeInfo struct {
-	Index        int    `json:"index"`
-	Name         string `json:"name"`
-	ValidatorKey string `json:"validator_pub_key"` // ed25519 consensus key, hex
-	ProxyKey     PubKey `json:"proxy_pub_key"`     // secp256k1 re-encryption key
-	APIAddr      string `json:"api_addr"`
-}
-
-// Record is a committed PutRecord.
-type Record struct {
-	ID            ID           `json:"id"`
-	Owner         PubKey       `json:"owner"`
-	CID           []byte       `json:"cid"`
-	Size          uint64       `json:"size"`
-	Capsule       CapsuleBytes `json:"capsule"`
-	DelegatingKey PubKey       `json:"delegating_key"`
-	Height        int64        `json:"height"`
-	Time          int64        `json:"time"` // block time, unix nanoseconds
-	TxHash        Hash32       `json:"tx_hash"`
-
-	// Filled in by queries from other keys, never stored (empty, they are
-	// omitted, so stored records keep their encoding).
-	Holders  []int      `json:"holders,omitempty"`  // registry indices of nodes that reported holding the blob
-	Replicas int        `json:"replicas,omitempty"` // how many nodes should hold it
-	Erased   *Tombstone `json:"erased,omitempty"`
-}
-
-// GrantNodeState is a grant's node with its kfrag commitment.
-type GrantNodeState struct {
-	Proxy      PubKey `json:"proxy"`
-	Commitment Hash32 `json:"commitment"`
-}
-
-// GrantState is a committed grant and what has happened to it since.
-type GrantState struct {
-	ID            ID               `json:"id"`
-	Record        ID               `json:"record"`
-	Owner         PubKey           `json:"owner"`
-	RecipientSig  PubKey           `json:"recipient_sig"`
-	RecipientEnc  PubKey           `json:"recipient_enc"`
-	Threshold     int              `json:"threshold"`
-	Nodes         []GrantNodeState `json:"nodes"`
-	NotBefore     int64            `json:"not_before"`
-	NotAfter      int64            `json:"not_after"`
-	Purpose       string           `json:"purpose"`
-	Height        int64            `json:"height"`
-	Time          int64            `json:"time"`
-	TxHash        Hash32           `json:"tx_hash"`
-	Revoked       bool             `json:"revoked"`
-	RevokedHeight int64            `json:"revoked_height,omitempty"`
-	Expired       bool             `json:"expired"`
-	ExpiredHeight int64            `json:"expired_height,omitempty"`
-}
-
-// LiveAt reports whether the grant may be used at block time t (unix ns):
-// not revoked, not marked expired, and NotBefore ≤ t < NotAfter.
-func (g *GrantState) LiveAt(t int64) error {
-	switch {
-	case g.Revoked:
-		return ErrGrantRevoked
-	case g.Expired || (g.NotAfter != 0 && t >= g.NotAfter):
-		return ErrGrantExpired
-	case t < g.NotBefore:
-		return ErrNotYetValid
-	}
-	return nil
-}
-
-// Audit entry kinds.
-const (
-	AuditPut     = "put"
-	AuditGrant   = "grant"
-	AuditRequest = "request"
-	AuditRevoke  = "revoke"
-	AuditExpire  = "expire"
-)
-
-// AuditEntry is one line of a record's audit log.
-type AuditEntry struct {
-	Kind    string  `json:"kind"`
-	Record  ID      `json:"record"`
-	Grant   *ID     `json:"grant,omitempty"`
-	Actor   *PubKey `json:"actor,omitempty"` // absent for expiries
-	Purpose string  `json:"purpose,omitempty"`
-	Height  int64   `json:"height"`
-	Time    int64   `json:"time"`
-	TxHash  *Hash32 `json:"tx_hash,omitempty"`
-}
+// State is a key-value map. Values are the canonical encodings of the protocol's state types
+// (protocol/SPEC.md §5) or fixed-width integers; SPEC.md §6 lists the keys.
 
 // Key layout; see SPEC.md. Prefix bytes keep each table contiguous.
 const (
-	pMeta        = 0x00 // node-local bookkeeping, outside the app hash
-	pNode        = 'n'  // u16 index -> NodeInfo
+	pMeta        = 0x00 // node-local bookkeeping of the ABCI application, outside the app hash
+	pNode        = 'n'  // u16 index -> protocol.Node
 	pNodeProxy   = 'N'  // proxy key -> u16 index
 	pAccount     = 'a'  // signer -> u64 next sequence
-	pRecord      = 'r'  // record id -> Record
+	pRecord      = 'r'  // record id -> protocol.Record
 	pRecordOwner = 'O'  // record id -> owner key (what grants check)
-	pGrant       = 'g'  // grant id -> GrantState
+	pGrant       = 'g'  // grant id -> protocol.GrantState
 	pExpiry      = 'x'  // u64 not-after ‖ grant id -> empty
 	pList        = 'l'  // list id ‖ u64 position -> item
 	pListLen     = 'c'  // list id -> u64 length
+	pTombstone   = 'E'  // record id -> protocol.Tombstone
+	pHolder      = 'H'  // record id ‖ u16 node index -> empty
+	pCIDIndex    = 'C'  // u16 len ‖ cid text ‖ record id -> empty
+	pReplication = 'p'  // 'r' -> u16 replication factor (absent: every node)
 )
 
 // Lists (ordered, append-only, paged by position).
@@ -159,8 +34,10 @@ const (
 	listOwnerRecords   = 'o' // owner key -> record ids
 	listRecordGrants   = 'G' // record id -> grant ids
 	listRecipientGrant = 'R' // recipient signing key -> grant ids
-	listAudit          = 'L' // record id -> AuditEntry
+	listAudit          = 'L' // record id -> protocol.AuditEntry
 )
+
+var keyReplication = []byte{pReplication, 'r'}
 
 func key(prefix byte, parts ...[]byte) []byte {
 	k := []byte{prefix}
@@ -175,17 +52,19 @@ func u16b(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
 
 func listID(kind byte, owner []byte) []byte { return append([]byte{kind}, owner...) }
 
-// Store is read access to a key-value state. Get returns (nil, nil) for an
-// absent key. Iterate visits keys with the prefix, from start (inclusive,
-// a full key) in ascending order, until fn returns false.
+// Store is read access to a key-value state. Get returns (nil, nil) for an absent key.
+// Iterate visits keys with the prefix, from start (inclusive, a full key) in ascending
+// order, until fn returns false. The node implements it over its database; tests over a map.
 type Store interface {
 	Get(key []byte) ([]byte, error)
 	Iterate(prefix, start []byte, fn func(k, v []byte) bool) error
 }
 
-// overlay buffers writes over a parent store; nil value means deletion.
-// The state machine only ever writes into an overlay, so executing a block
-// touches no disk until Commit.
+// Write is one change to the state: Value nil deletes Key.
+type Write struct{ Key, Value []byte }
+
+// overlay buffers writes over a parent store; nil value means deletion. The state machine
+// only ever writes into an overlay, so executing a block touches no disk.
 type overlay struct {
 	parent Store
 	writes map[string][]byte
@@ -202,8 +81,8 @@ func (o *overlay) Get(k []byte) ([]byte, error) {
 	return o.parent.Get(k)
 }
 
-// Iterate reads the parent only: the state machine iterates committed state
-// at the start of a block, before any write.
+// Iterate reads the parent only: the state machine iterates committed state at the start of
+// a block, before any write.
 func (o *overlay) Iterate(prefix, start []byte, fn func(k, v []byte) bool) error {
 	return o.parent.Iterate(prefix, start, fn)
 }
@@ -224,34 +103,38 @@ func (o *overlay) mergeInto(p *overlay) {
 	}
 }
 
-// sortedWrites returns the writes in key order: the order the app hash
-// covers them in.
-func (o *overlay) sortedWrites() []write {
-	ws := make([]write, 0, len(o.writes))
+// sorted returns the writes in key order: the order the app hash covers them in.
+func (o *overlay) sorted() []Write {
+	ws := make([]Write, 0, len(o.writes))
 	for k, v := range o.writes {
-		ws = append(ws, write{key: []byte(k), value: v})
+		ws = append(ws, Write{Key: []byte(k), Value: v})
 	}
-	sort.Slice(ws, func(i, j int) bool { return bytes.Compare(ws[i].key, ws[j].key) < 0 })
+	sort.Slice(ws, func(i, j int) bool { return bytes.Compare(ws[i].Key, ws[j].Key) < 0 })
 	return ws
 }
 
-type write struct{ key, value []byte } // value nil = delete
+type binaryValue interface {
+	encoding.BinaryMarshaler
+	encoding.BinaryUnmarshaler
+}
 
-func getJSON(s Store, k []byte, v any) (bool, error) {
+func getValue(s Store, k []byte, v binaryValue) (bool, error) {
 	b, err := s.Get(k)
 	if err != nil || b == nil {
 		return false, err
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := v.UnmarshalBinary(b); err != nil {
 		return false, fmt.Errorf("ledger: corrupt state at %x: %w", k, err)
 	}
 	return true, nil
 }
 
-func setJSON(o *overlay, k []byte, v any) {
-	b, err := json.Marshal(v)
+// setValue stores v; the values it is given were bounded by the transaction's validation,
+// so a failure is a bug.
+func setValue(o *overlay, k []byte, v encoding.BinaryMarshaler) {
+	b, err := v.MarshalBinary()
 	if err != nil {
-		panic(fmt.Sprintf("ledger: encoding state: %v", err)) // only fixed-shape structs are stored
+		panic(fmt.Sprintf("ledger: encoding state at %x: %v", k, err))
 	}
 	o.set(k, b)
 }
@@ -277,8 +160,8 @@ func listAppend(o *overlay, id []byte, item []byte) error {
 	return nil
 }
 
-// listPage returns up to limit items of list id from position start, and
-// the position after the last one returned (or -1 at the end).
+// listPage returns up to limit items of list id from position start, and the position after
+// the last one returned (or -1 at the end).
 func listPage(s Store, id []byte, start uint64, limit int) ([][]byte, int64, error) {
 	total, err := getU64(s, key(pListLen, id))
 	if err != nil {
@@ -297,4 +180,46 @@ func listPage(s Store, id []byte, start uint64, limit int) ([][]byte, int64, err
 	return items, next, err
 }
 
-func (h Hash32) hex() string { return hex.EncodeToString(h[:]) }
+// MemStore is an in-memory Store, for running the state machine without a disk.
+type MemStore struct{ m map[string][]byte }
+
+// NewMemStore returns an empty MemStore.
+func NewMemStore() *MemStore { return &MemStore{m: make(map[string][]byte)} }
+
+func (s *MemStore) Get(k []byte) ([]byte, error) { return s.m[string(k)], nil }
+
+func (s *MemStore) Iterate(prefix, start []byte, fn func(k, v []byte) bool) error {
+	keys := make([]string, 0)
+	for k := range s.m {
+		if bytes.HasPrefix([]byte(k), prefix) && k >= string(start) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !fn([]byte(k), s.m[k]) {
+			break
+		}
+	}
+	return nil
+}
+
+// Apply makes the writes.
+func (s *MemStore) Apply(ws []Write) {
+	for _, w := range ws {
+		if w.Value == nil {
+			delete(s.m, string(w.Key))
+		} else {
+			s.m[string(w.Key)] = w.Value
+		}
+	}
+}
+
+// Clone returns a copy of the store.
+func (s *MemStore) Clone() *MemStore {
+	c := &MemStore{m: make(map[string][]byte, len(s.m))}
+	for k, v := range s.m {
+		c.m[k] = v
+	}
+	return c
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/resilientrecords/resilientrecords/blobs"
 	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store"
 	"github.com/resilientrecords/resilientrecords/store/kubo"
 	"github.com/resilientrecords/resilientrecords/store/local"
@@ -103,7 +104,7 @@ func (n *Node) openBlobs() error {
 // broadcastBackground admits raw to the mempool and leaves a goroutine
 // that waits for its commit, re-broadcasting it if the mempool drops it.
 func (n *Node) broadcastBackground(ctx context.Context, raw []byte) error {
-	p, err := n.Client().Broadcast(ctx, raw)
+	p, err := n.RPC().Broadcast(ctx, raw)
 	if err != nil {
 		return err
 	}
@@ -125,8 +126,9 @@ func (n *Node) broadcastBackground(ctx context.Context, raw []byte) error {
 // registerBlobs adds the blob routes to the node's API mux.
 func (n *Node) registerBlobs(mux *http.ServeMux) {
 	h := n.bl.svc.Load().Handler()
-	mux.Handle("/v1/blobs", h)
-	mux.Handle("/v1/blobs/", h)
+	for _, route := range []string{protocol.RouteUpload, protocol.RouteBlob, protocol.RouteBlobCAR} {
+		mux.Handle(route, h)
+	}
 }
 
 func (b *blobNode) start() {

@@ -19,8 +19,8 @@ import (
 
 	"github.com/resilientrecords/resilientrecords/blobs"
 	"github.com/resilientrecords/resilientrecords/client"
-	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/node"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store/local"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
@@ -40,7 +40,7 @@ func randomBlob(t *testing.T) []byte {
 // upload sends data to node i as owner and returns its CID.
 func (p *pnet) upload(owner *puser, i int, data []byte) cid.Cid {
 	p.t.Helper()
-	c, err := (&client.Client{}).UploadBlob(p.ctx, p.nodes[i], p.chain, owner.id.Signer(), bytes.NewReader(data), int64(len(data)))
+	c, err := (&client.API{}).UploadBlob(p.ctx, p.nodes[i], p.chain, owner.id.Signer(), bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		p.t.Fatalf("upload to node %d: %v", i, err)
 	}
@@ -50,7 +50,7 @@ func (p *pnet) upload(owner *puser, i int, data []byte) cid.Cid {
 // putBlob commits a record whose blob is c.
 func (p *pnet) putBlob(owner *puser, c cid.Cid, size int) *precord {
 	p.t.Helper()
-	id := ledger.RecordID(p.chain, owner.pk, owner.seq)
+	id := protocol.RecordID(p.chain, owner.pk, owner.seq)
 	dk, err := owner.id.DelegatingKey(id[:])
 	if err != nil {
 		p.t.Fatal(err)
@@ -59,7 +59,7 @@ func (p *pnet) putBlob(owner *puser, c cid.Cid, size int) *precord {
 	if r.capsule, r.ciphertext, err = umbral.Encrypt(dk.PublicKey(), r.fileKey); err != nil {
 		p.t.Fatal(err)
 	}
-	b := &ledger.PutRecord{CID: []byte(c.String()), Size: uint64(size), DelegatingKey: ledger.PubKeyOf(dk.PublicKey())}
+	b := &protocol.PutRecord{CID: []byte(c.String()), Size: uint64(size), DelegatingKey: protocol.PubKeyOf(dk.PublicKey())}
 	cb, _ := r.capsule.MarshalBinary()
 	copy(b.Capsule[:], cb)
 	p.commit(owner, b)
@@ -68,13 +68,13 @@ func (p *pnet) putBlob(owner *puser, c cid.Cid, size int) *precord {
 
 // commit is pnet.submit with the test's deadline instead of 30 s: on a
 // loaded machine a restarted node can take longer to catch up.
-func (p *pnet) commit(u *puser, body ledger.Body) {
+func (p *pnet) commit(u *puser, body protocol.Body) {
 	p.t.Helper()
-	tx := &ledger.Tx{ChainID: p.chain, Sequence: u.seq, Body: body}
+	tx := &protocol.Tx{ChainID: p.chain, Sequence: u.seq, Body: body}
 	if err := tx.Sign(u.id.Signer()); err != nil {
 		p.t.Fatal(err)
 	}
-	c, err := p.nw.Node(3).Client().Submit(p.ctx, tx.Encode())
+	c, err := p.nw.Node(3).RPC().Submit(p.ctx, tx.Encode())
 	if err != nil {
 		p.t.Fatalf("%s: %v", body.Type(), err)
 	}
@@ -90,7 +90,7 @@ func (p *pnet) commit(u *puser, body ledger.Body) {
 }
 
 // holds reports whether running node i's store has every block of c.
-func holds(t *testing.T, nw *node.Network, i int, c cid.Cid, want []byte) bool {
+func holds(t *testing.T, nw *node.LocalNet, i int, c cid.Cid, want []byte) bool {
 	n := nw.Node(i)
 	if n == nil {
 		return false
@@ -116,11 +116,11 @@ func (p *pnet) waitHeld(nodes []int, c cid.Cid, data []byte) {
 	})
 }
 
-func (p *pnet) waitHolders(rec ledger.ID, n int) {
+func (p *pnet) waitHolders(rec protocol.ID, n int) {
 	p.t.Helper()
 	waitUntil(p.t, p.ctx, func() bool {
-		var r ledger.Record
-		if _, err := p.nw.Node(3).Client().Query(p.ctx, "/record/"+rec.String(), &r); err != nil {
+		var r protocol.Record
+		if _, err := p.nw.Node(3).RPC().Query(p.ctx, "/record/"+rec.String(), &r); err != nil {
 			return false
 		}
 		return len(r.Holders) == n && r.Replicas == 4
@@ -161,7 +161,7 @@ func TestBlobNetwork(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	nw, err := node.StartNetwork(ctx, t.TempDir(), node.NetworkOptions{ChainID: "rr-blob-net", Logger: testLogger()})
+	nw, err := node.StartLocalNet(ctx, t.TempDir(), node.LocalNetOptions{ChainID: "rr-blob-net", Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,10 +171,10 @@ func TestBlobNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.nodes = client.NodesFromRegistry(reg)
+	p.nodes = reg
 	owner, bob := newPUser(t), newPUser(t)
 	all := []int{0, 1, 2, 3}
-	cl := &client.Client{}
+	cl := &client.API{}
 
 	dataA := randomBlob(t)
 	var recA *precord
@@ -199,7 +199,7 @@ func TestBlobNetwork(t *testing.T) {
 
 	t.Run("uploads need a fresh signature for this node, once, within the size limit", func(t *testing.T) {
 		post := func(h http.Header, body []byte) int {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.nodes[1].URL+"/v1/blobs", bytes.NewReader(body))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.nodes[1].URL()+"/v1/blobs", bytes.NewReader(body))
 			for k, v := range h {
 				req.Header[k] = v
 			}
@@ -211,8 +211,8 @@ func TestBlobNetwork(t *testing.T) {
 			return resp.StatusCode
 		}
 		body := []byte("hello blob")
-		sign := func(node ledger.PubKey, size int64, at time.Time) http.Header {
-			a, err := blobs.SignUpload(owner.id.Signer(), p.chain, node, size, at)
+		sign := func(node protocol.PubKey, size int64, at time.Time) http.Header {
+			a, err := protocol.SignUpload(owner.id.Signer(), p.chain, node, size, at)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,19 +223,19 @@ func TestBlobNetwork(t *testing.T) {
 		if got := post(http.Header{}, body); got != 401 {
 			t.Fatalf("unsigned: %d", got)
 		}
-		if got := post(sign(p.nodes[0].Key, 10, time.Now()), body); got != 401 {
+		if got := post(sign(p.nodes[0].ProxyKey, 10, time.Now()), body); got != 401 {
 			t.Fatalf("signed for another node: %d", got)
 		}
-		if got := post(sign(p.nodes[1].Key, 10, time.Now().Add(-time.Hour)), body); got != 401 {
+		if got := post(sign(p.nodes[1].ProxyKey, 10, time.Now().Add(-time.Hour)), body); got != 401 {
 			t.Fatalf("stale: %d", got)
 		}
-		if got := post(sign(p.nodes[1].Key, 5, time.Now()), body); got != 400 {
+		if got := post(sign(p.nodes[1].ProxyKey, 5, time.Now()), body); got != 400 {
 			t.Fatalf("size differs from the signed size: %d", got)
 		}
-		if got := post(sign(p.nodes[1].Key, blobs.DefaultMaxUpload+1, time.Now()), nil); got != 413 {
+		if got := post(sign(p.nodes[1].ProxyKey, blobs.DefaultMaxUpload+1, time.Now()), nil); got != 413 {
 			t.Fatalf("over the limit: %d", got)
 		}
-		h := sign(p.nodes[1].Key, 10, time.Now())
+		h := sign(p.nodes[1].ProxyKey, 10, time.Now())
 		if got := post(h, body); got != 201 {
 			t.Fatalf("good upload: %d", got)
 		}
@@ -269,7 +269,7 @@ func TestBlobNetwork(t *testing.T) {
 			t.Fatalf("read from the damaged node: %v", err)
 		}
 		var got bytes.Buffer
-		if err := cl.FetchBlob(ctx, []client.Node{p.nodes[1], p.nodes[2]}, cidA, &got); err != nil || !bytes.Equal(got.Bytes(), dataA) {
+		if err := cl.FetchBlob(ctx, []protocol.Node{p.nodes[1], p.nodes[2]}, cidA, &got); err != nil || !bytes.Equal(got.Bytes(), dataA) {
 			t.Fatalf("fallback read: %v", err)
 		}
 		p.waitHeld([]int{1}, cidA, dataA)
@@ -299,7 +299,7 @@ func TestBlobNetwork(t *testing.T) {
 		if _, err := p.deposit(g); err != nil {
 			t.Fatal(err)
 		}
-		p.commit(owner, &ledger.EraseRecord{Record: recA.id})
+		p.commit(owner, &protocol.EraseRecord{Record: recA.id})
 		waitGone(t, nw.Homes(), g.id)
 		waitUntil(t, ctx, func() bool {
 			for _, i := range all {
@@ -316,29 +316,29 @@ func TestBlobNetwork(t *testing.T) {
 		if gs, err := s.Grant(g.id); err != nil || !gs.Revoked {
 			t.Fatalf("grant after erase: %+v, %v", gs, err)
 		}
-		var ts ledger.Tombstone
-		if _, err := nw.Node(0).Client().Query(ctx, "/tombstone/"+recA.id.String(), &ts); err != nil || string(ts.CID) != cidA.String() {
+		var ts protocol.Tombstone
+		if _, err := nw.Node(0).RPC().Query(ctx, "/tombstone/"+recA.id.String(), &ts); err != nil || string(ts.CID) != cidA.String() {
 			t.Fatalf("tombstone: %+v, %v", ts, err)
 		}
 		if err := cl.FetchBlob(ctx, p.nodes, cidA, io.Discard); !errors.Is(err, client.ErrBlobErased) {
 			t.Fatalf("fetch after erase: %v", err)
 		}
-		tx := &ledger.Tx{ChainID: p.chain, Sequence: owner.seq, Body: p.grantBody(recA, bob)}
+		tx := &protocol.Tx{ChainID: p.chain, Sequence: owner.seq, Body: p.grantBody(recA, bob)}
 		if err := tx.Sign(owner.id.Signer()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := nw.Node(3).Client().Submit(ctx, tx.Encode()); !errors.Is(err, ledger.ErrRecordErased) {
+		if _, err := nw.Node(3).RPC().Submit(ctx, tx.Encode()); !errors.Is(err, protocol.ErrRecordErased) {
 			t.Fatalf("grant after erase: %v", err)
 		}
 	})
 }
 
-func (p *pnet) grantBody(rec *precord, to *puser) *ledger.Grant {
+func (p *pnet) grantBody(rec *precord, to *puser) *protocol.Grant {
 	f, err := client.MakeFragments(rec.delegating, newPUser(p.t).id.Signer(), to.id.Public().Receiving, p.keys(), 0)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	return &ledger.Grant{Record: rec.id, RecipientSig: to.pk, RecipientEnc: ledger.PubKeyOf(to.id.Public().Receiving), Nodes: f.Nodes}
+	return &protocol.Grant{Record: rec.id, RecipientSig: to.pk, RecipientEnc: protocol.PubKeyOf(to.id.Public().Receiving), Nodes: f.Nodes}
 }
 
 func cidOf(b []byte) (cid.Cid, int64, error) { return localCID(bytes.NewReader(b)) }

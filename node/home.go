@@ -15,7 +15,9 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/types"
 
+	"github.com/resilientrecords/resilientrecords/internal/atomicfile"
 	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
@@ -39,6 +41,9 @@ const (
 	ledgerDir      = "data/ledger"
 )
 
+// validatorPower is every genesis validator's voting power: nodes are peers.
+const validatorPower = 10
+
 // MaxBlockBytes bounds a block (about 250 grants).
 const MaxBlockBytes = 128 << 10
 
@@ -56,7 +61,9 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return err
 }
 
-// Timing is the consensus pacing. See ledger-notes §2.6 for measurements.
+// Timing is the consensus pacing. On loopback, 400 ms propose and 10 ms commit timeouts with
+// 5 ms gossip commit a transaction in tens of milliseconds; across hosts, timeouts must cover
+// the round trips, hence WANTiming.
 type Timing struct {
 	Propose       Duration `json:"timeout_propose"`
 	Commit        Duration `json:"timeout_commit"`
@@ -94,12 +101,12 @@ type Settings struct {
 	Blobs           BlobSettings `json:"blobs"` // blob store and service (blobs.go)
 }
 
-// Identity is the public part of a node's keys.
-type Identity struct {
+// PublicKeys is the public part of a node's keys.
+type PublicKeys struct {
 	Name         string
 	NodeID       string        // p2p id
 	ValidatorKey types.Address // consensus address
-	ProxyKey     ledger.PubKey
+	ProxyKey     protocol.PubKey
 	validator    crypto.PubKey
 }
 
@@ -130,14 +137,14 @@ type NetworkSpec struct {
 // the ledger's registry, and every other node as a persistent peer. It
 // returns the homes in spec order.
 func GenerateNetwork(dir string, spec NetworkSpec) ([]string, error) {
-	if spec.ChainID == "" || len(spec.ChainID) > ledger.MaxChainID {
-		return nil, fmt.Errorf("node: chain id must be 1..%d bytes", ledger.MaxChainID)
+	if spec.ChainID == "" || len(spec.ChainID) > protocol.MaxChainID {
+		return nil, fmt.Errorf("node: chain id must be 1..%d bytes", protocol.MaxChainID)
 	}
 	if len(spec.Nodes) == 0 {
 		return nil, errors.New("node: a network needs at least one node")
 	}
 	homes := make([]string, len(spec.Nodes))
-	ids := make([]*Identity, len(spec.Nodes))
+	ids := make([]*PublicKeys, len(spec.Nodes))
 	for i, h := range spec.Nodes {
 		if h.Name == "" || strings.ContainsAny(h.Name, `/\`) {
 			return nil, fmt.Errorf("node: bad node name %q", h.Name)
@@ -186,7 +193,7 @@ func GenerateNetwork(dir string, spec NetworkSpec) ([]string, error) {
 
 // Init prepares a single-node home: keys, settings and a genesis in which
 // this node is the only validator. For several hosts use GenerateNetwork.
-func Init(home, chainID string, h HostSpec, timing Timing) (*Identity, error) {
+func Init(home, chainID string, h HostSpec, timing Timing) (*PublicKeys, error) {
 	home = filepath.Clean(home)
 	h.Name = filepath.Base(home)
 	if _, err := GenerateNetwork(filepath.Dir(home), NetworkSpec{ChainID: chainID,
@@ -200,14 +207,14 @@ func Init(home, chainID string, h HostSpec, timing Timing) (*Identity, error) {
 	return id, err
 }
 
-func genesisDoc(spec NetworkSpec, ids []*Identity) (*types.GenesisDoc, error) {
+func genesisDoc(spec NetworkSpec, ids []*PublicKeys) (*types.GenesisDoc, error) {
 	gs := ledger.GenesisState{Replication: spec.Replication}
 	vals := make([]types.GenesisValidator, len(ids))
 	for i, id := range ids {
 		pub := id.validator
-		vals[i] = types.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: 10, Name: id.Name}
-		gs.Nodes = append(gs.Nodes, ledger.NodeInfo{Name: id.Name, ValidatorKey: hex.EncodeToString(pub.Bytes()),
-			ProxyKey: id.ProxyKey, APIAddr: spec.Nodes[i].APIAddr})
+		vals[i] = types.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: validatorPower, Name: id.Name}
+		gs.Nodes = append(gs.Nodes, protocol.Node{Name: id.Name, API: apiURL(spec.Nodes[i].APIAddr),
+			ProxyKey: id.ProxyKey, ValidatorKey: pub.Bytes(), Power: validatorPower})
 	}
 	app, err := json.Marshal(gs)
 	if err != nil {
@@ -231,7 +238,7 @@ func genesisDoc(spec NetworkSpec, ids []*Identity) (*types.GenesisDoc, error) {
 }
 
 // initKeys creates (or loads) the node's three keys.
-func initKeys(home string) (*Identity, error) {
+func initKeys(home string) (*PublicKeys, error) {
 	for _, d := range []string{"config", "data"} {
 		if err := os.MkdirAll(filepath.Join(home, d), 0o700); err != nil {
 			return nil, fmt.Errorf("node: %w", err)
@@ -246,8 +253,8 @@ func initKeys(home string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Identity{NodeID: string(nk.ID()), ValidatorKey: pv.Key.Address,
-		validator: pv.Key.PubKey, ProxyKey: ledger.PubKeyOf(sk.PublicKey())}, nil
+	return &PublicKeys{NodeID: string(nk.ID()), ValidatorKey: pv.Key.Address,
+		validator: pv.Key.PubKey, ProxyKey: protocol.PubKeyOf(sk.PublicKey())}, nil
 }
 
 func loadOrGenProxyKey(path string) (*umbral.SecretKey, error) {
@@ -258,15 +265,24 @@ func loadOrGenProxyKey(path string) (*umbral.SecretKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(path, []byte(hex.EncodeToString(sk.Bytes())+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(hex.EncodeToString(sk.Bytes())+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("node: write proxy key: %w", err)
 	}
 	return sk, nil
 }
 
-// LoadProxyKey reads the node's re-encryption secret key from its home.
+// LoadProxyKey reads the node's re-encryption secret key from its home. A key file others
+// can read is refused: the key opens every fragment deposited with the node.
 func LoadProxyKey(home string) (*umbral.SecretKey, error) {
-	b, err := os.ReadFile(filepath.Join(home, proxyKeyFile))
+	path := filepath.Join(home, proxyKeyFile)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("node: read proxy key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("node: proxy key %s is readable by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("node: read proxy key: %w", err)
 	}
@@ -287,7 +303,7 @@ func WriteSettings(home string, s Settings) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(home, settingsFile), append(b, '\n'), 0o600)
+	return atomicfile.WriteFile(filepath.Join(home, settingsFile), append(b, '\n'), 0o600)
 }
 
 // ReadSettings reads config/node.json.
@@ -301,4 +317,36 @@ func ReadSettings(home string) (Settings, error) {
 		return s, fmt.Errorf("node: %s: %w", settingsFile, err)
 	}
 	return s, nil
+}
+
+// apiURL is the registry's URL for an API listening address host:port.
+func apiURL(addr string) string {
+	if addr == "" || strings.Contains(addr, "://") {
+		return addr
+	}
+	return "http://" + addr
+}
+
+// NetworkFile describes the network of the node in home, as network.json says it to
+// clients: the chain id and the registry fixed in the genesis of its home.
+func NetworkFile(home string) (*protocol.Network, error) {
+	gen, err := types.GenesisDocFromFile(filepath.Join(home, genesisFile))
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	var gs ledger.GenesisState
+	if err := json.Unmarshal(gen.AppState, &gs); err != nil {
+		return nil, fmt.Errorf("node: genesis app_state: %w", err)
+	}
+	nw := &protocol.Network{ChainID: gen.ChainID, Nodes: gs.Nodes}
+	return nw, nw.Check()
+}
+
+// WriteNetworkFile writes network.json (mode 0644: it is public).
+func WriteNetworkFile(path string, nw *protocol.Network) error {
+	b, err := nw.JSON()
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, b, 0o644)
 }

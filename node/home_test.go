@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 func TestGenerateNetworkFiles(t *testing.T) {
@@ -78,9 +78,9 @@ func TestSingleNode(t *testing.T) {
 		}
 	})
 
-	var reg []ledger.NodeInfo
+	var reg []protocol.Node
 	for {
-		if _, err := n.Client().Query(ctx, "/nodes", &reg); err == nil || ctx.Err() != nil {
+		if _, err := n.RPC().Query(ctx, "/nodes", &reg); err == nil || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -89,7 +89,7 @@ func TestSingleNode(t *testing.T) {
 		t.Fatalf("registry %+v, identity %+v", reg, id)
 	}
 	owner := newAcct(t)
-	e := &env{t: t, ctx: ctx, nw: &Network{opts: NetworkOptions{ChainID: "rr-solo"}, nodes: []*Node{n}, homes: []string{home}}}
+	e := &env{t: t, ctx: ctx, nw: &LocalNet{opts: LocalNetOptions{ChainID: "rr-solo"}, nodes: []*Node{n}, homes: []string{home}}}
 	e.putRecord(owner)
 	stop()
 	stopped = true

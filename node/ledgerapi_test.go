@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/resilientrecords/resilientrecords/identity"
-	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/node"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
@@ -45,7 +45,7 @@ func apiCall(t *testing.T, method, url string, body []byte, out any) int {
 }
 
 type apiErr struct {
-	Error node.APIError `json:"error"`
+	Error protocol.Error `json:"error"`
 }
 
 func wantRefusal(t *testing.T, what string, status int, got apiErr, wantStatus int, code string, ledgerCode uint32) {
@@ -58,7 +58,7 @@ func wantRefusal(t *testing.T, what string, status int, got apiErr, wantStatus i
 func TestLedgerAPI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	nw, err := node.StartNetwork(ctx, t.TempDir(), node.NetworkOptions{Validators: 4, ChainID: "rr-api"})
+	nw, err := node.StartLocalNet(ctx, t.TempDir(), node.LocalNetOptions{Validators: 4, ChainID: "rr-api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestLedgerAPI(t *testing.T) {
 	base := func(i int) string { return "http://" + nw.Node(i).Settings().APIAddr }
 
 	t.Run("status", func(t *testing.T) {
-		var st node.APIStatus
+		var st protocol.Status
 		if s := apiCall(t, "GET", base(2)+"/v1/status", nil, &st); s != 200 {
 			t.Fatalf("HTTP %d", s)
 		}
@@ -79,7 +79,7 @@ func TestLedgerAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	me := ledger.PubKeyOf(id.Public().Signing)
+	me := protocol.PubKeyOf(id.Public().Signing)
 	dk, err := id.DelegatingKey([]byte("label"))
 	if err != nil {
 		t.Fatal(err)
@@ -90,9 +90,9 @@ func TestLedgerAPI(t *testing.T) {
 	}
 	cb, _ := capsule.MarshalBinary()
 	sign := func(seq uint64) []byte {
-		b := &ledger.PutRecord{CID: []byte("bafy-api-test"), Size: 10, DelegatingKey: ledger.PubKeyOf(dk.PublicKey())}
+		b := &protocol.PutRecord{CID: []byte("bafy-api-test"), Size: 10, DelegatingKey: protocol.PubKeyOf(dk.PublicKey())}
 		copy(b.Capsule[:], cb)
-		tx := &ledger.Tx{ChainID: "rr-api", Sequence: seq, Body: b}
+		tx := &protocol.Tx{ChainID: "rr-api", Sequence: seq, Body: b}
 		if err := tx.Sign(id.Signer()); err != nil {
 			t.Fatal(err)
 		}
@@ -100,71 +100,71 @@ func TestLedgerAPI(t *testing.T) {
 	}
 
 	raw := sign(0)
-	var res node.TxResult
-	if s := apiCall(t, "POST", base(0)+"/v1/tx", raw, &res); s != 200 || res.Code != 0 || res.CodeName != "ok" || res.Height < 1 || res.Hash != ledger.TxHash(raw) {
+	var res protocol.TxResult
+	if s := apiCall(t, "POST", base(0)+"/v1/tx", raw, &res); s != 200 || res.Code != 0 || res.CodeName != "ok" || res.Height < 1 || res.Hash != protocol.TxHash(raw) {
 		t.Fatalf("submit: HTTP %d %+v", s, res)
 	}
 	t.Run("tx lookup", func(t *testing.T) {
 		if err := nw.WaitHeight(ctx, res.Height); err != nil {
 			t.Fatal(err)
 		}
-		var got node.TxResult
+		var got protocol.TxResult
 		if s := apiCall(t, "GET", base(3)+"/v1/tx/"+hex.EncodeToString(res.Hash[:]), nil, &got); s != 200 || got != res {
 			t.Fatalf("HTTP %d %+v, want %+v", s, got, res)
 		}
 		var e apiErr
 		s := apiCall(t, "GET", base(3)+"/v1/tx/"+strings.Repeat("00", 32), nil, &e)
-		wantRefusal(t, "unknown hash", s, e, 404, "not_found", 0)
+		wantRefusal(t, "unknown hash", s, e, 404, "not_found", protocol.ErrNotFound.LedgerCode)
 		s = apiCall(t, "GET", base(3)+"/v1/tx/xyz", nil, &e)
-		wantRefusal(t, "bad hash", s, e, 400, "malformed", 0)
+		wantRefusal(t, "bad hash", s, e, 400, "malformed", protocol.ErrMalformed.LedgerCode)
 	})
 
 	t.Run("refusals", func(t *testing.T) {
 		var e apiErr
 		s := apiCall(t, "POST", base(1)+"/v1/tx", sign(0), &e) // sequence 0 is used
-		wantRefusal(t, "replayed sequence", s, e, 409, "bad_sequence", ledger.CodeBadSequence)
+		wantRefusal(t, "replayed sequence", s, e, 409, "bad_sequence", protocol.ErrBadSequence.LedgerCode)
 		if e.Error.Hash == nil || e.Error.Message == "" {
 			t.Fatalf("refusal without hash or message: %+v", e.Error)
 		}
 		s = apiCall(t, "POST", base(1)+"/v1/tx", []byte("not a transaction"), &e)
-		wantRefusal(t, "garbage", s, e, 400, "malformed", ledger.CodeMalformed)
+		wantRefusal(t, "garbage", s, e, 400, "malformed", protocol.ErrMalformed.LedgerCode)
 		s = apiCall(t, "POST", base(1)+"/v1/tx", nil, &e)
-		wantRefusal(t, "empty", s, e, 400, "malformed", 0)
-		s = apiCall(t, "POST", base(1)+"/v1/tx", make([]byte, ledger.MaxTxBytes+1), &e)
-		wantRefusal(t, "too large", s, e, 413, "too_large", 0)
+		wantRefusal(t, "empty", s, e, 400, "malformed", protocol.ErrMalformed.LedgerCode)
+		s = apiCall(t, "POST", base(1)+"/v1/tx", make([]byte, protocol.MaxTxBytes+1), &e)
+		wantRefusal(t, "too large", s, e, 413, "too_large", protocol.ErrTooLarge.LedgerCode)
 	})
 
 	t.Run("queries", func(t *testing.T) {
-		rid := ledger.RecordID("rr-api", me, 0)
-		var q node.QueryResult
+		rid := protocol.RecordID("rr-api", me, 0)
+		var q protocol.QueryResult
 		if s := apiCall(t, "GET", base(1)+"/v1/query/record/"+rid.String(), nil, &q); s != 200 || q.Height < res.Height {
 			t.Fatalf("record: HTTP %d %+v", s, q)
 		}
-		var rec ledger.Record
+		var rec protocol.Record
 		if err := json.Unmarshal(q.Value, &rec); err != nil || rec.ID != rid || rec.Owner != me {
 			t.Fatalf("record %+v: %v", rec, err)
 		}
 		if s := apiCall(t, "GET", base(1)+"/v1/query/records/owner/"+me.String()+"?start=0&limit=1", nil, &q); s != 200 {
 			t.Fatalf("records page: HTTP %d", s)
 		}
-		var p ledger.Page[ledger.Record]
+		var p protocol.Page[protocol.Record]
 		if err := json.Unmarshal(q.Value, &p); err != nil || len(p.Items) != 1 || p.Next != -1 {
 			t.Fatalf("page %+v: %v", p, err)
 		}
 
 		var e apiErr
 		s := apiCall(t, "GET", base(1)+"/v1/query/record/"+strings.Repeat("ab", 32), nil, &e)
-		wantRefusal(t, "unknown record", s, e, 404, "not_found", ledger.CodeNotFound)
+		wantRefusal(t, "unknown record", s, e, 404, "not_found", protocol.ErrNotFound.LedgerCode)
 		s = apiCall(t, "GET", base(1)+"/v1/query/record/xyz", nil, &e)
-		wantRefusal(t, "bad record id", s, e, 400, "malformed", ledger.CodeMalformed)
+		wantRefusal(t, "bad record id", s, e, 400, "malformed", protocol.ErrMalformed.LedgerCode)
 		s = apiCall(t, "GET", base(1)+"/v1/query/secrets", nil, &e)
-		wantRefusal(t, "unknown path", s, e, 404, "unknown_query", 0)
+		wantRefusal(t, "unknown path", s, e, 404, "unknown_query", protocol.ErrUnknownQuery.LedgerCode)
 		s = apiCall(t, "GET", base(1)+"/v1/query/records/owner/"+me.String()+"?evil=1", nil, &e)
-		wantRefusal(t, "unknown parameter", s, e, 400, "malformed", 0)
+		wantRefusal(t, "unknown parameter", s, e, 400, "malformed", protocol.ErrMalformed.LedgerCode)
 		s = apiCall(t, "GET", base(1)+"/v1/query/records/owner/"+me.String()+"?limit=abc", nil, &e)
-		wantRefusal(t, "limit not a number", s, e, 400, "malformed", ledger.CodeMalformed)
-		s = apiCall(t, "GET", base(1)+"/v1/query/record/"+strings.Repeat("a", ledger.MaxQueryPath), nil, &e)
-		wantRefusal(t, "long path", s, e, 414, "too_large", 0)
+		wantRefusal(t, "limit not a number", s, e, 400, "malformed", protocol.ErrMalformed.LedgerCode)
+		s = apiCall(t, "GET", base(1)+"/v1/query/record/"+strings.Repeat("a", protocol.MaxQueryPath), nil, &e)
+		wantRefusal(t, "long path", s, e, 414, "too_large", protocol.ErrTooLarge.LedgerCode)
 	})
 
 	// Without a quorum nothing commits: the node answers commit_timeout
@@ -179,7 +179,7 @@ func TestLedgerAPI(t *testing.T) {
 		var e apiErr
 		s := apiCall(t, "POST", base(0)+"/v1/tx", raw, &e)
 		wantRefusal(t, "no quorum", s, e, 504, "commit_timeout", 0)
-		if e.Error.Hash == nil || *e.Error.Hash != ledger.TxHash(raw) {
+		if e.Error.Hash == nil || *e.Error.Hash != protocol.TxHash(raw) {
 			t.Fatalf("timeout names hash %v", e.Error.Hash)
 		}
 		if err := nw.RestartNode(2); err != nil {
@@ -187,7 +187,7 @@ func TestLedgerAPI(t *testing.T) {
 		}
 		deadline := time.Now().Add(2 * time.Minute) // a restarted node waits on its peers' redial
 		for {
-			var got node.TxResult
+			var got protocol.TxResult
 			if apiCall(t, "GET", base(0)+"/v1/tx/"+hex.EncodeToString(e.Error.Hash[:]), nil, &got) == 200 {
 				if got.Code != 0 || got.Height < 1 {
 					t.Fatalf("committed with %+v", got)

@@ -11,36 +11,42 @@ import (
 	"time"
 
 	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
-// NetworkOptions configure a local network.
-type NetworkOptions struct {
+// LocalNetOptions configure a local network.
+type LocalNetOptions struct {
 	Validators int    // default 4
 	ChainID    string // default "rr-local"
 	Timing     Timing // zero: LoopbackTiming
 	Logger     *slog.Logger
 	// OnCommit, if set, is called by node i's app on every commit.
 	OnCommit func(i int, ci ledger.CommitInfo)
-	// NoSigCache: see ledger.Options.
+	// NoSigCache: see AppOptions.
 	NoSigCache bool
+	// Replication is how many nodes hold each record's blob (0: every node).
+	Replication int
+	// KuboAPIs, if set, gives node i's blob store to the kubo daemon at KuboAPIs[i] ("": the
+	// embedded store).
+	KuboAPIs []string
 }
 
-// Network is n validators in this process on 127.0.0.1, each with its own
+// LocalNet is n validators in this process on 127.0.0.1, each with its own
 // home directory under one parent, so that nodes and the whole network can
 // be stopped and restarted from disk.
-type Network struct {
+type LocalNet struct {
 	dir   string
-	opts  NetworkOptions
+	opts  LocalNetOptions
 	homes []string
 
 	mu    sync.Mutex
 	nodes []*Node // nil while stopped
 }
 
-// StartNetwork generates homes under dir and starts every node. Ports are
+// StartLocalNet generates homes under dir and starts every node. Ports are
 // taken from the OS; if another process grabs one before CometBFT binds it,
 // the network is regenerated with fresh ports (a few attempts).
-func StartNetwork(ctx context.Context, dir string, opts NetworkOptions) (*Network, error) {
+func StartLocalNet(ctx context.Context, dir string, opts LocalNetOptions) (*LocalNet, error) {
 	if opts.Validators == 0 {
 		opts.Validators = 4
 	}
@@ -52,7 +58,7 @@ func StartNetwork(ctx context.Context, dir string, opts NetworkOptions) (*Networ
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		nw := &Network{dir: fmt.Sprintf("%s/attempt%d", dir, attempt), opts: opts}
+		nw := &LocalNet{dir: fmt.Sprintf("%s/attempt%d", dir, attempt), opts: opts}
 		if err := nw.generate(); err != nil {
 			return nil, err
 		}
@@ -73,7 +79,7 @@ func isAddrInUse(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "address already in use")
 }
 
-func (nw *Network) generate() error {
+func (nw *LocalNet) generate() error {
 	hosts := make([]HostSpec, nw.opts.Validators)
 	for i := range hosts {
 		port, err := freePort()
@@ -87,9 +93,23 @@ func (nw *Network) generate() error {
 		hosts[i] = HostSpec{Name: fmt.Sprintf("node%d", i), Host: "127.0.0.1", Listen: "127.0.0.1",
 			P2PPort: port, APIAddr: fmt.Sprintf("127.0.0.1:%d", api)}
 	}
-	homes, err := GenerateNetwork(nw.dir, NetworkSpec{ChainID: nw.opts.ChainID, Nodes: hosts, Timing: nw.opts.Timing})
+	homes, err := GenerateNetwork(nw.dir, NetworkSpec{ChainID: nw.opts.ChainID, Nodes: hosts, Timing: nw.opts.Timing,
+		Replication: nw.opts.Replication})
 	if err != nil {
 		return err
+	}
+	for i, api := range nw.opts.KuboAPIs {
+		if i >= len(homes) || api == "" {
+			continue
+		}
+		st, err := ReadSettings(homes[i])
+		if err != nil {
+			return err
+		}
+		st.Blobs.KuboAPI = api
+		if err := WriteSettings(homes[i], st); err != nil {
+			return err
+		}
 	}
 	nw.homes = homes
 	nw.nodes = make([]*Node, len(homes))
@@ -106,7 +126,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (nw *Network) open(i int) (*Node, error) {
+func (nw *LocalNet) open(i int) (*Node, error) {
 	opts := Options{Logger: nw.opts.Logger, NoSigCache: nw.opts.NoSigCache}
 	if nw.opts.OnCommit != nil {
 		hook := nw.opts.OnCommit
@@ -122,7 +142,7 @@ func (nw *Network) open(i int) (*Node, error) {
 	return n, nil
 }
 
-func (nw *Network) startAll(ctx context.Context) error {
+func (nw *LocalNet) startAll(ctx context.Context) error {
 	for i := range nw.homes {
 		n, err := nw.open(i)
 		if err != nil {
@@ -136,23 +156,23 @@ func (nw *Network) startAll(ctx context.Context) error {
 }
 
 // Size is the number of validators.
-func (nw *Network) Size() int { return len(nw.homes) }
+func (nw *LocalNet) Size() int { return len(nw.homes) }
 
 // Homes lists the nodes' home directories.
-func (nw *Network) Homes() []string { return append([]string(nil), nw.homes...) }
+func (nw *LocalNet) Homes() []string { return append([]string(nil), nw.homes...) }
 
 // ChainID is the network's chain id.
-func (nw *Network) ChainID() string { return nw.opts.ChainID }
+func (nw *LocalNet) ChainID() string { return nw.opts.ChainID }
 
 // Node returns node i, or nil while it is stopped.
-func (nw *Network) Node(i int) *Node {
+func (nw *LocalNet) Node(i int) *Node {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
 	return nw.nodes[i]
 }
 
 // Running returns the running nodes.
-func (nw *Network) Running() []*Node {
+func (nw *LocalNet) Running() []*Node {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
 	var out []*Node
@@ -165,7 +185,7 @@ func (nw *Network) Running() []*Node {
 }
 
 // StopNode stops node i (its home stays).
-func (nw *Network) StopNode(i int) error {
+func (nw *LocalNet) StopNode(i int) error {
 	nw.mu.Lock()
 	n := nw.nodes[i]
 	nw.nodes[i] = nil
@@ -178,7 +198,7 @@ func (nw *Network) StopNode(i int) error {
 
 // RestartNode starts a stopped node i from its home; it catches up with
 // the others through block sync and consensus.
-func (nw *Network) RestartNode(i int) error {
+func (nw *LocalNet) RestartNode(i int) error {
 	if nw.Node(i) != nil {
 		return fmt.Errorf("node: node %d is running", i)
 	}
@@ -193,7 +213,7 @@ func (nw *Network) RestartNode(i int) error {
 }
 
 // Stop stops every running node.
-func (nw *Network) Stop() error {
+func (nw *LocalNet) Stop() error {
 	var errs []error
 	for i := range nw.homes {
 		if err := nw.StopNode(i); err != nil {
@@ -205,7 +225,7 @@ func (nw *Network) Stop() error {
 
 // Restart stops the whole network and starts it again from its homes. It
 // returns once every node has caught up to the highest stored height.
-func (nw *Network) Restart(ctx context.Context) error {
+func (nw *LocalNet) Restart(ctx context.Context) error {
 	if err := nw.Stop(); err != nil {
 		return err
 	}
@@ -217,7 +237,7 @@ func (nw *Network) Restart(ctx context.Context) error {
 	return nw.WaitHeight(ctx, nw.maxHeight())
 }
 
-func (nw *Network) maxHeight() int64 {
+func (nw *LocalNet) maxHeight() int64 {
 	var h int64
 	for _, n := range nw.Running() {
 		h = max(h, n.Height())
@@ -226,7 +246,7 @@ func (nw *Network) maxHeight() int64 {
 }
 
 // WaitHeight waits until every running node has block h in its store.
-func (nw *Network) WaitHeight(ctx context.Context, h int64) error {
+func (nw *LocalNet) WaitHeight(ctx context.Context, h int64) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -247,11 +267,14 @@ func (nw *Network) WaitHeight(ctx context.Context, h int64) error {
 	}
 }
 
-// Client returns a client of the first running node.
-func (nw *Network) Client() *Client {
+// RPC returns the CometBFT RPC of the first running node.
+func (nw *LocalNet) RPC() *RPC {
 	r := nw.Running()
 	if len(r) == 0 {
 		return nil
 	}
-	return r[0].Client()
+	return r[0].RPC()
 }
+
+// Description is the network as network.json describes it to clients.
+func (nw *LocalNet) Description() (*protocol.Network, error) { return NetworkFile(nw.homes[0]) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
@@ -54,7 +55,7 @@ func (h *hashLog) check(t *testing.T) int {
 
 type acct struct {
 	signer *umbral.Signer
-	pk     ledger.PubKey
+	pk     protocol.PubKey
 	seq    uint64
 }
 
@@ -64,11 +65,11 @@ func newAcct(t *testing.T) *acct {
 		t.Fatal(err)
 	}
 	s := umbral.NewSigner(sk)
-	return &acct{signer: s, pk: ledger.PubKeyOf(s.VerifyingKey())}
+	return &acct{signer: s, pk: protocol.PubKeyOf(s.VerifyingKey())}
 }
 
-func (a *acct) sign(t *testing.T, chain string, seq uint64, body ledger.Body) []byte {
-	tx := &ledger.Tx{ChainID: chain, Sequence: seq, Body: body}
+func (a *acct) sign(t *testing.T, chain string, seq uint64, body protocol.Body) []byte {
+	tx := &protocol.Tx{ChainID: chain, Sequence: seq, Body: body}
 	if err := tx.Sign(a.signer); err != nil {
 		t.Fatal(err)
 	}
@@ -77,15 +78,15 @@ func (a *acct) sign(t *testing.T, chain string, seq uint64, body ledger.Body) []
 
 type env struct {
 	t     *testing.T
-	nw    *Network
+	nw    *LocalNet
 	ctx   context.Context
-	nodes []ledger.PubKey
+	nodes []protocol.PubKey
 }
 
 // submit signs body as a's next tx, submits it and requires success.
-func (e *env) submit(a *acct, body ledger.Body) *Committed {
+func (e *env) submit(a *acct, body protocol.Body) *Committed {
 	e.t.Helper()
-	r, err := e.nw.Client().Submit(e.ctx, a.sign(e.t, e.nw.ChainID(), a.seq, body))
+	r, err := e.nw.RPC().Submit(e.ctx, a.sign(e.t, e.nw.ChainID(), a.seq, body))
 	if err != nil {
 		e.t.Fatalf("%s: %v", body.Type(), err)
 	}
@@ -97,7 +98,7 @@ func (e *env) submit(a *acct, body ledger.Body) *Committed {
 // in the block.
 func (e *env) refused(raw []byte, want error) {
 	e.t.Helper()
-	_, err := e.nw.Client().Submit(e.ctx, raw)
+	_, err := e.nw.RPC().Submit(e.ctx, raw)
 	if !errors.Is(err, want) {
 		e.t.Fatalf("got %v, want %v", err, want)
 	}
@@ -105,32 +106,32 @@ func (e *env) refused(raw []byte, want error) {
 
 func (e *env) query(path string, out any) {
 	e.t.Helper()
-	if _, err := e.nw.Client().Query(e.ctx, path, out); err != nil {
+	if _, err := e.nw.RPC().Query(e.ctx, path, out); err != nil {
 		e.t.Fatalf("query %s: %v", path, err)
 	}
 }
 
-func (e *env) putRecord(owner *acct) ledger.ID {
+func (e *env) putRecord(owner *acct) protocol.ID {
 	sk, _ := umbral.GenerateSecretKey()
 	c, _, err := umbral.Encrypt(sk.PublicKey(), []byte("file key"))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	cb, _ := c.MarshalBinary()
-	body := &ledger.PutRecord{CID: []byte("bafkreitest"), Size: 1234, DelegatingKey: ledger.PubKeyOf(sk.PublicKey())}
+	body := &protocol.PutRecord{CID: []byte("bafkreitest"), Size: 1234, DelegatingKey: protocol.PubKeyOf(sk.PublicKey())}
 	copy(body.Capsule[:], cb)
-	id := ledger.RecordID(e.nw.ChainID(), owner.pk, owner.seq)
+	id := protocol.RecordID(e.nw.ChainID(), owner.pk, owner.seq)
 	e.submit(owner, body)
 	return id
 }
 
-func (e *env) grant(record ledger.ID, to *acct, notAfter time.Time) *ledger.Grant {
-	g := &ledger.Grant{Record: record, RecipientSig: to.pk, RecipientEnc: to.pk, Purpose: "treatment"}
+func (e *env) grant(record protocol.ID, to *acct, notAfter time.Time) *protocol.Grant {
+	g := &protocol.Grant{Record: record, RecipientSig: to.pk, RecipientEnc: to.pk, Purpose: "treatment"}
 	if !notAfter.IsZero() {
 		g.NotAfter = notAfter.UnixNano()
 	}
 	for i, n := range e.nodes {
-		g.Nodes = append(g.Nodes, ledger.GrantNode{Proxy: n, Commitment: [32]byte{byte(i + 1)}})
+		g.Nodes = append(g.Nodes, protocol.GrantNode{Proxy: n, Commitment: [32]byte{byte(i + 1)}})
 	}
 	return g
 }
@@ -142,13 +143,13 @@ func TestNetwork(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	hl := &hashLog{by: make(map[int64]map[int][]byte)}
-	nw, err := StartNetwork(ctx, t.TempDir(), NetworkOptions{OnCommit: hl.record})
+	nw, err := StartLocalNet(ctx, t.TempDir(), LocalNetOptions{OnCommit: hl.record})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = nw.Stop() })
 	e := &env{t: t, nw: nw, ctx: ctx}
-	var reg []ledger.NodeInfo
+	var reg []protocol.Node
 	e.query("/nodes", &reg)
 	if len(reg) != 4 {
 		t.Fatalf("registry has %d nodes", len(reg))
@@ -157,40 +158,42 @@ func TestNetwork(t *testing.T) {
 		e.nodes = append(e.nodes, n.ProxyKey)
 	}
 	owner, doc, stranger := newAcct(t), newAcct(t), newAcct(t)
-	var record, grantID ledger.ID
+	var record, grantID protocol.ID
 
 	t.Run("flow and queries", func(t *testing.T) {
 		e.t = t
 		record = e.putRecord(owner)
-		grantID = ledger.GrantID(nw.ChainID(), owner.pk, owner.seq)
+		grantID = protocol.GrantID(nw.ChainID(), owner.pk, owner.seq)
 		r := e.submit(owner, e.grant(record, doc, time.Time{}))
-		e.submit(doc, &ledger.RequestAccess{Grant: grantID, Purpose: "consultation"})
+		e.submit(doc, &protocol.RequestAccess{Grant: grantID, Purpose: "consultation"})
 
-		var rec ledger.Record
+		var rec protocol.Record
 		e.query("/record/"+record.String(), &rec)
 		if rec.Owner != owner.pk || rec.Size != 1234 {
 			t.Fatalf("record %+v", rec)
 		}
-		var g ledger.GrantState
+		var g protocol.GrantState
 		e.query("/grant/"+grantID.String(), &g)
 		if g.Threshold != 3 || g.Height != r.Height || g.Revoked {
 			t.Fatalf("grant %+v committed at %d", g, r.Height)
 		}
-		var recs ledger.Page[*ledger.Record]
+		var recs protocol.Page[*protocol.Record]
 		e.query("/records/owner/"+owner.pk.String(), &recs)
-		var byRec, byRecipient ledger.Page[*ledger.GrantState]
+		var byRec, byRecipient protocol.Page[*protocol.GrantState]
 		e.query("/grants/record/"+record.String(), &byRec)
 		e.query("/grants/recipient/"+doc.pk.String(), &byRecipient)
 		if len(recs.Items) != 1 || len(byRec.Items) != 1 || len(byRecipient.Items) != 1 || byRec.Items[0].ID != grantID {
 			t.Fatalf("lists: %d records, %d grants of record, %d grants to recipient", len(recs.Items), len(byRec.Items), len(byRecipient.Items))
 		}
-		if seq, err := nw.Client().Sequence(ctx, owner.pk); err != nil || seq != owner.seq {
+		var acct struct{ Sequence uint64 }
+		if _, err := nw.RPC().Query(ctx, "/account/"+owner.pk.String(), &acct); err != nil || acct.Sequence != owner.seq {
+			seq := acct.Sequence
 			t.Fatalf("sequence %d, %v; want %d", seq, err, owner.seq)
 		}
-		if _, err := nw.Client().Query(ctx, "/record/"+ledger.ID{1}.String(), nil); !errors.Is(err, ledger.ErrNotFound) {
+		if _, err := nw.RPC().Query(ctx, "/record/"+protocol.ID{1}.String(), nil); !errors.Is(err, protocol.ErrNotFound) {
 			t.Fatalf("missing record: %v", err)
 		}
-		if _, err := nw.Client().Query(ctx, "/record/zz", nil); !errors.Is(err, ledger.ErrMalformed) {
+		if _, err := nw.RPC().Query(ctx, "/record/zz", nil); !errors.Is(err, protocol.ErrMalformed) {
 			t.Fatalf("bad id: %v", err)
 		}
 	})
@@ -200,7 +203,7 @@ func TestNetwork(t *testing.T) {
 		for i := 0; i < 2; i++ {
 			e.submit(owner, e.grant(record, stranger, time.Time{}))
 		}
-		var p ledger.Page[*ledger.GrantState]
+		var p protocol.Page[*protocol.GrantState]
 		e.query("/grants/record/"+record.String()+"?limit=2", &p)
 		if len(p.Items) != 2 || p.Next != 2 {
 			t.Fatalf("page 1: %d items, next %d", len(p.Items), p.Next)
@@ -214,31 +217,31 @@ func TestNetwork(t *testing.T) {
 	t.Run("authorisation failures", func(t *testing.T) {
 		e.t = t
 		chain := nw.ChainID()
-		e.refused(stranger.sign(t, chain, stranger.seq, e.grant(record, stranger, time.Time{})), ledger.ErrUnauthorized)
-		e.refused(stranger.sign(t, chain, stranger.seq, &ledger.Revoke{Grant: grantID}), ledger.ErrUnauthorized)
-		e.refused(owner.sign(t, chain, owner.seq, &ledger.RequestAccess{Grant: grantID}), ledger.ErrUnauthorized)
-		e.refused(doc.sign(t, "another-chain", doc.seq, &ledger.RequestAccess{Grant: grantID}), ledger.ErrWrongChain)
-		e.refused(doc.sign(t, chain, doc.seq-1, &ledger.RequestAccess{Grant: grantID, Purpose: "again"}), ledger.ErrBadSequence)
-		bad := doc.sign(t, chain, doc.seq, &ledger.RequestAccess{Grant: grantID})
+		e.refused(stranger.sign(t, chain, stranger.seq, e.grant(record, stranger, time.Time{})), protocol.ErrUnauthorized)
+		e.refused(stranger.sign(t, chain, stranger.seq, &protocol.Revoke{Grant: grantID}), protocol.ErrUnauthorized)
+		e.refused(owner.sign(t, chain, owner.seq, &protocol.RequestAccess{Grant: grantID}), protocol.ErrUnauthorized)
+		e.refused(doc.sign(t, "another-chain", doc.seq, &protocol.RequestAccess{Grant: grantID}), protocol.ErrWrongChain)
+		e.refused(doc.sign(t, chain, doc.seq-1, &protocol.RequestAccess{Grant: grantID, Purpose: "again"}), protocol.ErrBadSequence)
+		bad := doc.sign(t, chain, doc.seq, &protocol.RequestAccess{Grant: grantID})
 		bad[len(bad)-2] ^= 0x40
-		e.refused(bad, ledger.ErrBadSignature)
-		e.refused([]byte{1, 2, 3}, ledger.ErrMalformed)
+		e.refused(bad, protocol.ErrBadSignature)
+		e.refused([]byte{1, 2, 3}, protocol.ErrMalformed)
 		// The exact bytes of a committed tx are refused too (mempool cache
 		// or sequence).
-		raw := doc.sign(t, chain, doc.seq, &ledger.RequestAccess{Grant: grantID})
-		if _, err := nw.Client().Submit(ctx, raw); err != nil {
+		raw := doc.sign(t, chain, doc.seq, &protocol.RequestAccess{Grant: grantID})
+		if _, err := nw.RPC().Submit(ctx, raw); err != nil {
 			t.Fatal(err)
 		}
 		doc.seq++
-		if _, err := nw.Client().Submit(ctx, raw); err == nil {
+		if _, err := nw.RPC().Submit(ctx, raw); err == nil {
 			t.Fatal("replayed tx accepted")
 		}
 	})
 
 	t.Run("revoke", func(t *testing.T) {
 		e.t = t
-		r := e.submit(owner, &ledger.Revoke{Grant: grantID})
-		e.refused(doc.sign(t, nw.ChainID(), doc.seq, &ledger.RequestAccess{Grant: grantID}), ledger.ErrGrantRevoked)
+		r := e.submit(owner, &protocol.Revoke{Grant: grantID})
+		e.refused(doc.sign(t, nw.ChainID(), doc.seq, &protocol.RequestAccess{Grant: grantID}), protocol.ErrGrantRevoked)
 		hl.mu.Lock()
 		found := false
 		for _, ci := range hl.ci {
@@ -254,20 +257,19 @@ func TestNetwork(t *testing.T) {
 
 	t.Run("expiry", func(t *testing.T) {
 		e.t = t
-		gid := ledger.GrantID(nw.ChainID(), owner.pk, owner.seq)
+		gid := protocol.GrantID(nw.ChainID(), owner.pk, owner.seq)
 		notAfter := time.Now().Add(1500 * time.Millisecond)
 		e.submit(owner, e.grant(record, doc, notAfter))
-		e.submit(doc, &ledger.RequestAccess{Grant: gid, Purpose: "before expiry"})
+		e.submit(doc, &protocol.RequestAccess{Grant: gid, Purpose: "before expiry"})
 		// Block time is BFT time (the median of the previous block's commit
 		// votes), so wait for a committed block whose time is past the
 		// deadline; the empty-block interval keeps blocks coming.
 		waitFor(t, ctx, func() bool {
-			var st ledger.Status
-			e.query("/status", &st)
-			return st.Time >= notAfter.UnixNano()
+			_, blockTime, _ := nw.Node(0).App().LastCommit()
+			return blockTime >= notAfter.UnixNano()
 		})
-		e.refused(doc.sign(t, nw.ChainID(), doc.seq, &ledger.RequestAccess{Grant: gid}), ledger.ErrGrantExpired)
-		var g ledger.GrantState
+		e.refused(doc.sign(t, nw.ChainID(), doc.seq, &protocol.RequestAccess{Grant: gid}), protocol.ErrGrantExpired)
+		var g protocol.GrantState
 		e.query("/grant/"+gid.String(), &g)
 		if !g.Expired {
 			// The expiry is marked by the first block past the deadline.
@@ -288,13 +290,13 @@ func TestNetwork(t *testing.T) {
 		if !hooked {
 			t.Fatal("OnCommit did not report the expiry")
 		}
-		var log ledger.Page[ledger.AuditEntry]
+		var log protocol.Page[protocol.AuditEntry]
 		e.query("/audit/"+record.String(), &log)
 		kinds := map[string]int{}
 		for _, a := range log.Items {
 			kinds[a.Kind]++
 		}
-		if kinds[ledger.AuditPut] != 1 || kinds[ledger.AuditRevoke] != 1 || kinds[ledger.AuditExpire] != 1 || kinds[ledger.AuditRequest] < 3 {
+		if kinds[protocol.AuditPut] != 1 || kinds[protocol.AuditRevoke] != 1 || kinds[protocol.AuditExpire] != 1 || kinds[protocol.AuditRequest] < 3 {
 			t.Fatalf("audit log kinds %v", kinds)
 		}
 	})
@@ -323,17 +325,15 @@ func TestNetwork(t *testing.T) {
 
 	t.Run("whole network restart", func(t *testing.T) {
 		e.t = t
-		var before ledger.Status
-		e.query("/status", &before)
+		before, _, beforeHash := nw.Node(0).App().LastCommit()
 		if err := nw.Restart(ctx); err != nil {
 			t.Fatal(err)
 		}
-		var after ledger.Status
-		e.query("/status", &after)
-		if after.Height < before.Height || (after.Height == before.Height && after.AppHash != before.AppHash) {
-			t.Fatalf("state after restart %+v, before %+v", after, before)
+		after, _, afterHash := nw.Node(0).App().LastCommit()
+		if after < before || (after == before && !bytes.Equal(afterHash, beforeHash)) {
+			t.Fatalf("state after restart at %d %x, before at %d %x", after, afterHash, before, beforeHash)
 		}
-		var rec ledger.Record
+		var rec protocol.Record
 		e.query("/record/"+record.String(), &rec)
 		e.submit(owner, e.grant(record, doc, time.Time{}))
 	})

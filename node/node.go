@@ -21,13 +21,14 @@ import (
 	"github.com/cometbft/cometbft/rpc/client/local"
 
 	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 // Options for Open.
 type Options struct {
 	Logger   *slog.Logger // nil: discard
 	OnCommit func(ledger.CommitInfo)
-	// NoSigCache: see ledger.Options.
+	// NoSigCache: see AppOptions.
 	NoSigCache bool
 }
 
@@ -35,7 +36,7 @@ type Options struct {
 type Node struct {
 	home     string
 	settings Settings
-	app      *ledger.App
+	app      *App
 	cmt      *nm.Node
 	dbs      *dbTracker
 	log      *slog.Logger
@@ -44,7 +45,7 @@ type Node struct {
 
 	mu      sync.Mutex
 	stopped bool
-	client  *Client
+	rpc     *RPC
 
 	// Background work (waiting for a node's own transactions to commit) must end before
 	// Stop closes the databases it reads.
@@ -74,7 +75,7 @@ func Open(home string, opts Options) (*Node, error) {
 		return nil, err
 	}
 	bl := &blobNode{}
-	app, err := ledger.Open(filepath.Join(home, ledgerDir), ledger.Options{Logger: lg, OnCommit: px.onCommit(bl.onCommit(opts.OnCommit)), NoSigCache: opts.NoSigCache})
+	app, err := OpenApp(filepath.Join(home, ledgerDir), AppOptions{Logger: lg, OnCommit: px.onCommit(bl.onCommit(opts.OnCommit)), NoSigCache: opts.NoSigCache})
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +138,7 @@ func cometConfig(home string, s Settings) *cfg.Config {
 	c.Consensus.CreateEmptyBlocksInterval = time.Duration(s.Timing.EmptyBlocksInterval)
 	c.Mempool.Size = 20000
 	c.Mempool.CacheSize = 40000
-	c.Mempool.MaxTxBytes = ledger.MaxTxBytes
+	c.Mempool.MaxTxBytes = protocol.MaxTxBytes
 	return c
 }
 
@@ -146,7 +147,7 @@ func stopGrace(t Timing) time.Duration {
 }
 
 // App is the node's ledger application (for the proxy and for tests).
-func (n *Node) App() *ledger.App { return n.app }
+func (n *Node) App() *App { return n.app }
 
 // Home is the node's home directory.
 func (n *Node) Home() string { return n.home }
@@ -170,14 +171,14 @@ func (n *Node) AppHashAt(h int64) []byte {
 	return m.Header.AppHash
 }
 
-// Client returns a client talking to this node in-process.
-func (n *Node) Client() *Client {
+// RPC returns the node's own CometBFT RPC, in-process.
+func (n *Node) RPC() *RPC {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.client == nil {
-		n.client = NewClient(local.New(n.cmt))
+	if n.rpc == nil {
+		n.rpc = NewRPC(local.New(n.cmt))
 	}
-	return n.client
+	return n.rpc
 }
 
 // Start starts CometBFT (the app was opened by Open).
@@ -203,7 +204,7 @@ func (n *Node) Stop() error {
 		return nil
 	}
 	n.stopped = true
-	c := n.client
+	c := n.rpc
 	n.mu.Unlock()
 	n.bgCancel()
 	n.bgWork.Wait()

@@ -60,7 +60,7 @@ func (p *proxyServer) onCommit(next func(ledger.CommitInfo)) func(ledger.CommitI
 
 // attach builds the service over the opened ledger and reconciles the
 // vault against committed state, before anything is served.
-func (p *proxyServer) attach(home string, app *ledger.App, s Settings) error {
+func (p *proxyServer) attach(home string, app *App, s Settings) error {
 	sk, err := LoadProxyKey(home)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/node"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/proxy"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
@@ -27,14 +28,14 @@ import (
 type pnet struct {
 	t     *testing.T
 	ctx   context.Context
-	nw    *node.Network
+	nw    *node.LocalNet
 	chain string
-	nodes []client.Node // from the ledger's registry
+	nodes []protocol.Node // from the ledger's registry
 }
 
 type puser struct {
 	id  *identity.Identity
-	pk  ledger.PubKey
+	pk  protocol.PubKey
 	seq uint64
 }
 
@@ -43,27 +44,27 @@ func newPUser(t *testing.T) *puser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &puser{id: id, pk: ledger.PubKeyOf(id.Public().Signing)}
+	return &puser{id: id, pk: protocol.PubKeyOf(id.Public().Signing)}
 }
 
 // submit commits body signed by u and waits until every running node's
 // app has committed it.
-func (p *pnet) submit(u *puser, body ledger.Body) ledger.Hash32 {
+func (p *pnet) submit(u *puser, body protocol.Body) protocol.Hash32 {
 	p.t.Helper()
-	tx := &ledger.Tx{ChainID: p.chain, Sequence: u.seq, Body: body}
+	tx := &protocol.Tx{ChainID: p.chain, Sequence: u.seq, Body: body}
 	if err := tx.Sign(u.id.Signer()); err != nil {
 		p.t.Fatal(err)
 	}
 	raw := tx.Encode()
 	// Node 3 is never stopped below; a node catching up would refuse the
 	// account's next sequence.
-	c, err := p.nw.Node(3).Client().Submit(p.ctx, raw)
+	c, err := p.nw.Node(3).RPC().Submit(p.ctx, raw)
 	if err != nil {
 		p.t.Fatalf("%s: %v", body.Type(), err)
 	}
 	u.seq++
 	p.waitApps(c.Height)
-	return ledger.TxHash(raw)
+	return protocol.TxHash(raw)
 }
 
 // catchUpTimeout bounds waits for a restarted node to catch up. It is generous because a
@@ -101,16 +102,16 @@ func (p *pnet) snapshot() *ledger.Snapshot {
 	return s
 }
 
-func (p *pnet) keys() []ledger.PubKey {
-	out := make([]ledger.PubKey, len(p.nodes))
+func (p *pnet) keys() []protocol.PubKey {
+	out := make([]protocol.PubKey, len(p.nodes))
 	for i, n := range p.nodes {
-		out[i] = n.Key
+		out[i] = n.ProxyKey
 	}
 	return out
 }
 
 type precord struct {
-	id         ledger.ID
+	id         protocol.ID
 	delegating *umbral.SecretKey
 	capsule    *umbral.Capsule
 	ciphertext []byte
@@ -119,7 +120,7 @@ type precord struct {
 
 func (p *pnet) put(owner *puser) *precord {
 	p.t.Helper()
-	id := ledger.RecordID(p.chain, owner.pk, owner.seq)
+	id := protocol.RecordID(p.chain, owner.pk, owner.seq)
 	dk, err := owner.id.DelegatingKey(id[:])
 	if err != nil {
 		p.t.Fatal(err)
@@ -128,7 +129,7 @@ func (p *pnet) put(owner *puser) *precord {
 	if r.capsule, r.ciphertext, err = umbral.Encrypt(dk.PublicKey(), r.fileKey); err != nil {
 		p.t.Fatal(err)
 	}
-	b := &ledger.PutRecord{CID: []byte("bafy-node-test"), Size: 1, DelegatingKey: ledger.PubKeyOf(dk.PublicKey())}
+	b := &protocol.PutRecord{CID: []byte("bafy-node-test"), Size: 1, DelegatingKey: protocol.PubKeyOf(dk.PublicKey())}
 	cb, _ := r.capsule.MarshalBinary()
 	copy(b.Capsule[:], cb)
 	p.submit(owner, b)
@@ -136,7 +137,7 @@ func (p *pnet) put(owner *puser) *precord {
 }
 
 type pgrant struct {
-	id    ledger.ID
+	id    protocol.ID
 	frags *client.Fragments
 	rec   *precord
 }
@@ -147,8 +148,8 @@ func (p *pnet) grant(owner *puser, rec *precord, to *puser, notAfter time.Time) 
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	g := &pgrant{id: ledger.GrantID(p.chain, owner.pk, owner.seq), frags: f, rec: rec}
-	b := &ledger.Grant{Record: rec.id, RecipientSig: to.pk, RecipientEnc: ledger.PubKeyOf(to.id.Public().Receiving), Nodes: f.Nodes}
+	g := &pgrant{id: protocol.GrantID(p.chain, owner.pk, owner.seq), frags: f, rec: rec}
+	b := &protocol.Grant{Record: rec.id, RecipientSig: to.pk, RecipientEnc: protocol.PubKeyOf(to.id.Public().Receiving), Nodes: f.Nodes}
 	if !notAfter.IsZero() {
 		b.NotAfter = notAfter.UnixNano()
 	}
@@ -157,12 +158,12 @@ func (p *pnet) grant(owner *puser, rec *precord, to *puser, notAfter time.Time) 
 }
 
 func (p *pnet) deposit(g *pgrant) ([]client.DepositResult, error) {
-	return (&client.Client{}).Deposit(p.ctx, p.chain, g.id, g.frags, p.nodes)
+	return (&client.API{}).Deposit(p.ctx, p.chain, g.id, g.frags, p.nodes)
 }
 
 func (p *pnet) request(to *puser, g *pgrant) *client.Access {
 	p.t.Helper()
-	hash := p.submit(to, &ledger.RequestAccess{Grant: g.id, Purpose: "care"})
+	hash := p.submit(to, &protocol.RequestAccess{Grant: g.id, Purpose: "care"})
 	snap := p.snapshot()
 	idx, err := client.FindRequest(snap, g.rec.id, hash)
 	if err != nil {
@@ -179,8 +180,8 @@ func (p *pnet) request(to *puser, g *pgrant) *client.Access {
 	return &client.Access{ChainID: p.chain, Grant: gs, Record: rec, RequestTx: hash, AuditIndex: idx}
 }
 
-func (p *pnet) gather(a *client.Access, who *puser, nodes []client.Node) (*client.Gathered, error) {
-	return (&client.Client{}).Gather(p.ctx, a, who.id.Signer(), nodes)
+func (p *pnet) gather(a *client.Access, who *puser, nodes []protocol.Node) (*client.Gathered, error) {
+	return (&client.API{}).Gather(p.ctx, a, who.id.Signer(), nodes)
 }
 
 func (p *pnet) open(rec *precord, to *puser, got *client.Gathered) {
@@ -194,7 +195,7 @@ func (p *pnet) open(rec *precord, to *puser, got *client.Gathered) {
 	}
 }
 
-func refusedBy(t *testing.T, err error, n int, want *proxy.Error) {
+func refusedBy(t *testing.T, err error, n int, want *protocol.Error) {
 	t.Helper()
 	var ge *client.GatherError
 	if !errors.As(err, &ge) || ge.Count(client.Refused) != n {
@@ -214,9 +215,9 @@ func serve(t *testing.T, h http.Handler) string {
 	return s.URL
 }
 
-func withURL(nodes []client.Node, i int, url string) []client.Node {
-	out := append([]client.Node(nil), nodes...)
-	out[i].URL = url
+func withURL(nodes []protocol.Node, i int, url string) []protocol.Node {
+	out := append([]protocol.Node(nil), nodes...)
+	out[i].API = url
 	return out
 }
 
@@ -227,7 +228,7 @@ func corrupting(t *testing.T, h http.Handler, sk *umbral.SecretKey, chain string
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
-		var resp proxy.Response
+		var resp protocol.ReencryptResponse
 		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &resp) != nil {
 			w.WriteHeader(rec.Code)
 			w.Write(rec.Body.Bytes())
@@ -247,8 +248,8 @@ func corrupting(t *testing.T, h http.Handler, sk *umbral.SecretKey, chain string
 	})
 }
 
-func resign(t *testing.T, resp *proxy.Response, sk *umbral.SecretKey, chain string) {
-	resp.Receipt.CFragHash = ledger.Hash32(sha256Sum(resp.CFrag[:]))
+func resign(t *testing.T, resp *protocol.ReencryptResponse, sk *umbral.SecretKey, chain string) {
+	resp.Receipt.CFragHash = protocol.Hash32(sha256Sum(resp.CFrag[:]))
 	sig, err := umbral.NewSigner(sk).Sign(resp.Receipt.SignBytes(chain))
 	if err != nil {
 		t.Error(err)
@@ -266,7 +267,7 @@ func keeper(t *testing.T, kfrag []byte, capsule *umbral.Capsule, sk *umbral.Secr
 	}
 	vkf := kf.SkipVerification()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req proxy.Request
+		var req protocol.ReencryptRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			w.WriteHeader(400)
 			return
@@ -276,7 +277,7 @@ func keeper(t *testing.T, kfrag []byte, capsule *umbral.Capsule, sk *umbral.Secr
 			t.Error(err)
 			return
 		}
-		resp := proxy.Response{Receipt: proxy.Receipt{Node: req.Node, Grant: req.Grant, RequestTx: req.RequestTx, Height: 1}}
+		resp := protocol.ReencryptResponse{Receipt: protocol.CFragReceipt{Node: req.Node, Grant: req.Grant, RequestTx: req.RequestTx, Height: 1}}
 		b, _ := cf.MarshalBinary()
 		copy(resp.CFrag[:], b)
 		resign(t, &resp, sk, chain)
@@ -286,7 +287,7 @@ func keeper(t *testing.T, kfrag []byte, capsule *umbral.Capsule, sk *umbral.Secr
 
 // waitGone waits until no home's vault holds grant's fragment: the commit
 // hook runs right after the committed height becomes visible.
-func waitGone(t *testing.T, homes []string, grant ledger.ID) {
+func waitGone(t *testing.T, homes []string, grant protocol.ID) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -306,7 +307,7 @@ func waitGone(t *testing.T, homes []string, grant ledger.ID) {
 	}
 }
 
-func vaultFile(home string, g ledger.ID) string {
+func vaultFile(home string, g protocol.ID) string {
 	return filepath.Join(home, "data", "vault", g.String())
 }
 
@@ -316,7 +317,7 @@ func TestProxyNetwork(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	nw, err := node.StartNetwork(ctx, t.TempDir(), node.NetworkOptions{ChainID: "rr-proxy-net"})
+	nw, err := node.StartLocalNet(ctx, t.TempDir(), node.LocalNetOptions{ChainID: "rr-proxy-net"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,13 +327,13 @@ func TestProxyNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.nodes = client.NodesFromRegistry(reg)
+	p.nodes = reg
 	proxyKeys := make([]*umbral.SecretKey, len(reg))
 	for i, h := range nw.Homes() {
 		if proxyKeys[i], err = node.LoadProxyKey(h); err != nil {
 			t.Fatal(err)
 		}
-		if ledger.PubKeyOf(proxyKeys[i].PublicKey()) != reg[i].ProxyKey || nw.Node(i).Proxy().NodeKey() != reg[i].ProxyKey {
+		if protocol.PubKeyOf(proxyKeys[i].PublicKey()) != reg[i].ProxyKey || nw.Node(i).Proxy().NodeKey() != reg[i].ProxyKey {
 			t.Fatalf("node %d serves another key than the registry's", i)
 		}
 	}
@@ -370,7 +371,7 @@ func TestProxyNetwork(t *testing.T) {
 
 	t.Run("replay by another identity or for another record is refused", func(t *testing.T) {
 		_, err := p.gather(access, stranger, p.nodes)
-		refusedBy(t, err, 4, proxy.ErrBadSignature)
+		refusedBy(t, err, 4, protocol.ErrBadSignature)
 		og := p.grant(owner, other, doctor, time.Time{})
 		if _, err := p.deposit(og); err != nil {
 			t.Fatal(err)
@@ -382,12 +383,12 @@ func TestProxyNetwork(t *testing.T) {
 		forgedRec.Capsule = oa.Record.Capsule
 		forged.Record = &forgedRec
 		_, err = p.gather(&forged, doctor, p.nodes)
-		refusedBy(t, err, 4, proxy.ErrWrongCapsule)
+		refusedBy(t, err, 4, protocol.ErrWrongCapsule)
 		// The other grant's request presented under grant g.
 		forged = *access
 		forged.RequestTx, forged.AuditIndex = oa.RequestTx, oa.AuditIndex
 		_, err = p.gather(&forged, doctor, p.nodes)
-		refusedBy(t, err, 4, proxy.ErrUnknownRequest)
+		refusedBy(t, err, 4, protocol.ErrRequestNotCommitted)
 	})
 
 	t.Run("Byzantine node corrupting its cfrag is caught", func(t *testing.T) {
@@ -436,10 +437,10 @@ func TestProxyNetwork(t *testing.T) {
 		if revokedFile, err = os.ReadFile(vaultFile(nw.Homes()[2], g.id)); err != nil {
 			t.Fatal(err)
 		}
-		p.submit(owner, &ledger.Revoke{Grant: g.id})
+		p.submit(owner, &protocol.Revoke{Grant: g.id})
 		waitGone(t, nw.Homes(), g.id)
 		_, err = p.gather(access, doctor, p.nodes)
-		refusedBy(t, err, 4, proxy.ErrGrantRevoked)
+		refusedBy(t, err, 4, protocol.ErrGrantRevoked)
 		// A Byzantine node that kept its fragment serves anyway: alone it
 		// is one verified cfrag, never three.
 		liar := serve(t, keeper(t, g.frags.KeyFrag(1), rec.capsule, proxyKeys[1], p.chain))
@@ -458,7 +459,7 @@ func TestProxyNetwork(t *testing.T) {
 		a := p.request(doctor, ge)
 		waitGone(t, nw.Homes(), ge.id)
 		_, err := p.gather(a, doctor, p.nodes)
-		refusedBy(t, err, 4, proxy.ErrGrantExpired)
+		refusedBy(t, err, 4, protocol.ErrGrantExpired)
 	})
 
 	t.Run("a stale node refuses; restart deletes a revoked fragment at start", func(t *testing.T) {
@@ -468,8 +469,8 @@ func TestProxyNetwork(t *testing.T) {
 		}
 		// Node 2's proxy keeps running on its ledger state, cut off from
 		// consensus, while the others revoke g2.
-		p.submit(owner, &ledger.Revoke{Grant: g2.id})
-		app, err := ledger.Open(filepath.Join(home, "data", "ledger"), ledger.Options{})
+		p.submit(owner, &protocol.Revoke{Grant: g2.id})
+		app, err := node.OpenApp(filepath.Join(home, "data", "ledger"), node.AppOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -491,7 +492,7 @@ func TestProxyNetwork(t *testing.T) {
 		time.Sleep(3500 * time.Millisecond)
 		_, err = p.gather(g2access, doctor, lagging)
 		var gerr *client.GatherError
-		if !errors.As(err, &gerr) || gerr.Count(client.Verified) != 0 || !errors.Is(gerr.Nodes[2].Err, proxy.ErrStale) {
+		if !errors.As(err, &gerr) || gerr.Count(client.Verified) != 0 || !errors.Is(gerr.Nodes[2].Err, protocol.ErrStale) {
 			t.Fatalf("lagging node: %v", err)
 		}
 		app.Close()

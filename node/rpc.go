@@ -12,41 +12,41 @@ import (
 	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 	"github.com/cometbft/cometbft/types"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
-// Client submits ledger transactions to a node and waits for them to be
-// committed, and queries committed state. It works over any CometBFT RPC
-// client: in-process (Node.Client) or HTTP.
-type Client struct {
+// RPC submits ledger transactions through a node's CometBFT RPC and waits for them to be
+// committed, and queries committed state. It works over any CometBFT RPC client: in-process
+// (Node.RPC) or HTTP.
+type RPC struct {
 	rpc rpcclient.Client
 
 	mu      sync.Mutex
-	waiters map[ledger.Hash32]chan *Committed
+	waiters map[protocol.Hash32]chan *Committed
 	subOn   bool
 	cancel  context.CancelFunc
 }
 
 // Committed is the outcome of a transaction in a block.
 type Committed struct {
-	Hash   ledger.Hash32
+	Hash   protocol.Hash32
 	Height int64
 	Code   uint32
 	Log    string
 }
 
-// ErrRejected wraps a CheckTx refusal (the transaction never entered the
-// mempool); errors.Is also matches the ledger's sentinel for the code.
+// ErrRejected wraps a CheckTx refusal (the transaction never entered the mempool); the
+// *protocol.Error of the ledger's refusal is in the chain too.
 var ErrRejected = errors.New("node: transaction rejected by the mempool")
 
-// NewClient wraps an RPC client. An HTTP client must be started (Start)
+// NewRPC wraps a CometBFT RPC client. An HTTP client must be started (Start)
 // for its event stream; without one, Wait falls back to polling.
-func NewClient(c rpcclient.Client) *Client {
-	return &Client{rpc: c, waiters: make(map[ledger.Hash32]chan *Committed)}
+func NewRPC(c rpcclient.Client) *RPC {
+	return &RPC{rpc: c, waiters: make(map[protocol.Hash32]chan *Committed)}
 }
 
 // Close ends the event subscription.
-func (c *Client) Close() {
+func (c *RPC) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cancel != nil {
@@ -57,7 +57,7 @@ func (c *Client) Close() {
 
 // subscribe starts one subscription to all committed transactions, shared
 // by every waiter, so that many concurrent submitters cost one stream.
-func (c *Client) subscribe() {
+func (c *RPC) subscribe() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.subOn {
@@ -85,7 +85,7 @@ func (c *Client) subscribe() {
 					return
 				}
 				if d, ok := ev.Data.(types.EventDataTx); ok {
-					c.deliver(&Committed{Hash: ledger.TxHash(d.Tx), Height: d.Height,
+					c.deliver(&Committed{Hash: protocol.TxHash(d.Tx), Height: d.Height,
 						Code: d.Result.Code, Log: d.Result.Log})
 				}
 			}
@@ -93,7 +93,7 @@ func (c *Client) subscribe() {
 	}()
 }
 
-func (c *Client) deliver(r *Committed) {
+func (c *RPC) deliver(r *Committed) {
 	c.mu.Lock()
 	w := c.waiters[r.Hash]
 	delete(c.waiters, r.Hash)
@@ -106,7 +106,7 @@ func (c *Client) deliver(r *Committed) {
 // Submit broadcasts raw and waits until it is committed or ctx ends. A
 // transaction that commits with a failure code returns the result and the
 // ledger's sentinel error for the code.
-func (c *Client) Submit(ctx context.Context, raw []byte) (*Committed, error) {
+func (c *RPC) Submit(ctx context.Context, raw []byte) (*Committed, error) {
 	p, err := c.Broadcast(ctx, raw)
 	if err != nil {
 		return nil, err
@@ -116,24 +116,24 @@ func (c *Client) Submit(ctx context.Context, raw []byte) (*Committed, error) {
 
 // Pending is a transaction admitted to the mempool, not yet committed.
 type Pending struct {
-	c    *Client
+	c    *RPC
 	raw  []byte
-	hash ledger.Hash32
+	hash protocol.Hash32
 	w    chan *Committed
 }
 
 // Broadcast submits raw and returns once the node's CheckTx admitted it
 // (ErrRejected otherwise). An account may broadcast its next transaction
 // as soon as this returns.
-func (c *Client) Broadcast(ctx context.Context, raw []byte) (*Pending, error) {
+func (c *RPC) Broadcast(ctx context.Context, raw []byte) (*Pending, error) {
 	c.subscribe()
-	p := &Pending{c: c, raw: raw, hash: ledger.TxHash(raw), w: make(chan *Committed, 1)}
+	p := &Pending{c: c, raw: raw, hash: protocol.TxHash(raw), w: make(chan *Committed, 1)}
 	c.mu.Lock()
 	c.waiters[p.hash] = p.w
 	c.mu.Unlock()
 	res, err := c.rpc.BroadcastTxSync(ctx, raw)
-	if err == nil && res.Code != ledger.CodeOK {
-		err = fmt.Errorf("%w: %w: %s", ErrRejected, ledger.CodeError(res.Code), res.Log)
+	if err == nil && res.Code != 0 {
+		err = fmt.Errorf("%w: %w", ErrRejected, protocol.LedgerError(res.Code, res.Log))
 	} else if err != nil {
 		err = fmt.Errorf("node: broadcast: %w", err)
 	}
@@ -151,7 +151,7 @@ func (p *Pending) forget() {
 }
 
 // Hash is the transaction's hash.
-func (p *Pending) Hash() ledger.Hash32 { return p.hash }
+func (p *Pending) Hash() protocol.Hash32 { return p.hash }
 
 // Wait waits until the transaction is in a committed block.
 //
@@ -170,8 +170,7 @@ func (p *Pending) Wait(ctx context.Context) (*Committed, error) {
 		case r := <-p.w:
 			return r, r.err()
 		case <-poll.C:
-			if tx, err := p.c.rpc.Tx(ctx, p.hash[:], false); err == nil {
-				r := &Committed{Hash: p.hash, Height: tx.Height, Code: tx.TxResult.Code, Log: tx.TxResult.Log}
+			if r, err := p.c.Committed(ctx, p.hash); err == nil {
 				return r, r.err()
 			}
 			if time.Since(lastSend) >= resendAfter {
@@ -189,23 +188,39 @@ func (p *Pending) Wait(ctx context.Context) (*Committed, error) {
 const resendAfter = 5 * time.Second
 
 func (r *Committed) err() error {
-	if r.Code == ledger.CodeOK {
+	if r.Code == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %s", ledger.CodeError(r.Code), r.Log)
+	return protocol.LedgerError(r.Code, r.Log)
 }
 
-// Query runs a ledger query (see ledger.App.Query for paths) and decodes
-// the JSON answer into out. A failed query returns the ledger's sentinel
-// error for its code.
-func (c *Client) Query(ctx context.Context, path string, out any) (height int64, err error) {
+// result is the outcome as the API answers it.
+func (r *Committed) result() protocol.TxResult {
+	return protocol.TxResult{Hash: r.Hash, Height: r.Height, Code: r.Code, CodeName: protocol.CodeName(r.Code), Log: r.Log}
+}
+
+// Committed looks up a committed transaction by hash in the node's index.
+func (c *RPC) Committed(ctx context.Context, hash protocol.Hash32) (*Committed, error) {
+	tx, err := c.rpc.Tx(ctx, hash[:], false)
+	if err != nil {
+		return nil, err
+	}
+	return &Committed{Hash: hash, Height: tx.Height, Code: tx.TxResult.Code, Log: tx.TxResult.Log}, nil
+}
+
+// Status returns CometBFT's view of the node.
+func (c *RPC) Status(ctx context.Context) (*ctypes.ResultStatus, error) { return c.rpc.Status(ctx) }
+
+// Query runs a ledger query (ledger/SPEC.md §9) through CometBFT's ABCI query and decodes the
+// JSON answer into out. A refusal is the ledger's *protocol.Error.
+func (c *RPC) Query(ctx context.Context, path string, out any) (height int64, err error) {
 	res, err := c.rpc.ABCIQuery(ctx, path, nil)
 	if err != nil {
 		return 0, fmt.Errorf("node: query %s: %w", path, err)
 	}
 	r := res.Response
-	if r.Code != ledger.CodeOK {
-		return r.Height, fmt.Errorf("%w: %s", ledger.CodeError(r.Code), r.Log)
+	if r.Code != 0 {
+		return r.Height, protocol.LedgerError(r.Code, r.Log)
 	}
 	if out != nil {
 		if err := json.Unmarshal(r.Value, out); err != nil {
@@ -213,16 +228,4 @@ func (c *Client) Query(ctx context.Context, path string, out any) (height int64,
 		}
 	}
 	return r.Height, nil
-}
-
-// Status returns CometBFT's view of the node.
-func (c *Client) Status(ctx context.Context) (*ctypes.ResultStatus, error) { return c.rpc.Status(ctx) }
-
-// Sequence returns the account's next sequence number in committed state.
-func (c *Client) Sequence(ctx context.Context, pk ledger.PubKey) (uint64, error) {
-	var v struct {
-		Sequence uint64 `json:"sequence"`
-	}
-	_, err := c.Query(ctx, "/account/"+pk.String(), &v)
-	return v.Sequence, err
 }

@@ -1,38 +1,39 @@
-package ledger
+package protocol_test
 
 import (
 	"testing"
+
+	"github.com/resilientrecords/resilientrecords/protocol"
+	"github.com/resilientrecords/resilientrecords/protocol/protocoltest"
 )
 
-func benchGrant(b *testing.B) (raw []byte) {
-	owner, doc := newAccount(b), newAccount(b)
-	g := &Grant{Record: ID{1}, RecipientSig: doc.pk, RecipientEnc: doc.pk, Purpose: "care"}
-	for i := 0; i < 4; i++ {
-		g.Nodes = append(g.Nodes, GrantNode{Proxy: newAccount(b).pk})
-	}
-	return owner.tx(b, testChain, g)
+// benchGrant is a signed grant of a record to one recipient on four nodes.
+func benchGrant() []byte {
+	owner, doc := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	nodes := protocoltest.Keys(protocoltest.NewAccounts(testChain, 4))
+	return owner.Sign(protocoltest.Grant(protocol.ID{1}, doc.Key, nodes, 0))
 }
 
 func BenchmarkParseGrant(b *testing.B) {
-	raw := benchGrant(b)
+	raw := benchGrant()
 	for b.Loop() {
-		if _, err := parseTx(raw); err != nil {
+		if _, err := protocol.ParseTx(raw); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkDecodeGrant(b *testing.B) {
-	raw := benchGrant(b)
+	raw := benchGrant()
 	for b.Loop() {
-		if _, err := DecodeTx(raw); err != nil {
+		if _, err := protocol.DecodeTx(raw); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkVerifyGrant(b *testing.B) {
-	tx, err := DecodeTx(benchGrant(b))
+	tx, err := protocol.DecodeTx(benchGrant())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,5 +41,15 @@ func BenchmarkVerifyGrant(b *testing.B) {
 		if !tx.VerifySig() {
 			b.Fatal("bad signature")
 		}
+	}
+}
+
+func BenchmarkEncodeGrant(b *testing.B) {
+	tx, err := protocol.DecodeTx(benchGrant())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		_ = tx.Encode()
 	}
 }

@@ -1,4 +1,4 @@
-package proxy
+package protocol
 
 import (
 	"bytes"
@@ -7,31 +7,29 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
-// FuzzRequestBody feeds arbitrary bodies to the request decoder: it must
-// refuse with a proxy error, never panic, and what it accepts must survive
-// a round trip.
+// FuzzRequestBody feeds arbitrary bodies to the request decoder: it must refuse with a
+// protocol error, never panic, and what it accepts must survive a round trip.
 func FuzzRequestBody(f *testing.F) {
 	f.Add([]byte(`{"request_tx":"` + hex32 + `","grant":"` + hex32 + `","audit_index":3,"capsule":"` +
 		string(bytes.Repeat([]byte("ab"), 105)) + `","node":"02` + hex32 + `","not_after":1,"signature":"` + hex32 + hex32 + `"}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"audit_index":-1}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var r Request
-		err := decodeBody(httptest.NewRecorder(), httptest.NewRequest("POST", "/v1/reencrypt", bytes.NewReader(body)), MaxRequestBody, &r)
+		var r ReencryptRequest
+		err := ReadJSON(httptest.NewRecorder(), httptest.NewRequest("POST", "/v1/reencrypt", bytes.NewReader(body)), MaxRequestBody, &r)
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) {
-				t.Fatalf("non-proxy error %v", err)
+				t.Fatalf("not a protocol error: %v", err)
 			}
 			return
 		}
-		var again Request
+		var again ReencryptRequest
 		b, _ := jsonMarshal(&r)
-		if err := decodeBody(httptest.NewRecorder(), httptest.NewRequest("POST", "/", bytes.NewReader(b)), MaxRequestBody, &again); err != nil || again != r {
+		if err := ReadJSON(httptest.NewRecorder(), httptest.NewRequest("POST", "/", bytes.NewReader(b)), MaxRequestBody, &again); err != nil || again != r {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
@@ -41,29 +39,30 @@ func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 const hex32 = "0001020304050607080910111213141516171819202122232425262728293031"
 
-// FuzzOpenDeposit feeds arbitrary sealed deposits to the node's opener.
+// FuzzOpenDeposit feeds arbitrary sealed deposits to the node's opener: a refusal is a
+// protocol error, and what opens is a whole key fragment.
 func FuzzOpenDeposit(f *testing.F) {
 	sk, err := umbral.SecretKeyFromBytes(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		f.Fatal(err)
 	}
-	node := ledger.PubKeyOf(sk.PublicKey())
-	grant := ledger.ID{1}
+	node := PubKeyOf(sk.PublicKey())
+	grant := ID{1}
 	good, err := SealDeposit("fuzz", grant, node, make([]byte, umbral.KeyFragSize))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(good.Capsule[:], []byte(good.Ciphertext))
 	f.Add(good.Capsule[:], []byte{})
-	f.Add(make([]byte, ledger.CapsuleSize), make([]byte, 100))
+	f.Add(make([]byte, CapsuleSize), make([]byte, 100))
 	f.Fuzz(func(t *testing.T, capsule, ct []byte) {
 		d := &Deposit{Ciphertext: ct}
 		copy(d.Capsule[:], capsule)
-		kf, err := openDeposit(sk, "fuzz", grant, node, d)
+		kf, err := OpenDeposit(sk, "fuzz", grant, node, d)
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) {
-				t.Fatalf("non-proxy error %v", err)
+				t.Fatalf("not a protocol error: %v", err)
 			}
 			return
 		}

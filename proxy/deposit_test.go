@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/resilientrecords/resilientrecords/client"
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/proxy"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
@@ -77,7 +77,7 @@ func TestVaultAtRest(t *testing.T) {
 			}
 		}
 		// Renamed to another grant, the file does not open (AAD binds it).
-		other := ledger.ID{1}
+		other := protocol.ID{1}
 		if err := os.WriteFile(filepath.Join(nd.dir, "vault", other.String()), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -114,27 +114,27 @@ func post(t *testing.T, nd *testNode, path string, body []byte) (int, string) {
 	return resp.StatusCode, eb.Error.Code
 }
 
-func depositOne(t *testing.T, c *chain, node int, grant ledger.ID, kfrag []byte) error {
+func depositOne(t *testing.T, c *chain, node int, grant protocol.ID, kfrag []byte) error {
 	t.Helper()
-	d, err := proxy.SealDeposit(chainID, grant, c.nodes[node].key, kfrag)
+	d, err := protocol.SealDeposit(chainID, grant, c.nodes[node].key, kfrag)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return postDeposit(t, c.nodes[node], grant, d)
 }
 
-func postDeposit(t *testing.T, nd *testNode, grant ledger.ID, d *proxy.Deposit) error {
+func postDeposit(t *testing.T, nd *testNode, grant protocol.ID, d *protocol.Deposit) error {
 	t.Helper()
 	status, code := post(t, nd, "/v1/grants/"+grant.String()+"/fragment", mustJSON(t, d))
 	if status == http.StatusCreated {
 		return nil
 	}
-	return &proxy.Error{Status: status, Code: code}
+	return &protocol.Error{Status: status, Code: code}
 }
 
-func wantRefusal(t *testing.T, err error, want *proxy.Error) {
+func wantRefusal(t *testing.T, err error, want *protocol.Error) {
 	t.Helper()
-	var e *proxy.Error
+	var e *protocol.Error
 	if !errors.As(err, &e) || e.Code != want.Code || e.Status != want.Status {
 		t.Fatalf("got %v, want %d %s", err, want.Status, want.Code)
 	}
@@ -147,27 +147,27 @@ func TestDepositRefusals(t *testing.T) {
 	g := c.grantTo(owner, rec, doctor, nil, time.Time{})
 
 	t.Run("unknown grant", func(t *testing.T) {
-		wantRefusal(t, depositOne(t, c, 0, ledger.ID{9}, g.frags.KeyFrag(0)), proxy.ErrUnknownGrant)
+		wantRefusal(t, depositOne(t, c, 0, protocol.ID{9}, g.frags.KeyFrag(0)), protocol.ErrNotFound)
 	})
 	t.Run("wrong commitment", func(t *testing.T) {
-		wantRefusal(t, depositOne(t, c, 0, g.id, g.frags.KeyFrag(1)), proxy.ErrWrongCommitment)
+		wantRefusal(t, depositOne(t, c, 0, g.id, g.frags.KeyFrag(1)), protocol.ErrWrongCommitment)
 	})
 	t.Run("sealed for another grant", func(t *testing.T) {
-		d, _ := proxy.SealDeposit(chainID, ledger.ID{9}, c.nodes[0].key, g.frags.KeyFrag(0))
-		wantRefusal(t, postDeposit(t, c.nodes[0], g.id, d), proxy.ErrWrongBinding)
+		d, _ := protocol.SealDeposit(chainID, protocol.ID{9}, c.nodes[0].key, g.frags.KeyFrag(0))
+		wantRefusal(t, postDeposit(t, c.nodes[0], g.id, d), protocol.ErrWrongBinding)
 	})
 	t.Run("sealed for another node", func(t *testing.T) {
-		d, _ := proxy.SealDeposit(chainID, g.id, c.nodes[1].key, g.frags.KeyFrag(0))
-		wantRefusal(t, postDeposit(t, c.nodes[0], g.id, d), proxy.ErrBadEnvelope)
+		d, _ := protocol.SealDeposit(chainID, g.id, c.nodes[1].key, g.frags.KeyFrag(0))
+		wantRefusal(t, postDeposit(t, c.nodes[0], g.id, d), protocol.ErrBadEnvelope)
 	})
 	t.Run("sealed for another chain", func(t *testing.T) {
-		d, _ := proxy.SealDeposit("other-chain", g.id, c.nodes[0].key, g.frags.KeyFrag(0))
-		wantRefusal(t, postDeposit(t, c.nodes[0], g.id, d), proxy.ErrWrongBinding)
+		d, _ := protocol.SealDeposit("other-chain", g.id, c.nodes[0].key, g.frags.KeyFrag(0))
+		wantRefusal(t, postDeposit(t, c.nodes[0], g.id, d), protocol.ErrWrongBinding)
 	})
 	t.Run("tampered ciphertext", func(t *testing.T) {
-		d, _ := proxy.SealDeposit(chainID, g.id, c.nodes[0].key, g.frags.KeyFrag(0))
+		d, _ := protocol.SealDeposit(chainID, g.id, c.nodes[0].key, g.frags.KeyFrag(0))
 		d.Ciphertext[len(d.Ciphertext)-1] ^= 1
-		wantRefusal(t, postDeposit(t, c.nodes[0], g.id, d), proxy.ErrBadEnvelope)
+		wantRefusal(t, postDeposit(t, c.nodes[0], g.id, d), protocol.ErrBadEnvelope)
 	})
 	t.Run("invalid kfrag", func(t *testing.T) {
 		// Fragments for another receiving key, committed honestly: the hash
@@ -177,31 +177,31 @@ func TestDepositRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gid := ledger.GrantID(chainID, owner.pk, owner.seq)
-		c.commit(owner.tx(t, &ledger.Grant{Record: rec.id, RecipientSig: doctor.pk,
-			RecipientEnc: ledger.PubKeyOf(doctor.id.Public().Receiving), Nodes: f.Nodes}))
-		wantRefusal(t, depositOne(t, c, 0, gid, f.KeyFrag(0)), proxy.ErrInvalidKFrag)
+		gid := protocol.GrantID(chainID, owner.pk, owner.seq)
+		c.commit(owner.tx(t, &protocol.Grant{Record: rec.id, RecipientSig: doctor.pk,
+			RecipientEnc: protocol.PubKeyOf(doctor.id.Public().Receiving), Nodes: f.Nodes}))
+		wantRefusal(t, depositOne(t, c, 0, gid, f.KeyFrag(0)), protocol.ErrInvalidKFrag)
 	})
 	t.Run("not a grant node", func(t *testing.T) {
 		three := c.grantTo(owner, rec, doctor, c.keys()[:3], time.Time{})
-		wantRefusal(t, depositOne(t, c, 3, three.id, three.frags.KeyFrag(0)), proxy.ErrNotGrantNode)
+		wantRefusal(t, depositOne(t, c, 3, three.id, three.frags.KeyFrag(0)), protocol.ErrNotGrantNode)
 	})
 	t.Run("duplicate", func(t *testing.T) {
 		if err := depositOne(t, c, 0, g.id, g.frags.KeyFrag(0)); err != nil {
 			t.Fatal(err)
 		}
-		wantRefusal(t, depositOne(t, c, 0, g.id, g.frags.KeyFrag(0)), proxy.ErrDuplicate)
+		wantRefusal(t, depositOne(t, c, 0, g.id, g.frags.KeyFrag(0)), protocol.ErrAlreadyExists)
 	})
 	t.Run("revoked", func(t *testing.T) {
 		r := c.grantTo(owner, rec, doctor, nil, time.Time{})
-		c.commit(owner.tx(t, &ledger.Revoke{Grant: r.id}))
-		wantRefusal(t, depositOne(t, c, 0, r.id, r.frags.KeyFrag(0)), proxy.ErrGrantRevoked)
+		c.commit(owner.tx(t, &protocol.Revoke{Grant: r.id}))
+		wantRefusal(t, depositOne(t, c, 0, r.id, r.frags.KeyFrag(0)), protocol.ErrGrantRevoked)
 	})
 	t.Run("expired", func(t *testing.T) {
 		e := c.grantTo(owner, rec, doctor, nil, c.clock.Now().Add(2*time.Second))
 		c.clock.Add(3 * time.Second)
 		c.block()
-		wantRefusal(t, depositOne(t, c, 0, e.id, e.frags.KeyFrag(0)), proxy.ErrGrantExpired)
+		wantRefusal(t, depositOne(t, c, 0, e.id, e.frags.KeyFrag(0)), protocol.ErrGrantExpired)
 	})
 	t.Run("malformed", func(t *testing.T) {
 		path := "/v1/grants/" + g.id.String() + "/fragment"
@@ -215,10 +215,10 @@ func TestDepositRefusals(t *testing.T) {
 		if status, code := post(t, c.nodes[0], "/v1/grants/xyz/fragment", []byte(`{}`)); status != 400 || code != "malformed" {
 			t.Errorf("bad grant id: %d %s", status, code)
 		}
-		d, _ := proxy.SealDeposit(chainID, g.id, c.nodes[0].key, g.frags.KeyFrag(0))
-		d.Ciphertext = make([]byte, proxy.MaxDepositCiphertext+1)
-		wantRefusal(t, postDeposit(t, c.nodes[0], g.id, d), proxy.ErrMalformed)
-		big := append([]byte(`{"capsule":"`), bytes.Repeat([]byte("0"), proxy.MaxDepositBody)...)
+		d, _ := protocol.SealDeposit(chainID, g.id, c.nodes[0].key, g.frags.KeyFrag(0))
+		d.Ciphertext = make([]byte, protocol.MaxDepositCiphertext+1)
+		wantRefusal(t, postDeposit(t, c.nodes[0], g.id, d), protocol.ErrMalformed)
+		big := append([]byte(`{"capsule":"`), bytes.Repeat([]byte("0"), protocol.MaxDepositBody)...)
 		if status, code := post(t, c.nodes[0], path, big); status != 413 || code != "too_large" {
 			t.Errorf("oversize: %d %s", status, code)
 		}
@@ -239,7 +239,7 @@ func TestDeleteOnRevokeCommit(t *testing.T) {
 	c.deposit(g)
 	c.deposit(keep)
 	a := c.request(doctor, g)
-	c.commit(owner.tx(t, &ledger.Revoke{Grant: g.id}))
+	c.commit(owner.tx(t, &protocol.Revoke{Grant: g.id}))
 	for i, nd := range c.nodes {
 		if nd.vault.Has(g.id) {
 			t.Fatalf("node %d still holds the revoked fragment", i)
@@ -254,7 +254,7 @@ func TestDeleteOnRevokeCommit(t *testing.T) {
 		t.Fatalf("got %v, want every node to refuse", err)
 	}
 	for _, r := range ge.Nodes {
-		if !errors.Is(r.Err, proxy.ErrGrantRevoked) {
+		if !errors.Is(r.Err, protocol.ErrGrantRevoked) {
 			t.Fatalf("node refused with %v, want grant_revoked", r.Err)
 		}
 	}
@@ -286,7 +286,7 @@ func TestDeleteOnExpiryCommit(t *testing.T) {
 	if !errors.As(err, &ge) || ge.Count(client.Refused) != 4 {
 		t.Fatalf("got %v, want every node to refuse", err)
 	}
-	if !errors.Is(ge.Nodes[0].Err, proxy.ErrGrantExpired) {
+	if !errors.Is(ge.Nodes[0].Err, protocol.ErrGrantExpired) {
 		t.Fatalf("refused with %v, want grant_expired", ge.Nodes[0].Err)
 	}
 }
@@ -305,7 +305,7 @@ func TestReconcileAtStart(t *testing.T) {
 	// The node misses the deletions: its hook is detached (as if it crashed
 	// between committing and deleting).
 	nd.hookOn.Store(false)
-	c.commit(owner.tx(t, &ledger.Revoke{Grant: revoked.id}))
+	c.commit(owner.tx(t, &protocol.Revoke{Grant: revoked.id}))
 	c.clock.Add(3 * time.Second)
 	c.block()
 	// And a fragment for a grant the ledger never saw.
@@ -313,11 +313,11 @@ func TestReconcileAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unknown := ledger.ID{7}
+	unknown := protocol.ID{7}
 	if err := nd.vault.Put(unknown, kf, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []ledger.ID{revoked.id, expired.id, live.id, unknown} {
+	for _, id := range []protocol.ID{revoked.id, expired.id, live.id, unknown} {
 		if !nd.vault.Has(id) {
 			t.Fatal("setup: fragment missing")
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,16 +14,16 @@ import (
 	"testing"
 	"time"
 
-	abci "github.com/cometbft/cometbft/abci/types"
-
 	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/ledger/ledgertest"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/proxy"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
-// These tests drive the real ledger state machine (ledger.App: InitChain,
+// These tests drive the real ledger state machine (node.App: InitChain,
 // FinalizeBlock, Commit on goleveldb) directly, one App per node fed the
 // same blocks, as CometBFT would; only consensus is left out. Each node's
 // proxy is served over HTTP on 127.0.0.1.
@@ -39,8 +40,8 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 
 type testNode struct {
 	sk     *umbral.SecretKey
-	key    ledger.PubKey
-	app    *ledger.App
+	key    protocol.PubKey
+	app    *ledgertest.Chain
 	vault  *proxy.Vault
 	svc    *proxy.Service
 	srv    *httptest.Server
@@ -59,32 +60,28 @@ type chain struct {
 func newChain(t *testing.T, n int, tune func(*proxy.Config)) *chain {
 	t.Helper()
 	c := &chain{t: t, clock: &clock{t: time.Now().Truncate(time.Second)}}
-	var infos []ledger.NodeInfo
+	var infos []protocol.Node
 	for i := 0; i < n; i++ {
 		sk, err := umbral.GenerateSecretKey()
 		if err != nil {
 			t.Fatal(err)
 		}
-		nd := &testNode{sk: sk, key: ledger.PubKeyOf(sk.PublicKey()), dir: t.TempDir()}
-		infos = append(infos, ledger.NodeInfo{Name: "n", ProxyKey: nd.key})
+		nd := &testNode{sk: sk, key: protocol.PubKeyOf(sk.PublicKey()), dir: t.TempDir()}
+		infos = append(infos, protocol.Node{Name: fmt.Sprint("n", i), API: "http://127.0.0.1:1", ProxyKey: nd.key})
 		c.nodes = append(c.nodes, nd)
 	}
-	gen, err := json.Marshal(ledger.GenesisState{Nodes: infos})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, nd := range c.nodes {
-		c.open(nd, tune)
-		if _, err := nd.app.InitChain(context.Background(), &abci.RequestInitChain{
-			ChainId: chainID, Time: c.clock.Now(), AppStateBytes: gen}); err != nil {
+		var err error
+		if nd.app, err = ledgertest.New(chainID, ledger.GenesisState{Nodes: infos}, c.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
+		c.open(nd, tune)
 	}
 	c.block() // height 1
 	return c
 }
 
-// open opens (or reopens) a node's ledger, vault and service from its dir.
+// open opens (or reopens) a node's vault and service from its dir, over its chain.
 func (c *chain) open(nd *testNode, tune func(*proxy.Config)) {
 	t := c.t
 	var err error
@@ -94,16 +91,11 @@ func (c *chain) open(nd *testNode, tune func(*proxy.Config)) {
 	}
 	nd.hookOn.Store(true)
 	v := nd.vault
-	nd.app, err = ledger.Open(filepath.Join(nd.dir, "ledger"), ledger.Options{OnCommit: func(ci ledger.CommitInfo) {
+	nd.app.OnCommit = func(ci ledger.CommitInfo) {
 		if nd.hookOn.Load() {
 			v.OnCommit(ci)
 		}
-	}})
-	if err != nil {
-		t.Fatal(err)
 	}
-	app := nd.app
-	t.Cleanup(func() { app.Close() })
 	cfg := proxy.Config{Ledger: nd.app, ProxyKey: nd.sk, Vault: nd.vault, Now: c.clock.Now}
 	if tune != nil {
 		tune(&cfg)
@@ -119,27 +111,23 @@ func (c *chain) open(nd *testNode, tune func(*proxy.Config)) {
 // block commits txs as the next block at the clock's time on every node
 // that is not frozen, checks the app hashes agree, and returns the tx
 // results.
-func (c *chain) block(txs ...[]byte) []*abci.ExecTxResult {
+func (c *chain) block(txs ...[]byte) []ledger.TxOutcome {
 	c.t.Helper()
 	c.height++
-	var results []*abci.ExecTxResult
+	var results []ledger.TxOutcome
 	var hash []byte
 	for _, nd := range c.nodes {
 		if nd.frozen {
 			continue
 		}
-		resp, err := nd.app.FinalizeBlock(context.Background(), &abci.RequestFinalizeBlock{
-			Height: c.height, Time: c.clock.Now(), Txs: txs})
+		x, err := nd.app.Block(c.clock.Now(), txs...)
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		if _, err := nd.app.Commit(context.Background(), &abci.RequestCommit{}); err != nil {
-			c.t.Fatal(err)
-		}
-		if hash != nil && string(hash) != string(resp.AppHash) {
+		if hash != nil && string(hash) != string(x.AppHash) {
 			c.t.Fatal("nodes disagree on the app hash")
 		}
-		hash, results = resp.AppHash, resp.TxResults
+		hash, results = x.AppHash, x.Results
 	}
 	return results
 }
@@ -168,16 +156,16 @@ func (c *chain) snapshot() *ledger.Snapshot {
 	return nil
 }
 
-func (c *chain) clientNodes() []client.Node {
-	out := make([]client.Node, len(c.nodes))
+func (c *chain) clientNodes() []protocol.Node {
+	out := make([]protocol.Node, len(c.nodes))
 	for i, nd := range c.nodes {
-		out[i] = client.Node{Key: nd.key, URL: nd.srv.URL}
+		out[i] = protocol.Node{Name: fmt.Sprint("n", i), ProxyKey: nd.key, API: nd.srv.URL}
 	}
 	return out
 }
 
-func (c *chain) keys() []ledger.PubKey {
-	out := make([]ledger.PubKey, len(c.nodes))
+func (c *chain) keys() []protocol.PubKey {
+	out := make([]protocol.PubKey, len(c.nodes))
 	for i, nd := range c.nodes {
 		out[i] = nd.key
 	}
@@ -186,7 +174,7 @@ func (c *chain) keys() []ledger.PubKey {
 
 type user struct {
 	id  *identity.Identity
-	pk  ledger.PubKey
+	pk  protocol.PubKey
 	seq uint64
 }
 
@@ -195,13 +183,13 @@ func newUser(t *testing.T) *user {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &user{id: id, pk: ledger.PubKeyOf(id.Public().Signing)}
+	return &user{id: id, pk: protocol.PubKeyOf(id.Public().Signing)}
 }
 
 // tx signs body at the user's next sequence and advances it.
-func (u *user) tx(t *testing.T, body ledger.Body) []byte {
+func (u *user) tx(t *testing.T, body protocol.Body) []byte {
 	t.Helper()
-	tx := &ledger.Tx{ChainID: chainID, Sequence: u.seq, Body: body}
+	tx := &protocol.Tx{ChainID: chainID, Sequence: u.seq, Body: body}
 	if err := tx.Sign(u.id.Signer()); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +199,7 @@ func (u *user) tx(t *testing.T, body ledger.Body) []byte {
 
 // record is a committed record whose capsule wraps fileKey.
 type record struct {
-	id         ledger.ID
+	id         protocol.ID
 	capsule    *umbral.Capsule
 	ciphertext []byte
 	fileKey    []byte
@@ -221,7 +209,7 @@ type record struct {
 func (c *chain) putRecord(owner *user) *record {
 	t := c.t
 	t.Helper()
-	id := ledger.RecordID(chainID, owner.pk, owner.seq)
+	id := protocol.RecordID(chainID, owner.pk, owner.seq)
 	dk, err := owner.id.DelegatingKey(id[:])
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +219,7 @@ func (c *chain) putRecord(owner *user) *record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &ledger.PutRecord{CID: []byte("bafy-test"), Size: 1, DelegatingKey: ledger.PubKeyOf(dk.PublicKey())}
+	b := &protocol.PutRecord{CID: []byte("bafy-test"), Size: 1, DelegatingKey: protocol.PubKeyOf(dk.PublicKey())}
 	cb, _ := r.capsule.MarshalBinary()
 	copy(b.Capsule[:], cb)
 	c.commit(owner.tx(t, b))
@@ -239,14 +227,14 @@ func (c *chain) putRecord(owner *user) *record {
 }
 
 type grant struct {
-	id    ledger.ID
+	id    protocol.ID
 	frags *client.Fragments
 	rec   *record
 }
 
 // grantTo commits a grant of rec to recipient over the given nodes (all
 // when nil); notAfter 0 never expires.
-func (c *chain) grantTo(owner *user, rec *record, recipient *user, nodes []ledger.PubKey, notAfter time.Time) *grant {
+func (c *chain) grantTo(owner *user, rec *record, recipient *user, nodes []protocol.PubKey, notAfter time.Time) *grant {
 	t := c.t
 	t.Helper()
 	if nodes == nil {
@@ -256,9 +244,9 @@ func (c *chain) grantTo(owner *user, rec *record, recipient *user, nodes []ledge
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &grant{id: ledger.GrantID(chainID, owner.pk, owner.seq), frags: f, rec: rec}
-	b := &ledger.Grant{Record: rec.id, RecipientSig: recipient.pk,
-		RecipientEnc: ledger.PubKeyOf(recipient.id.Public().Receiving), Nodes: f.Nodes}
+	g := &grant{id: protocol.GrantID(chainID, owner.pk, owner.seq), frags: f, rec: rec}
+	b := &protocol.Grant{Record: rec.id, RecipientSig: recipient.pk,
+		RecipientEnc: protocol.PubKeyOf(recipient.id.Public().Receiving), Nodes: f.Nodes}
 	if !notAfter.IsZero() {
 		b.NotAfter = notAfter.UnixNano()
 	}
@@ -268,7 +256,7 @@ func (c *chain) grantTo(owner *user, rec *record, recipient *user, nodes []ledge
 
 func (c *chain) deposit(g *grant) []client.DepositResult {
 	c.t.Helper()
-	res, err := (&client.Client{}).Deposit(context.Background(), chainID, g.id, g.frags, c.clientNodes())
+	res, err := (&client.API{}).Deposit(context.Background(), chainID, g.id, g.frags, c.clientNodes())
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -280,10 +268,10 @@ func (c *chain) deposit(g *grant) []client.DepositResult {
 func (c *chain) request(recipient *user, g *grant) *client.Access {
 	t := c.t
 	t.Helper()
-	raw := recipient.tx(t, &ledger.RequestAccess{Grant: g.id, Purpose: "treatment"})
+	raw := recipient.tx(t, &protocol.RequestAccess{Grant: g.id, Purpose: "treatment"})
 	c.commit(raw)
 	snap := c.snapshot()
-	hash := ledger.TxHash(raw)
+	hash := protocol.TxHash(raw)
 	idx, err := client.FindRequest(snap, g.rec.id, hash)
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +287,7 @@ func (c *chain) request(recipient *user, g *grant) *client.Access {
 	return &client.Access{ChainID: chainID, Grant: gs, Record: rec, RequestTx: hash, AuditIndex: idx}
 }
 
-func (c *chain) testClient() *client.Client { return &client.Client{Now: c.clock.Now} }
+func (c *chain) testClient() *client.API { return &client.API{Now: c.clock.Now} }
 
 // serveWith replaces node i's HTTP server with one serving h.
 func (c *chain) serveWith(i int, h http.Handler) {

@@ -12,17 +12,17 @@ import (
 	"time"
 
 	"github.com/resilientrecords/resilientrecords/client"
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/proxy"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
 // ask sends a signed re-encryption request for a to node i and returns the
 // answer or the refusal.
-func ask(t *testing.T, c *chain, i int, a *client.Access, signer *umbral.Signer, edit func(*proxy.Request)) (*proxy.Response, error) {
+func ask(t *testing.T, c *chain, i int, a *client.Access, signer *umbral.Signer, edit func(*protocol.ReencryptRequest)) (*protocol.ReencryptResponse, error) {
 	t.Helper()
-	req := &proxy.Request{RequestTx: a.RequestTx, Grant: a.Grant.ID, AuditIndex: a.AuditIndex,
-		Capsule: a.Record.Capsule, Node: c.nodes[i].key, NotAfter: c.clock.Now().Add(time.Minute).Unix()}
+	req := &protocol.ReencryptRequest{RequestTx: a.RequestTx, Grant: a.Grant.ID, AuditIndex: a.AuditIndex,
+		Capsule: a.Record.Capsule, Node: c.nodes[i].key, NotAfter: c.clock.Now().Add(time.Minute).UnixNano()}
 	if edit != nil {
 		edit(req)
 	}
@@ -38,7 +38,7 @@ func ask(t *testing.T, c *chain, i int, a *client.Access, signer *umbral.Signer,
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		var eb struct {
-			Error proxy.Error `json:"error"`
+			Error protocol.Error `json:"error"`
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil {
 			t.Fatalf("status %d with undecodable body", resp.StatusCode)
@@ -46,7 +46,7 @@ func ask(t *testing.T, c *chain, i int, a *client.Access, signer *umbral.Signer,
 		eb.Error.Status = resp.StatusCode
 		return nil, &eb.Error
 	}
-	var out proxy.Response
+	var out protocol.ReencryptResponse
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestReencryptAcceptedAndReceipt(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := resp.Receipt
-	h, _, _ := s.c.nodes[2].app.LastCommit()
+	h := s.c.nodes[2].app.Height()
 	if rc.Node != s.c.nodes[2].key || rc.Grant != s.g.id || rc.RequestTx != s.access.RequestTx || rc.Height != h {
 		t.Fatalf("receipt %+v does not describe the request", rc)
 	}
@@ -113,23 +113,23 @@ func TestReencryptRefusals(t *testing.T) {
 		name   string
 		signer *umbral.Signer
 		a      *client.Access
-		edit   func(*proxy.Request)
-		want   *proxy.Error
+		edit   func(*protocol.ReencryptRequest)
+		want   *protocol.Error
 	}{
-		{"request not committed", doc, s.access, func(r *proxy.Request) { r.RequestTx[0] ^= 1 }, proxy.ErrUnknownRequest},
-		{"wrong audit index", doc, s.access, func(r *proxy.Request) { r.AuditIndex = 0 }, proxy.ErrUnknownRequest},
-		{"audit index past the end", doc, s.access, func(r *proxy.Request) { r.AuditIndex = 1 << 40 }, proxy.ErrUnknownRequest},
-		{"another grant's request", doc, s.access, func(r *proxy.Request) {
+		{"request not committed", doc, s.access, func(r *protocol.ReencryptRequest) { r.RequestTx[0] ^= 1 }, protocol.ErrRequestNotCommitted},
+		{"wrong audit index", doc, s.access, func(r *protocol.ReencryptRequest) { r.AuditIndex = 0 }, protocol.ErrRequestNotCommitted},
+		{"audit index past the end", doc, s.access, func(r *protocol.ReencryptRequest) { r.AuditIndex = 1 << 40 }, protocol.ErrRequestNotCommitted},
+		{"another grant's request", doc, s.access, func(r *protocol.ReencryptRequest) {
 			r.RequestTx, r.AuditIndex = s.otherAc.RequestTx, s.otherAc.AuditIndex
-		}, proxy.ErrUnknownRequest},
-		{"replay by another identity", newUser(t).id.Signer(), s.access, nil, proxy.ErrBadSignature},
-		{"signed by the owner", s.owner.id.Signer(), s.access, nil, proxy.ErrBadSignature},
-		{"another record's capsule", doc, s.access, func(r *proxy.Request) { r.Capsule = s.otherAc.Record.Capsule }, proxy.ErrWrongCapsule},
-		{"unknown grant", doc, s.access, func(r *proxy.Request) { r.Grant[0] ^= 1 }, proxy.ErrUnknownGrant},
-		{"another node's name", doc, s.access, func(r *proxy.Request) { r.Node = c.nodes[1].key }, proxy.ErrWrongNode},
-		{"expired bound", doc, s.access, func(r *proxy.Request) { r.NotAfter = c.clock.Now().Unix() - 1 }, proxy.ErrBoundExpired},
-		{"bound too far", doc, s.access, func(r *proxy.Request) { r.NotAfter = c.clock.Now().Add(time.Hour).Unix() }, proxy.ErrBoundTooFar},
-		{"unsigned", nil, s.access, nil, proxy.ErrBadSignature},
+		}, protocol.ErrRequestNotCommitted},
+		{"replay by another identity", newUser(t).id.Signer(), s.access, nil, protocol.ErrBadSignature},
+		{"signed by the owner", s.owner.id.Signer(), s.access, nil, protocol.ErrBadSignature},
+		{"another record's capsule", doc, s.access, func(r *protocol.ReencryptRequest) { r.Capsule = s.otherAc.Record.Capsule }, protocol.ErrWrongCapsule},
+		{"unknown grant", doc, s.access, func(r *protocol.ReencryptRequest) { r.Grant[0] ^= 1 }, protocol.ErrNotFound},
+		{"another node's name", doc, s.access, func(r *protocol.ReencryptRequest) { r.Node = c.nodes[1].key }, protocol.ErrWrongNode},
+		{"expired bound", doc, s.access, func(r *protocol.ReencryptRequest) { r.NotAfter = c.clock.Now().UnixNano() - 1 }, protocol.ErrBoundExpired},
+		{"bound too far", doc, s.access, func(r *protocol.ReencryptRequest) { r.NotAfter = c.clock.Now().Add(time.Hour).UnixNano() }, protocol.ErrBoundTooFar},
+		{"unsigned", nil, s.access, nil, protocol.ErrBadSignature},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,8 +138,8 @@ func TestReencryptRefusals(t *testing.T) {
 		})
 	}
 	t.Run("bad signature", func(t *testing.T) {
-		req := &proxy.Request{RequestTx: s.access.RequestTx, Grant: s.g.id, AuditIndex: s.access.AuditIndex,
-			Capsule: s.access.Record.Capsule, Node: c.nodes[0].key, NotAfter: c.clock.Now().Add(time.Minute).Unix()}
+		req := &protocol.ReencryptRequest{RequestTx: s.access.RequestTx, Grant: s.g.id, AuditIndex: s.access.AuditIndex,
+			Capsule: s.access.Record.Capsule, Node: c.nodes[0].key, NotAfter: c.clock.Now().Add(time.Minute).UnixNano()}
 		if err := req.Sign(chainID, doc); err != nil {
 			t.Fatal(err)
 		}
@@ -152,10 +152,10 @@ func TestReencryptRefusals(t *testing.T) {
 	t.Run("no fragment", func(t *testing.T) {
 		g := c.grantTo(s.owner, s.rec, s.doctor, nil, time.Time{}) // never deposited
 		_, err := ask(t, c, 0, c.request(s.doctor, g), doc, nil)
-		wantRefusal(t, err, proxy.ErrNoFragment)
+		wantRefusal(t, err, protocol.ErrNoFragment)
 	})
 	t.Run("oversize and malformed", func(t *testing.T) {
-		big := `{"request_tx":"` + strings.Repeat("0", proxy.MaxRequestBody) + `"}`
+		big := `{"request_tx":"` + strings.Repeat("0", protocol.MaxRequestBody) + `"}`
 		if status, code := post(t, c.nodes[0], "/v1/reencrypt", []byte(big)); status != 413 || code != "too_large" {
 			t.Fatalf("oversize: %d %s", status, code)
 		}
@@ -179,9 +179,9 @@ func TestReencryptRefusals(t *testing.T) {
 	}
 	// Revoked, and expired in block time: refused at the next height.
 	t.Run("revoked", func(t *testing.T) {
-		c.commit(s.owner.tx(t, &ledger.Revoke{Grant: s.g.id}))
+		c.commit(s.owner.tx(t, &protocol.Revoke{Grant: s.g.id}))
 		_, err := ask(t, c, 0, s.access, doc, nil)
-		wantRefusal(t, err, proxy.ErrGrantRevoked)
+		wantRefusal(t, err, protocol.ErrGrantRevoked)
 	})
 	t.Run("expired", func(t *testing.T) {
 		g := c.grantTo(s.owner, s.rec, s.doctor, nil, c.clock.Now().Add(3*time.Second))
@@ -193,7 +193,7 @@ func TestReencryptRefusals(t *testing.T) {
 		c.clock.Add(4 * time.Second)
 		c.block()
 		_, err := ask(t, c, 0, a, doc, nil)
-		wantRefusal(t, err, proxy.ErrGrantExpired)
+		wantRefusal(t, err, protocol.ErrGrantExpired)
 	})
 }
 
@@ -207,13 +207,13 @@ func TestStaleNodeRefuses(t *testing.T) {
 		t.Fatalf("within the bound: %v", err)
 	}
 	// The owner revokes; node 3 never hears of it, but its state grows old.
-	c.commit(s.owner.tx(t, &ledger.Revoke{Grant: s.g.id}))
+	c.commit(s.owner.tx(t, &protocol.Revoke{Grant: s.g.id}))
 	c.clock.Add(3 * time.Second)
 	c.block()
 	_, err := ask(t, c, 3, s.access, s.doctor.id.Signer(), nil)
-	wantRefusal(t, err, proxy.ErrStale)
+	wantRefusal(t, err, protocol.ErrStale)
 	_, err = ask(t, c, 0, s.access, s.doctor.id.Signer(), nil)
-	wantRefusal(t, err, proxy.ErrGrantRevoked)
+	wantRefusal(t, err, protocol.ErrGrantRevoked)
 }
 
 func TestRateLimitPerRequester(t *testing.T) {
@@ -225,12 +225,12 @@ func TestRateLimitPerRequester(t *testing.T) {
 		}
 	}
 	_, err := ask(t, c, 0, s.access, s.doctor.id.Signer(), nil)
-	wantRefusal(t, err, proxy.ErrRateLimited)
+	wantRefusal(t, err, protocol.ErrRateLimited)
 	// Forged requests naming the same grant do not spend the recipient's
 	// budget on another node, and another recipient has its own.
 	for i := 0; i < 5; i++ {
 		_, err := ask(t, c, 1, s.access, newUser(t).id.Signer(), nil)
-		wantRefusal(t, err, proxy.ErrBadSignature)
+		wantRefusal(t, err, protocol.ErrBadSignature)
 	}
 	if _, err := ask(t, c, 1, s.access, s.doctor.id.Signer(), nil); err != nil {
 		t.Fatal(err)
@@ -257,13 +257,13 @@ func byzantine(t *testing.T, nd *testNode) http.Handler {
 			w.Write(rec.Body.Bytes())
 			return
 		}
-		var resp proxy.Response
+		var resp protocol.ReencryptResponse
 		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
 			t.Error(err)
 			return
 		}
 		resp.CFrag = corrupt(t, resp.CFrag)
-		resp.Receipt.CFragHash = ledger.Hash32(sha256Sum(resp.CFrag[:]))
+		resp.Receipt.CFragHash = protocol.Hash32(sha256Sum(resp.CFrag[:]))
 		sig, err := signer.Sign(resp.Receipt.SignBytes(chainID))
 		if err != nil {
 			t.Error(err)
@@ -277,7 +277,7 @@ func byzantine(t *testing.T, nd *testNode) http.Handler {
 
 // corrupt flips one bit of the cfrag, before the trailing kfrag signature
 // (64 bytes and its header), such that it still decodes: the proof fails.
-func corrupt(t *testing.T, cf proxy.CFragBytes) proxy.CFragBytes {
+func corrupt(t *testing.T, cf protocol.CFragBytes) protocol.CFragBytes {
 	for i := len(cf) - 70; i >= 0; i-- {
 		bad := cf
 		bad[i] ^= 1

@@ -20,10 +20,11 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
-// Ledger is the node's view of committed state (a *ledger.App).
+// Ledger is the node's view of committed state (the node's ABCI application).
 type Ledger interface {
 	Committed() (*ledger.Snapshot, error)
 }
@@ -64,14 +65,14 @@ type Config struct {
 type Service struct {
 	cfg    Config
 	signer *umbral.Signer
-	self   ledger.PubKey
+	self   protocol.PubKey
 	log    *slog.Logger
 	limits *limiter // per recipient key
 	addrs  *limiter // per remote address
 	work   chan struct{}
 
 	capsMu   sync.Mutex
-	capsules map[ledger.ID]*umbral.Capsule // decoded committed capsules; records never change
+	capsules map[protocol.ID]*umbral.Capsule // decoded committed capsules; records never change
 }
 
 // New checks cfg and builds a Service.
@@ -108,52 +109,48 @@ func New(cfg Config) (*Service, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	s := umbral.NewSigner(cfg.ProxyKey)
-	return &Service{cfg: cfg, signer: s, self: ledger.PubKeyOf(s.VerifyingKey()), log: lg,
+	return &Service{cfg: cfg, signer: s, self: protocol.PubKeyOf(s.VerifyingKey()), log: lg,
 		limits:   newLimiter(cfg.RequesterRate, cfg.RequesterBurst),
 		addrs:    newLimiter(cfg.AddrRate, cfg.AddrBurst),
 		work:     make(chan struct{}, cfg.MaxConcurrent),
-		capsules: make(map[ledger.ID]*umbral.Capsule)}, nil
+		capsules: make(map[protocol.ID]*umbral.Capsule)}, nil
 }
 
 // NodeKey is this node's proxy public key, its name in grants.
-func (s *Service) NodeKey() ledger.PubKey { return s.self }
+func (s *Service) NodeKey() protocol.PubKey { return s.self }
 
 func (s *Service) snapshot() (*ledger.Snapshot, error) {
 	snap, err := s.cfg.Ledger.Committed()
 	if err != nil {
 		s.log.Error("proxy: reading committed state", "err", err)
-		return nil, ErrInternal
+		return nil, protocol.ErrInternal
 	}
 	return snap, nil
 }
 
-// grantRefusal maps a ledger liveness error to a refusal.
+// grantRefusal is a ledger refusal as the proxy's answer: the refusal itself when it is
+// about the grant, internal otherwise (a storage error must not reach the client).
 func grantRefusal(err error) error {
-	switch {
-	case errors.Is(err, ledger.ErrGrantRevoked):
-		return ErrGrantRevoked
-	case errors.Is(err, ledger.ErrGrantExpired):
-		return ErrGrantExpired
-	case errors.Is(err, ledger.ErrNotYetValid):
-		return ErrGrantNotYetValid
-	case errors.Is(err, ledger.ErrNotFound):
-		return ErrUnknownGrant
+	for _, e := range []error{protocol.ErrGrantRevoked, protocol.ErrGrantExpired, protocol.ErrNotYetValid, protocol.ErrNotFound} {
+		if errors.Is(err, e) {
+			return protocol.ErrorOf(err)
+		}
 	}
-	return ErrInternal
+	return protocol.ErrInternal
 }
 
-func (s *Service) grantNode(g *ledger.GrantState) (ledger.GrantNodeState, bool) {
-	i := slices.IndexFunc(g.Nodes, func(n ledger.GrantNodeState) bool { return n.Proxy == s.self })
+func (s *Service) grantNode(g *protocol.GrantState) (protocol.GrantNode, bool) {
+	i := slices.IndexFunc(g.Nodes, func(n protocol.GrantNode) bool { return n.Proxy == s.self })
 	if i < 0 {
-		return ledger.GrantNodeState{}, false
+		return protocol.GrantNode{}, false
 	}
 	return g.Nodes[i], true
 }
 
 // depositLive is the deposit rule on liveness: a grant that is not valid
 // yet may take its fragments already; a revoked or expired one may not.
-func depositLive(g *ledger.GrantState, t int64) error {
-	if err := g.LiveAt(t); err != nil && !errors.Is(err, ledger.ErrNotYetValid) {
+func depositLive(g *protocol.GrantState, t int64) error {
+	if err := g.LiveAt(t); err != nil && !errors.Is(err, protocol.ErrNotYetValid) {
 		return grantRefusal(err)
 	}
 	return nil
@@ -162,7 +159,7 @@ func depositLive(g *ledger.GrantState, t int64) error {
 // Deposit accepts the key fragment for grant sealed in d, if the grant is
 // committed and live, names this node, matches the commitment and verifies;
 // it returns the node's signed receipt.
-func (s *Service) Deposit(grant ledger.ID, d *Deposit) (*DepositReceipt, error) {
+func (s *Service) Deposit(grant protocol.ID, d *protocol.Deposit) (*protocol.DepositReceipt, error) {
 	s.work <- struct{}{}
 	defer func() { <-s.work }()
 	snap, err := s.snapshot()
@@ -170,7 +167,7 @@ func (s *Service) Deposit(grant ledger.ID, d *Deposit) (*DepositReceipt, error) 
 		return nil, err
 	}
 	defer snap.Release()
-	kfb, err := openDeposit(s.cfg.ProxyKey, snap.ChainID, grant, s.self, d)
+	kfb, err := protocol.OpenDeposit(s.cfg.ProxyKey, snap.ChainID, grant, s.self, d)
 	if err != nil {
 		return nil, err
 	}
@@ -184,15 +181,15 @@ func (s *Service) Deposit(grant ledger.ID, d *Deposit) (*DepositReceipt, error) 
 	}
 	gn, ok := s.grantNode(g)
 	if !ok {
-		return nil, ErrNotGrantNode
+		return nil, protocol.ErrNotGrantNode
 	}
-	if Commitment(kfb) != gn.Commitment {
-		return nil, ErrWrongCommitment
+	if protocol.Commitment(kfb) != gn.Commitment {
+		return nil, protocol.ErrWrongCommitment
 	}
 	rec, err := snap.Record(g.Record)
 	if err != nil {
 		s.log.Error("proxy: grant without record", "grant", grant.String(), "err", err)
-		return nil, ErrInternal
+		return nil, protocol.ErrInternal
 	}
 	vkf, err := verifyKFrag(kfb, g, rec)
 	if err != nil {
@@ -215,51 +212,51 @@ func (s *Service) Deposit(grant ledger.ID, d *Deposit) (*DepositReceipt, error) 
 	})
 	switch {
 	case errors.Is(err, ErrHeld):
-		return nil, ErrDuplicate
-	case err != nil && errors.As(err, new(*Error)):
+		return nil, protocol.ErrAlreadyExists
+	case err != nil && errors.As(err, new(*protocol.Error)):
 		return nil, err
 	case err != nil:
 		s.log.Error("proxy: storing a fragment", "grant", grant.String(), "err", err)
-		return nil, ErrInternal
+		return nil, protocol.ErrInternal
 	}
 	s.log.Info("proxy: fragment deposited", "grant", grant.String(), "height", height)
-	r := &DepositReceipt{Node: s.self, Grant: grant, Commitment: gn.Commitment, Height: height}
-	if r.Signature, err = sign(s.signer, r.SignBytes(snap.ChainID)); err != nil {
-		return nil, ErrInternal
+	r := &protocol.DepositReceipt{Node: s.self, Grant: grant, Commitment: gn.Commitment, Height: height}
+	if err := r.Sign(snap.ChainID, s.signer); err != nil {
+		return nil, protocol.ErrInternal
 	}
 	return r, nil
 }
 
-func verifyKFrag(b []byte, g *ledger.GrantState, rec *ledger.Record) (*umbral.VerifiedKeyFrag, error) {
+func verifyKFrag(b []byte, g *protocol.GrantState, rec *protocol.Record) (*umbral.VerifiedKeyFrag, error) {
 	var kf umbral.KeyFrag
 	if err := kf.UnmarshalBinary(b); err != nil {
-		return nil, errorf(ErrInvalidKFrag, "key fragment does not decode")
+		return nil, protocol.Errorf(protocol.ErrInvalidKFrag, "key fragment does not decode")
 	}
 	owner, err1 := umbral.PublicKeyFromBytes(g.Owner[:])
 	deleg, err2 := umbral.PublicKeyFromBytes(rec.DelegatingKey[:])
 	recv, err3 := umbral.PublicKeyFromBytes(g.RecipientEnc[:])
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return nil, ErrInternal // committed keys were validated by the ledger
+		return nil, protocol.ErrInternal // committed keys were validated by the ledger
 	}
 	vkf, err := kf.Verify(owner, deleg, recv)
 	if err != nil {
-		return nil, errorf(ErrInvalidKFrag, "key fragment does not verify for the grant's owner, record and recipient")
+		return nil, protocol.Errorf(protocol.ErrInvalidKFrag, "key fragment does not verify for the grant's owner, record and recipient")
 	}
 	return vkf, nil
 }
 
 // Reencrypt serves a capsule fragment for r, or refuses.
-func (s *Service) Reencrypt(r *Request) (*Response, error) {
+func (s *Service) Reencrypt(r *protocol.ReencryptRequest) (*protocol.ReencryptResponse, error) {
 	s.work <- struct{}{}
 	defer func() { <-s.work }()
 	now := s.cfg.Now()
 	switch {
-	case r.NotAfter <= now.Unix():
-		return nil, ErrBoundExpired
-	case r.NotAfter > now.Add(s.cfg.MaxBound).Unix():
-		return nil, ErrBoundTooFar
+	case r.NotAfter <= now.UnixNano():
+		return nil, protocol.ErrBoundExpired
+	case r.NotAfter > now.Add(s.cfg.MaxBound).UnixNano():
+		return nil, protocol.ErrBoundTooFar
 	case r.Node != s.self:
-		return nil, ErrWrongNode
+		return nil, protocol.ErrWrongNode
 	}
 	snap, err := s.snapshot()
 	if err != nil {
@@ -267,17 +264,17 @@ func (s *Service) Reencrypt(r *Request) (*Response, error) {
 	}
 	defer snap.Release()
 	if age := now.Sub(time.Unix(0, snap.Time)); age > s.cfg.MaxStaleness {
-		return nil, errorf(ErrStale, "last committed block is %s old (height %d)", age.Round(time.Millisecond), snap.Height)
+		return nil, protocol.Errorf(protocol.ErrStale, "last committed block is %s old (height %d)", age.Round(time.Millisecond), snap.Height)
 	}
 	g, err := snap.Grant(r.Grant)
 	if err != nil {
 		return nil, grantRefusal(err)
 	}
-	if !verify(g.RecipientSig, r.SignBytes(snap.ChainID), r.Signature) {
-		return nil, ErrBadSignature
+	if !protocol.Verify(g.RecipientSig, r.SignBytes(snap.ChainID), r.Signature) {
+		return nil, protocol.ErrBadSignature
 	}
 	if !s.limits.allow(g.RecipientSig, now) {
-		return nil, ErrRateLimited
+		return nil, protocol.ErrRateLimited
 	}
 	if err := s.checkRequest(snap, g, r); err != nil {
 		return nil, err
@@ -290,30 +287,30 @@ func (s *Service) Reencrypt(r *Request) (*Response, error) {
 		return nil, err
 	}
 	if _, ok := s.grantNode(g); !ok {
-		return nil, ErrNotGrantNode
+		return nil, protocol.ErrNotGrantNode
 	}
 	kf, err := s.cfg.Vault.Get(r.Grant)
 	if errors.Is(err, ErrNotHeld) {
-		return nil, ErrNoFragment
+		return nil, protocol.ErrNoFragment
 	} else if err != nil {
 		s.log.Error("proxy: reading a fragment", "grant", r.Grant.String(), "err", err)
-		return nil, ErrInternal
+		return nil, protocol.ErrInternal
 	}
 	cf, err := umbral.Reencrypt(capsule, kf)
 	if err != nil {
 		s.log.Error("proxy: re-encryption failed", "grant", r.Grant.String(), "err", err)
-		return nil, ErrInternal
+		return nil, protocol.ErrInternal
 	}
-	resp := &Response{}
+	resp := &protocol.ReencryptResponse{}
 	cfb, err := cf.MarshalBinary()
 	if err != nil {
-		return nil, ErrInternal
+		return nil, protocol.ErrInternal
 	}
 	copy(resp.CFrag[:], cfb)
-	resp.Receipt = Receipt{Node: s.self, Grant: r.Grant, RequestTx: r.RequestTx,
+	resp.Receipt = protocol.CFragReceipt{Node: s.self, Grant: r.Grant, RequestTx: r.RequestTx,
 		CFragHash: sha256.Sum256(cfb), Height: snap.Height}
-	if resp.Receipt.Signature, err = sign(s.signer, resp.Receipt.SignBytes(snap.ChainID)); err != nil {
-		return nil, ErrInternal
+	if err := resp.Receipt.Sign(snap.ChainID, s.signer); err != nil {
+		return nil, protocol.ErrInternal
 	}
 	s.log.Info("proxy: re-encrypted", "grant", r.Grant.String(), "request_tx", fmt.Sprintf("%x", r.RequestTx[:]), "height", snap.Height)
 	return resp, nil
@@ -323,32 +320,32 @@ func (s *Service) Reencrypt(r *Request) (*Response, error) {
 // audit log: the entry at AuditIndex must be a request for this grant, by
 // its recipient, with this transaction hash. Audit entries exist only for
 // transactions that committed successfully.
-func (s *Service) checkRequest(snap *ledger.Snapshot, g *ledger.GrantState, r *Request) error {
+func (s *Service) checkRequest(snap *ledger.Snapshot, g *protocol.GrantState, r *protocol.ReencryptRequest) error {
 	page, err := snap.Audit(g.Record, r.AuditIndex, 1)
 	if err != nil {
 		s.log.Error("proxy: reading the audit log", "err", err)
-		return ErrInternal
+		return protocol.ErrInternal
 	}
 	if len(page.Items) != 1 {
-		return ErrUnknownRequest
+		return protocol.ErrRequestNotCommitted
 	}
 	e := page.Items[0]
-	if e.Kind != ledger.AuditRequest || e.TxHash == nil || *e.TxHash != r.RequestTx ||
+	if e.Kind != protocol.AuditRequest || e.TxHash == nil || *e.TxHash != r.RequestTx ||
 		e.Grant == nil || *e.Grant != r.Grant || e.Actor == nil || *e.Actor != g.RecipientSig {
-		return ErrUnknownRequest
+		return protocol.ErrRequestNotCommitted
 	}
 	return nil
 }
 
 // committedCapsule checks that b is the record's committed capsule and
 // returns it decoded (cached: a record's capsule never changes).
-func (s *Service) committedCapsule(snap *ledger.Snapshot, record ledger.ID, b ledger.CapsuleBytes) (*umbral.Capsule, error) {
+func (s *Service) committedCapsule(snap *ledger.Snapshot, record protocol.ID, b protocol.CapsuleBytes) (*umbral.Capsule, error) {
 	rec, err := snap.Record(record)
 	if err != nil {
-		return nil, ErrInternal
+		return nil, protocol.ErrInternal
 	}
 	if !bytes.Equal(rec.Capsule[:], b[:]) {
-		return nil, ErrWrongCapsule
+		return nil, protocol.ErrWrongCapsule
 	}
 	s.capsMu.Lock()
 	defer s.capsMu.Unlock()
@@ -357,7 +354,7 @@ func (s *Service) committedCapsule(snap *ledger.Snapshot, record ledger.ID, b le
 	}
 	c := new(umbral.Capsule)
 	if err := c.UnmarshalBinary(rec.Capsule[:]); err != nil {
-		return nil, ErrInternal // the ledger validated it at PutRecord
+		return nil, protocol.ErrInternal // the ledger validated it at PutRecord
 	}
 	if len(s.capsules) >= maxCached {
 		clear(s.capsules)
@@ -391,7 +388,7 @@ func ReconcileVault(v *Vault, l Ledger) (deleted int, err error) {
 		if err == nil && depositLive(g, snap.Time) == nil {
 			continue
 		}
-		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		if err != nil && !errors.Is(err, protocol.ErrNotFound) {
 			errs = append(errs, err)
 			continue
 		}

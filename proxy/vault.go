@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
+
 	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/resilientrecords/resilientrecords/internal/atomicfile"
 	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
@@ -33,7 +35,6 @@ const (
 	vaultFileSize  = len(vaultMagic) + chacha20poly1305.NonceSizeX + umbral.KeyFragSize + chacha20poly1305.Overhead
 	// VaultKeySize is the size of the vault key file's contents.
 	VaultKeySize = chacha20poly1305.KeySize
-	tempPrefix   = ".tmp-"
 	maxCached    = 1 << 14
 )
 
@@ -53,8 +54,8 @@ type Vault struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	cache   map[ledger.ID]*umbral.VerifiedKeyFrag
-	pending map[ledger.ID]bool // deletions that failed, retried on every commit
+	cache   map[protocol.ID]*umbral.VerifiedKeyFrag
+	pending map[protocol.ID]bool // deletions that failed, retried on every commit
 }
 
 type cipherAEAD interface {
@@ -81,7 +82,7 @@ func OpenVault(dir, keyFile string, log *slog.Logger) (*Vault, error) {
 		return nil, err
 	}
 	v := &Vault{dir: dir, aead: aead, log: log,
-		cache: make(map[ledger.ID]*umbral.VerifiedKeyFrag), pending: make(map[ledger.ID]bool)}
+		cache: make(map[protocol.ID]*umbral.VerifiedKeyFrag), pending: make(map[protocol.ID]bool)}
 	// Leftover temp files are writes a crash interrupted; they were never
 	// acknowledged, so they go.
 	ents, err := os.ReadDir(dir)
@@ -89,7 +90,7 @@ func OpenVault(dir, keyFile string, log *slog.Logger) (*Vault, error) {
 		return nil, fmt.Errorf("proxy: vault dir: %w", err)
 	}
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), tempPrefix) {
+		if atomicfile.IsTemp(e.Name()) {
 			_ = os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
@@ -121,22 +122,22 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("proxy: vault key dir: %w", err)
 	}
-	if err := writeAtomic(path, key); err != nil {
+	if err := atomicfile.WriteFile(path, key, 0o600); err != nil {
 		return nil, fmt.Errorf("proxy: vault key: %w", err)
 	}
 	return key, nil
 }
 
-func (v *Vault) path(grant ledger.ID) string {
+func (v *Vault) path(grant protocol.ID) string {
 	return filepath.Join(v.dir, hex.EncodeToString(grant[:]))
 }
 
-func aad(grant ledger.ID) []byte { return append([]byte(vaultAADDomain), grant[:]...) }
+func aad(grant protocol.ID) []byte { return append([]byte(vaultAADDomain), grant[:]...) }
 
 // Put stores the verified fragment for grant. check runs under the vault
 // lock just before the write; it re-reads committed state, so a revocation
 // whose deletion is waiting for the lock is seen and the write refused.
-func (v *Vault) Put(grant ledger.ID, kf *umbral.VerifiedKeyFrag, check func() error) error {
+func (v *Vault) Put(grant protocol.ID, kf *umbral.VerifiedKeyFrag, check func() error) error {
 	plain, err := kf.MarshalBinary()
 	if err != nil {
 		return err
@@ -159,14 +160,14 @@ func (v *Vault) Put(grant ledger.ID, kf *umbral.VerifiedKeyFrag, check func() er
 	if _, err := os.Stat(v.path(grant)); err == nil {
 		return ErrHeld
 	}
-	if err := writeAtomic(v.path(grant), file); err != nil {
+	if err := atomicfile.WriteFile(v.path(grant), file, 0o600); err != nil {
 		return fmt.Errorf("proxy: vault write: %w", err)
 	}
 	v.cacheLocked(grant, kf)
 	return nil
 }
 
-func (v *Vault) cacheLocked(grant ledger.ID, kf *umbral.VerifiedKeyFrag) {
+func (v *Vault) cacheLocked(grant protocol.ID, kf *umbral.VerifiedKeyFrag) {
 	if len(v.cache) >= maxCached {
 		clear(v.cache)
 	}
@@ -174,7 +175,7 @@ func (v *Vault) cacheLocked(grant ledger.ID, kf *umbral.VerifiedKeyFrag) {
 }
 
 // Get returns the fragment for grant (ErrNotHeld if none).
-func (v *Vault) Get(grant ledger.ID) (*umbral.VerifiedKeyFrag, error) {
+func (v *Vault) Get(grant protocol.ID) (*umbral.VerifiedKeyFrag, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if kf, ok := v.cache[grant]; ok {
@@ -216,7 +217,7 @@ func readBounded(path string, limit int64) ([]byte, error) {
 }
 
 // Has reports whether the vault holds a file for grant.
-func (v *Vault) Has(grant ledger.ID) bool {
+func (v *Vault) Has(grant protocol.ID) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	_, err := os.Stat(v.path(grant))
@@ -227,13 +228,13 @@ func (v *Vault) Has(grant ledger.ID) bool {
 // directory. The file is overwritten with zeros first: a best effort, since
 // SSDs and copy-on-write file systems may keep the old blocks (the vault
 // key still guards them).
-func (v *Vault) Delete(grant ledger.ID) error {
+func (v *Vault) Delete(grant protocol.ID) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.deleteLocked(grant)
 }
 
-func (v *Vault) deleteLocked(grant ledger.ID) error {
+func (v *Vault) deleteLocked(grant protocol.ID) error {
 	delete(v.cache, grant)
 	p := v.path(grant)
 	if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
@@ -245,7 +246,7 @@ func (v *Vault) deleteLocked(grant ledger.ID) error {
 		v.pending[grant] = true
 		return fmt.Errorf("proxy: vault delete: %w", err)
 	}
-	if err := syncDir(v.dir); err != nil {
+	if err := atomicfile.SyncDir(v.dir); err != nil {
 		v.pending[grant] = true
 		return fmt.Errorf("proxy: vault delete: %w", err)
 	}
@@ -254,16 +255,16 @@ func (v *Vault) deleteLocked(grant ledger.ID) error {
 }
 
 // Grants lists the grants the vault holds fragments for.
-func (v *Vault) Grants() ([]ledger.ID, error) {
+func (v *Vault) Grants() ([]protocol.ID, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	ents, err := os.ReadDir(v.dir)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: vault list: %w", err)
 	}
-	var out []ledger.ID
+	var out []protocol.ID
 	for _, e := range ents {
-		var id ledger.ID
+		var id protocol.ID
 		if len(e.Name()) != 2*len(id) {
 			continue
 		}
@@ -282,7 +283,7 @@ func (v *Vault) Grants() ([]ledger.ID, error) {
 func (v *Vault) OnCommit(ci ledger.CommitInfo) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	ids := make([]ledger.ID, 0, len(ci.Revoked)+len(ci.Expired)+len(v.pending))
+	ids := make([]protocol.ID, 0, len(ci.Revoked)+len(ci.Expired)+len(v.pending))
 	ids = append(ids, ci.Revoked...)
 	for _, e := range ci.Expired {
 		ids = append(ids, e.Grant)
@@ -299,44 +300,4 @@ func (v *Vault) OnCommit(ci ledger.CommitInfo) {
 	if len(ids) > 0 {
 		v.log.Debug("vault: fragments deleted at commit", "height", ci.Height, "count", len(ids))
 	}
-}
-
-// writeAtomic writes data to path through a temp file in the same
-// directory: write, fsync, rename, fsync the directory. Mode 0600.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

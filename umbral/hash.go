@@ -9,7 +9,7 @@ import (
 	"gitlab.com/yawning/secp256k1-voi"
 )
 
-// Domain-separation tags of the reference (SPEC.md §3).
+// Domain-separation tags of the reference (SPEC.md §1).
 const (
 	dstCapsulePoints     = "CAPSULE_POINTS"
 	dstSharedSecret      = "SHARED_SECRET"

@@ -20,8 +20,8 @@ import (
 	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/envelope"
 	"github.com/resilientrecords/resilientrecords/identity"
-	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/node"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 func newDemoCmd() *cobra.Command {
@@ -55,7 +55,7 @@ every step behaved as expected, and removes its directory.`,
 			if err != nil {
 				return err
 			}
-			// A failed run keeps only the nodes' log.
+			// A failed run keeps the nodes' log (everything with --keep).
 			d := &demo{out: cmd.OutOrStdout(), dir: dir, size: int64(sizeMiB) << 20, nodes: nodes, start: time.Now()}
 			// The nodes log to a file in the directory (to stderr with -v); CometBFT is chatty
 			// about every peer connection it closes.
@@ -77,18 +77,12 @@ every step behaved as expected, and removes its directory.`,
 			err = d.run(ctx)
 			if err != nil {
 				fmt.Fprintf(d.out, "\nFAILED: %v\n", err)
-				if verbose || keep {
-					os.RemoveAll(dir)
-				} else {
-					keepOnly(dir, logPath)
-					fmt.Fprintf(d.out, "The nodes' log is kept in %s.\n", logPath)
-				}
-				return errors.New("demo failed")
 			}
-			if keep {
-				fmt.Fprintf(d.out, "(kept %s)\n", dir)
-			} else {
-				os.RemoveAll(dir)
+			if msg := cleanUp(dir, logPath, err != nil, keep, verbose); msg != "" {
+				fmt.Fprintln(d.out, msg)
+			}
+			if err != nil {
+				return errors.New("demo failed")
 			}
 			fmt.Fprintf(d.out, "\nEvery step behaved as expected (%.1f s).\n", time.Since(d.start).Seconds())
 			return nil
@@ -131,8 +125,8 @@ func (d *demo) run(ctx context.Context) error {
 	d.say("(working directory %s, removed at the end)", d.dir)
 
 	d.section(fmt.Sprintf("Start a %d-node network in this process", d.nodes))
-	nw, took, err := timed(func() (*node.Network, error) {
-		return node.StartNetwork(ctx, filepath.Join(d.dir, "net"), node.NetworkOptions{Validators: d.nodes, ChainID: "rr-demo", Logger: d.log})
+	nw, took, err := timed(func() (*node.LocalNet, error) {
+		return node.StartLocalNet(ctx, filepath.Join(d.dir, "net"), node.LocalNetOptions{Validators: d.nodes, ChainID: "rr-demo", Logger: d.log})
 	})
 	if err != nil {
 		return fmt.Errorf("start network: %w", err)
@@ -142,7 +136,7 @@ func (d *demo) run(ctx context.Context) error {
 		d.level.Set(slog.LevelError + 100)
 		nw.Stop()
 	}()
-	desc, err := client.NetworkOf(nw)
+	desc, err := nw.Description()
 	if err != nil {
 		return err
 	}
@@ -177,10 +171,10 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rec, took, err := timed(func() (ledger.ID, error) {
+	rec, took, err := timed(func() (protocol.ID, error) {
 		f, err := os.Open(file)
 		if err != nil {
-			return ledger.ID{}, err
+			return protocol.ID{}, err
 		}
 		defer f.Close()
 		return ps.Put(ctx, f, d.size, envelope.Metadata{Name: "scan.dcm", MediaType: "application/dicom", Created: time.Now()})
@@ -292,15 +286,15 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	names := map[ledger.PubKey]string{
-		ledger.PubKeyOf(patient.Public().Signing): "patient",
-		ledger.PubKeyOf(doctor.Public().Signing):  "doctor",
+	names := map[protocol.PubKey]string{
+		protocol.PubKeyOf(patient.Public().Signing): "patient",
+		protocol.PubKeyOf(doctor.Public().Signing):  "doctor",
 	}
 	for _, n := range desc.Nodes {
 		names[n.ProxyKey] = n.Name
 	}
 	var buf bytes.Buffer
-	printAudit(&buf, log, func(k ledger.PubKey) string { return names[k] })
+	printAudit(&buf, log, func(k protocol.PubKey) string { return names[k] })
 	for _, line := range bytes.Split(bytes.TrimRight(buf.Bytes(), "\n"), []byte("\n")) {
 		d.say("   %s", line)
 	}
@@ -308,7 +302,7 @@ func (d *demo) run(ctx context.Context) error {
 }
 
 // get reads record as s and returns the plaintext's hash.
-func (d *demo) get(ctx context.Context, s *client.Session, rec ledger.ID, purpose string) ([32]byte, error) {
+func (d *demo) get(ctx context.Context, s *client.Session, rec protocol.ID, purpose string) ([32]byte, error) {
 	h := sha256.New()
 	_, err := s.Get(ctx, rec, h, client.GetOptions{Purpose: purpose})
 	var sum [32]byte
@@ -318,12 +312,12 @@ func (d *demo) get(ctx context.Context, s *client.Session, rec ledger.ID, purpos
 
 // checkAudit insists that the log tells the story: put, grant, the doctor's access, revoke,
 // erase.
-func checkAudit(log []ledger.AuditEntry, patient, doctor *identity.Identity) error {
-	p, dr := ledger.PubKeyOf(patient.Public().Signing), ledger.PubKeyOf(doctor.Public().Signing)
+func checkAudit(log []protocol.AuditEntry, patient, doctor *identity.Identity) error {
+	p, dr := protocol.PubKeyOf(patient.Public().Signing), protocol.PubKeyOf(doctor.Public().Signing)
 	want := []struct {
 		kind  string
-		actor ledger.PubKey
-	}{{ledger.AuditPut, p}, {ledger.AuditGrant, p}, {ledger.AuditRequest, dr}, {ledger.AuditRevoke, p}, {ledger.AuditErase, p}}
+		actor protocol.PubKey
+	}{{protocol.AuditPut, p}, {protocol.AuditGrant, p}, {protocol.AuditRequest, dr}, {protocol.AuditRevoke, p}, {protocol.AuditErase, p}}
 	var i int
 	for _, e := range log {
 		if i < len(want) && e.Kind == want[i].kind && e.Actor != nil && *e.Actor == want[i].actor {
@@ -356,6 +350,21 @@ func round(d time.Duration) time.Duration {
 		return d.Round(10 * time.Millisecond)
 	}
 	return d.Round(time.Millisecond)
+}
+
+// cleanUp removes the demo's directory, or what --keep and a failure say to keep, and returns
+// what to tell the user about it: --keep keeps everything; a failure keeps the nodes' log
+// (unless it went to standard error with -v); a success keeps nothing.
+func cleanUp(dir, logPath string, failed, keep, verbose bool) string {
+	switch {
+	case keep:
+		return fmt.Sprintf("(kept %s)", dir)
+	case failed && !verbose:
+		keepOnly(dir, logPath)
+		return fmt.Sprintf("The nodes' log is kept in %s.", logPath)
+	}
+	os.RemoveAll(dir)
+	return ""
 }
 
 // keepOnly removes everything in dir but the file keep.

@@ -15,8 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/resilientrecords/resilientrecords/client"
+	"github.com/resilientrecords/resilientrecords/internal/atomicfile"
 	"github.com/resilientrecords/resilientrecords/node"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 // devnetState lists the node homes of a devnet so that a second run resumes the same chain
@@ -86,7 +87,7 @@ Logs go to DIR/devnet.log; -v shows them on standard error too (-vv: consensus d
 			if err != nil {
 				return err
 			}
-			if err := desc.WriteFile(netFile); err != nil {
+			if err := node.WriteNetworkFile(netFile, desc); err != nil {
 				return err
 			}
 			lg.Info("devnet ready", "dir", dir, "nodes", len(net.nodes), "chain_id", net.chainID)
@@ -126,7 +127,7 @@ type devnet struct {
 	chainID  string
 	nodes    []*node.Node
 	stop     func() error
-	describe func() (*client.Network, error) // what network.json says
+	describe func() (*protocol.Network, error) // what network.json says
 }
 
 func startDevnet(ctx context.Context, dir string, n int, lg *slog.Logger) (*devnet, error) {
@@ -147,7 +148,7 @@ func startDevnet(ctx context.Context, dir string, n int, lg *slog.Logger) (*devn
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	nw, err := node.StartNetwork(ctx, dir, node.NetworkOptions{Validators: n, Logger: lg})
+	nw, err := node.StartLocalNet(ctx, dir, node.LocalNetOptions{Validators: n, Logger: lg})
 	if err != nil {
 		return nil, fmt.Errorf("devnet: start: %w", err)
 	}
@@ -162,19 +163,19 @@ func startDevnet(ctx context.Context, dir string, n int, lg *slog.Logger) (*devn
 		rel = append(rel, r)
 	}
 	b, _ := json.Marshal(rel)
-	if err := os.WriteFile(statePath, b, 0o600); err != nil {
+	if err := atomicfile.WriteFile(statePath, b, 0o600); err != nil {
 		_ = nw.Stop()
 		return nil, err
 	}
 	return &devnet{chainID: nw.ChainID(), nodes: nw.Running(), stop: nw.Stop,
-		describe: func() (*client.Network, error) { return client.NetworkOf(nw) }}, nil
+		describe: nw.Description}, nil
 }
 
 // resumeDevnet opens every home again and waits until the chain makes a new block, so that
 // "ready" means the nodes found each other.
 func resumeDevnet(ctx context.Context, homes []string, lg *slog.Logger) (*devnet, error) {
 	d := &devnet{}
-	d.describe = func() (*client.Network, error) { return networkOfHomes(d.chainID, homes) }
+	d.describe = func() (*protocol.Network, error) { return node.NetworkFile(homes[0]) }
 	d.stop = func() error {
 		var errs []error
 		for _, n := range d.nodes {

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resilientrecords/resilientrecords/client"
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 func newGetCmd() *cobra.Command {
@@ -86,9 +86,9 @@ func writeAtomically(path string, fill func(io.Writer) error) error {
 
 // sharedEntry is one line of 'rrec ls --shared --json'.
 type sharedEntry struct {
-	Grant  *ledger.GrantState `json:"grant"`
-	Record *ledger.Record     `json:"record,omitempty"`
-	Status string             `json:"status"`
+	Grant  *protocol.GrantState `json:"grant"`
+	Record *protocol.Record     `json:"record,omitempty"`
+	Status string               `json:"status"`
 }
 
 func listShared(ctx context.Context, s *client.Session, w io.Writer, jsonOut bool) error {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 func newLsCmd() *cobra.Command {
@@ -42,7 +42,7 @@ grant, record, owner, purpose and whether the grant is live, revoked or expired.
 			}
 			if jsonOut {
 				if recs == nil {
-					recs = []*ledger.Record{}
+					recs = []*protocol.Record{}
 				}
 				return writeJSON(w, recs)
 			}
@@ -61,7 +61,7 @@ grant, record, owner, purpose and whether the grant is live, revoked or expired.
 }
 
 // holders says how many nodes hold a record's blob, when the ledger knows.
-func holders(r *ledger.Record) string {
+func holders(r *protocol.Record) string {
 	switch {
 	case r.Erased != nil:
 		return "erased"
@@ -103,12 +103,12 @@ each expiry, and the erasure. Anyone can read a record's audit log.`,
 			}
 			if jsonOut {
 				if log == nil {
-					log = []ledger.AuditEntry{}
+					log = []protocol.AuditEntry{}
 				}
 				return writeJSON(cmd.OutOrStdout(), log)
 			}
-			me := ledger.PubKeyOf(s.Identity().Signing)
-			names := map[ledger.PubKey]string{me: "you"}
+			me := protocol.PubKeyOf(s.Identity().Signing)
+			names := map[protocol.PubKey]string{me: "you"}
 			if r, err := s.Record(ctx, rec); err == nil {
 				names[r.Owner] = "owner"
 				if r.Owner == me {
@@ -118,7 +118,7 @@ each expiry, and the erasure. Anyone can read a record's audit log.`,
 			for _, n := range s.Network().Nodes {
 				names[n.ProxyKey] = n.Name
 			}
-			printAudit(cmd.OutOrStdout(), log, func(k ledger.PubKey) string { return names[k] })
+			printAudit(cmd.OutOrStdout(), log, func(k protocol.PubKey) string { return names[k] })
 			return nil
 		},
 	}
@@ -129,7 +129,7 @@ each expiry, and the erasure. Anyone can read a record's audit log.`,
 
 // printAudit prints the log as a table; name says who a key is ("" when unknown: the key is
 // shown).
-func printAudit(w io.Writer, log []ledger.AuditEntry, name func(ledger.PubKey) string) {
+func printAudit(w io.Writer, log []protocol.AuditEntry, name func(protocol.PubKey) string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HEIGHT\tTIME\tEVENT\tGRANT\tBY\tPURPOSE")
 	for _, e := range log {

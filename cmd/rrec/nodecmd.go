@@ -129,7 +129,7 @@ genesis in which this node is the only validator. It refuses a home that already
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "initialised %s\nnode id    %s\nproxy key  %s\n", home, id.NodeID, id.ProxyKey)
-			return writeGeneratedNetworkFile(filepath.Join(home, "network.json"), chainID, []string{home})
+			return writeGeneratedNetworkFile(filepath.Join(home, "network.json"), []string{home})
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "node home `DIR` to create")
@@ -183,7 +183,7 @@ ones.`,
 			for _, h := range homes {
 				fmt.Fprintln(cmd.OutOrStdout(), h)
 			}
-			return writeGeneratedNetworkFile(filepath.Join(dir, "network.json"), chainID, homes)
+			return writeGeneratedNetworkFile(filepath.Join(dir, "network.json"), homes)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "write the homes under `DIR`")
@@ -239,10 +239,10 @@ the node is running; SIGINT or SIGTERM stop it cleanly.`,
 }
 
 // writeGeneratedNetworkFile writes network.json for homes that are not running yet.
-func writeGeneratedNetworkFile(path, chainID string, homes []string) error {
-	nw, err := networkOfHomes(chainID, homes)
+func writeGeneratedNetworkFile(path string, homes []string) error {
+	nw, err := node.NetworkFile(homes[0])
 	if err != nil {
 		return err
 	}
-	return nw.WriteFile(path)
+	return node.WriteNetworkFile(path, nw)
 }

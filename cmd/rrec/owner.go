@@ -14,7 +14,7 @@ import (
 	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/envelope"
 	"github.com/resilientrecords/resilientrecords/identity"
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 func newPutCmd() *cobra.Command {
@@ -138,7 +138,7 @@ cannot be taken back.`,
 		Example: `  rrec revoke $GRANT`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return cf.withID(cmd, "grant", args[0], func(ctx context.Context, s *client.Session, g ledger.ID) error {
+			return cf.withID(cmd, "grant", args[0], func(ctx context.Context, s *client.Session, g protocol.ID) error {
 				if err := s.Revoke(ctx, g); err != nil {
 					return explain(err, "grant")
 				}
@@ -164,7 +164,7 @@ its reach. It cannot be undone.`,
 		Example: `  rrec erase $REC`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return cf.withID(cmd, "record", args[0], func(ctx context.Context, s *client.Session, rec ledger.ID) error {
+			return cf.withID(cmd, "record", args[0], func(ctx context.Context, s *client.Session, rec protocol.ID) error {
 				if err := s.Erase(ctx, rec); err != nil {
 					return explain(err, "record")
 				}

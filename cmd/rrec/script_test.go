@@ -14,8 +14,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/resilientrecords/resilientrecords/client"
-
+	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store/storetest"
 )
 
@@ -147,7 +146,7 @@ func cmdWaitapi(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		timeout = d
 	}
-	nw, err := client.LoadNetwork(ts.MkAbs(args[0]))
+	nw, err := protocol.LoadNetwork(ts.MkAbs(args[0]))
 	ts.Check(err)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resilientrecords/resilientrecords/client"
-	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 // clientFlags are the flags every client command shares.
@@ -41,7 +41,7 @@ func (f *clientFlags) open(cmd *cobra.Command) (context.Context, *client.Session
 	if path == "" {
 		return nil, nil, nil, errors.New("no network: pass --network FILE or set RREC_NETWORK (a local network: 'rrec devnet --dir DIR' writes DIR/network.json)")
 	}
-	nw, err := client.LoadNetwork(path)
+	nw, err := protocol.LoadNetwork(path)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("network %s: %w", path, err)
 	}
@@ -55,7 +55,7 @@ func (f *clientFlags) open(cmd *cobra.Command) (context.Context, *client.Session
 
 // withID opens a session and runs do for the record or grant id in arg: the shape of every
 // command that acts on one id.
-func (cf *clientFlags) withID(cmd *cobra.Command, what, arg string, do func(context.Context, *client.Session, ledger.ID) error) error {
+func (cf *clientFlags) withID(cmd *cobra.Command, what, arg string, do func(context.Context, *client.Session, protocol.ID) error) error {
 	id, err := parseID(what, arg)
 	if err != nil {
 		return err
@@ -70,8 +70,8 @@ func (cf *clientFlags) withID(cmd *cobra.Command, what, arg string, do func(cont
 
 // parseID reads a record id (what = "record", as put prints it) or a grant id (what =
 // "grant", as grant prints it).
-func parseID(what, s string) (ledger.ID, error) {
-	var id ledger.ID
+func parseID(what, s string) (protocol.ID, error) {
+	var id protocol.ID
 	if err := id.UnmarshalText([]byte(s)); err != nil {
 		printer := "put"
 		if what == "grant" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,16 +13,15 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/resilientrecords/resilientrecords/client"
-	"github.com/resilientrecords/resilientrecords/node"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 // nodeStatus is one line of 'rrec status'.
 type nodeStatus struct {
-	Name   string          `json:"name"`
-	API    string          `json:"api"`
-	Status *node.APIStatus `json:"status,omitempty"`
-	Error  string          `json:"error,omitempty"`
+	Name   string           `json:"name"`
+	API    string           `json:"api"`
+	Status *protocol.Status `json:"status,omitempty"`
+	Error  string           `json:"error,omitempty"`
 }
 
 func newStatusCmd() *cobra.Command {
@@ -46,7 +44,7 @@ answer or names another chain.`,
 			if network == "" {
 				return errors.New("no network: pass --network FILE or set RREC_NETWORK")
 			}
-			nw, err := client.LoadNetwork(network)
+			nw, err := protocol.LoadNetwork(network)
 			if err != nil {
 				return fmt.Errorf("network %s: %w", network, err)
 			}
@@ -57,7 +55,7 @@ answer or names another chain.`,
 			for i, n := range nw.Nodes {
 				wg.Go(func() {
 					out[i] = nodeStatus{Name: n.Name, API: n.API}
-					st, err := fetchStatus(ctx, n.API)
+					st, err := fetchStatus(ctx, n.URL())
 					switch {
 					case err != nil:
 						out[i].Error = err.Error()
@@ -93,7 +91,7 @@ answer or names another chain.`,
 	return cmd
 }
 
-func fetchStatus(ctx context.Context, api string) (*node.APIStatus, error) {
+func fetchStatus(ctx context.Context, api string) (*protocol.Status, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/v1/status", nil)
 	if err != nil {
 		return nil, err
@@ -103,12 +101,9 @@ func fetchStatus(ctx context.Context, api string) (*node.APIStatus, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("answered %s", resp.Status)
-	}
-	var st node.APIStatus
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&st); err != nil {
-		return nil, fmt.Errorf("unreadable status: %w", err)
+	var st protocol.Status
+	if err := protocol.ReadAnswer(resp, 64<<10, &st); err != nil {
+		return nil, err
 	}
 	return &st, nil
 }

@@ -33,6 +33,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/resilientrecords/resilientrecords/envelope"
+	"github.com/resilientrecords/resilientrecords/scripts/internal/benchkit"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
@@ -86,9 +87,8 @@ func run(size int64, pairs int, dir string) error {
 	if err != nil {
 		return err
 	}
-	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("plaintext %d MiB, %d pairs (order alternating), %d CPUs, load average %s, scratch %s\n",
-		size>>20, pairs, runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "), dir)
+		size>>20, pairs, runtime.NumCPU(), benchkit.LoadAvg(), dir)
 
 	// One untimed round warms the page cache and the binaries.
 	for _, t := range tools {
@@ -126,7 +126,7 @@ func run(size int64, pairs int, dir string) error {
 		for i := range a {
 			ratios = append(ratios, a[i].elapsed.Seconds()/e[i].elapsed.Seconds())
 		}
-		ratio := median(ratios)
+		ratio := benchkit.Median(ratios)
 		verdict := "ok"
 		if ratio < minRatio {
 			verdict, ok = fmt.Sprintf("BELOW %.2f", minRatio), false
@@ -138,7 +138,7 @@ func run(size int64, pairs int, dir string) error {
 			ratios = append(ratios, a[i].cpu.Seconds()/e[i].cpu.Seconds())
 		}
 		fmt.Printf("  per CPU-second (user+sys of the child, less sensitive to other load): age %s, envelope %s; median paired ratio %.3f\n",
-			rate(size, medianDur(a, cpuTime)), rate(size, medianDur(e, cpuTime)), median(ratios))
+			rate(size, medianDur(a, cpuTime)), rate(size, medianDur(e, cpuTime)), benchkit.Median(ratios))
 		for _, t := range []string{"age", "envelope"} {
 			peak := slices.MaxFunc(res[op+"-"+t], func(x, y result) int { return int(x.maxRSS - y.maxRSS) }).maxRSS
 			verdict := "ok"
@@ -341,22 +341,13 @@ func rate(size int64, d time.Duration) string {
 	return fmt.Sprintf("%7.1f MiB/s", float64(size)/(1<<20)/d.Seconds())
 }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func wall(r result) time.Duration    { return r.elapsed }
 func cpuTime(r result) time.Duration { return r.cpu }
 
 func medianDur(rs []result, f func(result) time.Duration) time.Duration {
-	var xs []float64
+	var ds []time.Duration
 	for _, r := range rs {
-		xs = append(xs, float64(f(r)))
+		ds = append(ds, f(r))
 	}
-	return time.Duration(median(xs))
+	return benchkit.Median(ds)
 }

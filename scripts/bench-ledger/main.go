@@ -13,15 +13,14 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/node"
+	"github.com/resilientrecords/resilientrecords/protocol"
+	"github.com/resilientrecords/resilientrecords/scripts/internal/benchkit"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
@@ -47,9 +46,9 @@ func main() {
 
 type account struct {
 	signer *umbral.Signer
-	pk     ledger.PubKey
+	pk     protocol.PubKey
 	seq    uint64
-	record ledger.ID
+	record protocol.ID
 }
 
 func newAccount() (*account, error) {
@@ -58,11 +57,11 @@ func newAccount() (*account, error) {
 		return nil, err
 	}
 	s := umbral.NewSigner(sk)
-	return &account{signer: s, pk: ledger.PubKeyOf(s.VerifyingKey())}, nil
+	return &account{signer: s, pk: protocol.PubKeyOf(s.VerifyingKey())}, nil
 }
 
-func (a *account) sign(chain string, body ledger.Body) ([]byte, error) {
-	tx := &ledger.Tx{ChainID: chain, Sequence: a.seq, Body: body}
+func (a *account) sign(chain string, body protocol.Body) ([]byte, error) {
+	tx := &protocol.Tx{ChainID: chain, Sequence: a.seq, Body: body}
 	if err := tx.Sign(a.signer); err != nil {
 		return nil, err
 	}
@@ -98,23 +97,23 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 		"=> CPU floor %.0f tx/s per core\n", verifyCost, verifies, float64(time.Second)/(verifies*float64(verifyCost)))
 
 	start := time.Now()
-	nw, err := node.StartNetwork(ctx, dir, node.NetworkOptions{Logger: lg, NoSigCache: noCache})
+	nw, err := node.StartLocalNet(ctx, dir, node.LocalNetOptions{Logger: lg, NoSigCache: noCache})
 	if err != nil {
 		return err
 	}
 	defer nw.Stop()
 	fmt.Printf("network up in %v\n", time.Since(start).Round(time.Millisecond))
-	var reg []ledger.NodeInfo
-	if _, err := nw.Client().Query(ctx, "/nodes", &reg); err != nil {
+	var reg []protocol.Node
+	if _, err := nw.RPC().Query(ctx, "/nodes", &reg); err != nil {
 		return err
 	}
 	chain := nw.ChainID()
-	c := nw.Client()
+	c := nw.RPC()
 
-	grant := func(a *account, to ledger.PubKey) (ledger.Body, error) {
-		g := &ledger.Grant{Record: a.record, RecipientSig: to, RecipientEnc: to, Purpose: "bench"}
+	grant := func(a *account, to protocol.PubKey) (protocol.Body, error) {
+		g := &protocol.Grant{Record: a.record, RecipientSig: to, RecipientEnc: to, Purpose: "bench"}
 		for i, r := range reg {
-			g.Nodes = append(g.Nodes, ledger.GrantNode{Proxy: r.ProxyKey, Commitment: [32]byte{byte(i)}})
+			g.Nodes = append(g.Nodes, protocol.GrantNode{Proxy: r.ProxyKey, Commitment: [32]byte{byte(i)}})
 		}
 		return g, nil
 	}
@@ -125,9 +124,9 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 			return nil, err
 		}
 		cb, _ := cap.MarshalBinary()
-		body := &ledger.PutRecord{CID: []byte("bafkreibench"), Size: 1, DelegatingKey: ledger.PubKeyOf(sk.PublicKey())}
+		body := &protocol.PutRecord{CID: []byte("bafkreibench"), Size: 1, DelegatingKey: protocol.PubKeyOf(sk.PublicKey())}
 		copy(body.Capsule[:], cb)
-		a.record = ledger.RecordID(chain, a.pk, a.seq)
+		a.record = protocol.RecordID(chain, a.pk, a.seq)
 		return a.sign(chain, body)
 	}
 
@@ -157,10 +156,9 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 		}
 		lat = append(lat, time.Since(t0))
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))].Round(100 * time.Microsecond) }
+	pct := func(p float64) time.Duration { return benchkit.Percentile(lat, p).Round(100 * time.Microsecond) }
 	fmt.Printf("commit latency of a grant, %d sequential: p50 %v  p90 %v  p99 %v  max %v\n",
-		n, pct(0.5), pct(0.9), pct(0.99), lat[len(lat)-1].Round(time.Millisecond))
+		n, pct(0.5), pct(0.9), pct(0.99), benchkit.Percentile(lat, 1).Round(time.Millisecond))
 
 	// Throughput: many accounts, each keeping `inflight` grants in flight,
 	// transactions signed in advance so client signing is not measured.
@@ -206,19 +204,13 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 	}
 	fmt.Printf("signed %d grants in advance in %v\n", accounts*perAccount, time.Since(signStart).Round(time.Millisecond))
 
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := benchkit.CPUProfile(*cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	h0 := nw.Node(0).Height()
-	cpu0 := processCPU()
+	cpu0 := benchkit.ProcessCPU()
 	var committed, failed atomic.Int64
 	runCtx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
@@ -263,7 +255,7 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 	}
 	wg.Wait()
 	elapsed := time.Since(t0)
-	cpu := processCPU() - cpu0
+	cpu := benchkit.ProcessCPU() - cpu0
 	blocks := nw.Node(0).Height() - h0
 	fmt.Printf("throughput: %d accounts x %d in flight for %v: %d grants committed = %.0f grants/s "+
 		"(%d blocks, %.1f tx/block, %d failed)\n", accounts, inflight, elapsed.Round(time.Millisecond),
@@ -284,7 +276,7 @@ func measureVerify() (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	tx := &ledger.Tx{ChainID: "x", Body: &ledger.Revoke{}}
+	tx := &protocol.Tx{ChainID: "x", Body: &protocol.Revoke{}}
 	if err := tx.Sign(a.signer); err != nil {
 		return 0, err
 	}
@@ -352,13 +344,4 @@ func (c *msgCounter) print() {
 		}
 		fmt.Printf("%8d  %s\n", e.v, e.k)
 	}
-}
-
-// processCPU is the user+system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -20,11 +20,8 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"runtime/pprof"
-	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,7 +30,8 @@ import (
 	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/node"
-	"github.com/resilientrecords/resilientrecords/proxy"
+	"github.com/resilientrecords/resilientrecords/protocol"
+	"github.com/resilientrecords/resilientrecords/scripts/internal/benchkit"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
@@ -52,7 +50,7 @@ func main() {
 
 type user struct {
 	id  *identity.Identity
-	pk  ledger.PubKey
+	pk  protocol.PubKey
 	seq uint64
 }
 
@@ -61,11 +59,11 @@ func newUser() (*user, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &user{id: id, pk: ledger.PubKeyOf(id.Public().Signing)}, nil
+	return &user{id: id, pk: protocol.PubKeyOf(id.Public().Signing)}, nil
 }
 
-func (u *user) sign(chain string, body ledger.Body) ([]byte, error) {
-	tx := &ledger.Tx{ChainID: chain, Sequence: u.seq, Body: body}
+func (u *user) sign(chain string, body protocol.Body) ([]byte, error) {
+	tx := &protocol.Tx{ChainID: chain, Sequence: u.seq, Body: body}
 	if err := tx.Sign(u.id.Signer()); err != nil {
 		return nil, err
 	}
@@ -76,8 +74,8 @@ func (u *user) sign(chain string, body ledger.Body) ([]byte, error) {
 // worker is one recipient with a deposited grant on its own record.
 type worker struct {
 	u          *user
-	grant      *ledger.GrantState
-	rec        *ledger.Record
+	grant      *protocol.GrantState
+	rec        *protocol.Record
 	capsule    *umbral.Capsule
 	ciphertext []byte
 	fileKey    []byte
@@ -86,11 +84,11 @@ type worker struct {
 
 type env struct {
 	ctx   context.Context
-	nw    *node.Network
+	nw    *node.LocalNet
 	chain string
-	nodes []client.Node
-	cl    *client.Client
-	sub   *node.Client
+	nodes []protocol.Node
+	cl    *client.API
+	sub   *node.RPC
 }
 
 func (e *env) snapshot() (*ledger.Snapshot, error) { return e.nw.Node(0).App().Committed() }
@@ -103,21 +101,21 @@ func run(recipients, clients int, duration time.Duration, n int) error {
 	}
 	defer os.RemoveAll(dir)
 	fmt.Printf("GOMAXPROCS %d, 4 validators and their proxies in-process on 127.0.0.1, t = 3 of 4; load average %s\n",
-		runtime.GOMAXPROCS(0), loadavg())
-	defer func() { fmt.Printf("load average at the end %s\n", loadavg()) }()
+		runtime.GOMAXPROCS(0), benchkit.LoadAvg())
+	defer func() { fmt.Printf("load average at the end %s\n", benchkit.LoadAvg()) }()
 	if err := printFloor(); err != nil {
 		return err
 	}
 	start := time.Now()
-	nw, err := node.StartNetwork(ctx, dir, node.NetworkOptions{})
+	nw, err := node.StartLocalNet(ctx, dir, node.LocalNetOptions{})
 	if err != nil {
 		return err
 	}
 	defer nw.Stop()
 	fmt.Printf("network up in %v\n", time.Since(start).Round(time.Millisecond))
 	tr := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
-	e := &env{ctx: ctx, nw: nw, chain: nw.ChainID(), sub: nw.Node(0).Client(),
-		cl: &client.Client{HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}}
+	e := &env{ctx: ctx, nw: nw, chain: nw.ChainID(), sub: nw.Node(0).RPC(),
+		cl: &client.API{HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}}
 	snap, err := e.snapshot()
 	if err != nil {
 		return err
@@ -127,7 +125,7 @@ func run(recipients, clients int, duration time.Duration, n int) error {
 	if err != nil {
 		return err
 	}
-	e.nodes = client.NodesFromRegistry(reg)
+	e.nodes = reg
 
 	start = time.Now()
 	ws, err := setup(e, recipients)
@@ -152,13 +150,13 @@ func setup(e *env, recipients int) ([]*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]ledger.PubKey, len(e.nodes))
+	keys := make([]protocol.PubKey, len(e.nodes))
 	for i, nd := range e.nodes {
-		keys[i] = nd.Key
+		keys[i] = nd.ProxyKey
 	}
 	ws := make([]*worker, recipients)
 	frags := make([]*client.Fragments, recipients)
-	grants := make([]ledger.ID, recipients)
+	grants := make([]protocol.ID, recipients)
 	var pend []*node.Pending
 	for i := range ws {
 		u, err := newUser()
@@ -166,7 +164,7 @@ func setup(e *env, recipients int) ([]*worker, error) {
 			return nil, err
 		}
 		w := &worker{u: u, fileKey: bytes.Repeat([]byte{byte(i)}, 32)}
-		recID := ledger.RecordID(e.chain, owner.pk, owner.seq)
+		recID := protocol.RecordID(e.chain, owner.pk, owner.seq)
 		dk, err := owner.id.DelegatingKey(recID[:])
 		if err != nil {
 			return nil, err
@@ -175,16 +173,16 @@ func setup(e *env, recipients int) ([]*worker, error) {
 		if w.capsule, w.ciphertext, err = umbral.Encrypt(w.delegating, w.fileKey); err != nil {
 			return nil, err
 		}
-		put := &ledger.PutRecord{CID: []byte("bafkreibench"), Size: 1, DelegatingKey: ledger.PubKeyOf(w.delegating)}
+		put := &protocol.PutRecord{CID: []byte("bafkreibench"), Size: 1, DelegatingKey: protocol.PubKeyOf(w.delegating)}
 		cb, _ := w.capsule.MarshalBinary()
 		copy(put.Capsule[:], cb)
 		if frags[i], err = client.MakeFragments(dk, owner.id.Signer(), u.id.Public().Receiving, keys, 0); err != nil {
 			return nil, err
 		}
-		grant := &ledger.Grant{Record: recID, RecipientSig: u.pk, RecipientEnc: ledger.PubKeyOf(u.id.Public().Receiving), Nodes: frags[i].Nodes}
-		for _, body := range []ledger.Body{put, grant} {
+		grant := &protocol.Grant{Record: recID, RecipientSig: u.pk, RecipientEnc: protocol.PubKeyOf(u.id.Public().Receiving), Nodes: frags[i].Nodes}
+		for _, body := range []protocol.Body{put, grant} {
 			if body == grant {
-				grants[i] = ledger.GrantID(e.chain, owner.pk, owner.seq)
+				grants[i] = protocol.GrantID(e.chain, owner.pk, owner.seq)
 			}
 			raw, err := owner.sign(e.chain, body)
 			if err != nil {
@@ -260,7 +258,7 @@ func waitApps(e *env, h int64) error {
 
 // request commits a RequestAccess and returns the Access naming it.
 func (e *env) request(w *worker) (*client.Access, error) {
-	raw, err := w.u.sign(e.chain, &ledger.RequestAccess{Grant: w.grant.ID, Purpose: "bench"})
+	raw, err := w.u.sign(e.chain, &protocol.RequestAccess{Grant: w.grant.ID, Purpose: "bench"})
 	if err != nil {
 		return nil, err
 	}
@@ -294,8 +292,8 @@ func benchCFrags(e *env, ws []*worker, clients int, duration time.Duration) erro
 			return err
 		}
 		for _, nd := range e.nodes {
-			req := &proxy.Request{RequestTx: a.RequestTx, Grant: w.grant.ID, AuditIndex: a.AuditIndex,
-				Capsule: w.rec.Capsule, Node: nd.Key, NotAfter: time.Now().Add(4 * time.Minute).Unix()}
+			req := &protocol.ReencryptRequest{RequestTx: a.RequestTx, Grant: w.grant.ID, AuditIndex: a.AuditIndex,
+				Capsule: w.rec.Capsule, Node: nd.ProxyKey, NotAfter: time.Now().Add(4 * time.Minute).UnixNano()}
 			if err := req.Sign(e.chain, w.u.id.Signer()); err != nil {
 				return err
 			}
@@ -313,13 +311,13 @@ func benchCFrags(e *env, ws []*worker, clients int, duration time.Duration) erro
 			defer wg.Done()
 			for k := c; time.Now().Before(stop); k++ {
 				i, j := k%len(ws), (k/len(ws)+c)%len(e.nodes)
-				resp, err := e.cl.HTTP.Post(e.nodes[j].URL+"/v1/reencrypt", "application/json", bytes.NewReader(bodies[i][j]))
+				resp, err := e.cl.HTTP.Post(e.nodes[j].URL()+"/v1/reencrypt", "application/json", bytes.NewReader(bodies[i][j]))
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					refused.Add(1)
 					continue
 				}
-				var out proxy.Response
+				var out protocol.ReencryptResponse
 				err = json.NewDecoder(resp.Body).Decode(&out)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK || err != nil {
@@ -331,9 +329,9 @@ func benchCFrags(e *env, ws []*worker, clients int, duration time.Duration) erro
 			}
 		}()
 	}
-	t0, c0 := time.Now(), processCPU()
+	t0, c0 := time.Now(), benchkit.ProcessCPU()
 	wg.Wait()
-	el, cpu := time.Since(t0), processCPU()-c0
+	el, cpu := time.Since(t0), benchkit.ProcessCPU()-c0
 	fmt.Printf("cfrags served (requests committed beforehand, %d recipients, %d requests in flight): %d in %v: %s; %d failed",
 		len(ws), clients, served.Load(), el.Round(time.Millisecond), cpuRate(served.Load(), el, cpu), refused.Load())
 	if v := firstErr.Load(); v != nil {
@@ -367,17 +365,11 @@ func (e *env) access(w *worker) error {
 var profile string
 
 func benchAccesses(e *env, ws []*worker, duration time.Duration) error {
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := benchkit.CPUProfile(profile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	var done atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -385,7 +377,7 @@ func benchAccesses(e *env, ws []*worker, duration time.Duration) error {
 	stop := time.Now().Add(duration)
 	var wg sync.WaitGroup
 	h0, _, _ := e.nw.Node(0).App().LastCommit()
-	t0, c0 := time.Now(), processCPU()
+	t0, c0 := time.Now(), benchkit.ProcessCPU()
 	for _, w := range ws {
 		wg.Add(1)
 		go func() {
@@ -409,7 +401,7 @@ func benchAccesses(e *env, ws []*worker, duration time.Duration) error {
 		}()
 	}
 	wg.Wait()
-	el, cpu := time.Since(t0), processCPU()-c0
+	el, cpu := time.Since(t0), benchkit.ProcessCPU()-c0
 	if firstErr != nil {
 		return fmt.Errorf("access run: %w", firstErr)
 	}
@@ -444,12 +436,7 @@ func benchLatency(e *env, w *worker, n int) error {
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[int(p*float64(len(s)-1))].Round(100 * time.Microsecond)
+	return benchkit.Percentile(d, p).Round(100 * time.Microsecond)
 }
 
 // threadCPU is this OS thread's CPU time: on a host shared with other
@@ -458,21 +445,6 @@ func threadCPU() time.Duration {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
 	return time.Duration(ts.Nano())
-}
-
-// processCPU is the CPU time of the whole process (nodes and clients).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	if len(b) < 14 {
-		return "?"
-	}
-	return string(b[:14])
 }
 
 // cpuRate reports a count per wall second, and what the same work would

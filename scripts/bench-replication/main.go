@@ -20,20 +20,17 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
-	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/resilientrecords/resilientrecords/client"
-	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/node"
+	"github.com/resilientrecords/resilientrecords/protocol"
+	"github.com/resilientrecords/resilientrecords/scripts/internal/benchkit"
+	"github.com/resilientrecords/resilientrecords/store/kubo/kubotest"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
@@ -44,18 +41,13 @@ func main() {
 	stores := flag.String("stores", "embedded,kubo", "store kinds to measure")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.Parse()
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			log.Fatal(err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := benchkit.CPUProfile(*cpuprofile)
+	if err != nil {
+		log.Fatal(err)
 	}
+	defer stopProfile()
 	log.SetFlags(0)
-	n, err := parseSize(*size)
+	n, err := benchkit.ParseSize(*size)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -71,20 +63,6 @@ func main() {
 	}
 }
 
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	switch {
-	case strings.HasSuffix(s, "K"):
-		mult, s = 1<<10, strings.TrimSuffix(s, "K")
-	case strings.HasSuffix(s, "M"):
-		mult, s = 1<<20, strings.TrimSuffix(s, "M")
-	case strings.HasSuffix(s, "G"):
-		mult, s = 1<<30, strings.TrimSuffix(s, "G")
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	return v * mult, err
-}
-
 func bench(kind, ipfs, label string, size int64, runs int) error {
 	dir, err := os.MkdirTemp("", "bench-replication-")
 	if err != nil {
@@ -93,53 +71,35 @@ func bench(kind, ipfs, label string, size int64, runs int) error {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	var daemons []*daemon
+	var daemons []*kubotest.Daemon
 	defer func() {
 		for _, d := range daemons {
-			d.stop()
+			d.Stop()
 		}
 	}()
 	if kind == "kubo" {
 		for i := range 4 {
-			d, err := startDaemon(ipfs, filepath.Join(dir, fmt.Sprintf("ipfs%d", i)))
+			d, err := kubotest.Start(ctx, ipfs, filepath.Join(dir, fmt.Sprintf("ipfs%d", i)), kubotest.Options{})
 			if err != nil {
 				return err
 			}
 			daemons = append(daemons, d)
 		}
-		for i, d := range daemons {
-			for _, o := range daemons[i+1:] {
-				if _, err := d.run("swarm", "connect", o.swarm); err != nil {
-					return err
-				}
-			}
+		if err := kubotest.ConnectAll(ctx, daemons...); err != nil {
+			return err
 		}
 	} else if kind != "embedded" {
 		return fmt.Errorf("unknown store kind %q", kind)
 	}
-	nw, err := node.StartNetwork(ctx, filepath.Join(dir, "net"), node.NetworkOptions{ChainID: "rr-bench-repl"})
+	var apis []string
+	for _, d := range daemons {
+		apis = append(apis, d.APIAddr())
+	}
+	nw, err := node.StartLocalNet(ctx, filepath.Join(dir, "net"), node.LocalNetOptions{ChainID: "rr-bench-repl", KuboAPIs: apis})
 	if err != nil {
 		return err
 	}
 	defer nw.Stop()
-	if kind == "kubo" {
-		if err := nw.Stop(); err != nil {
-			return err
-		}
-		for i, d := range daemons {
-			s, err := node.ReadSettings(nw.Homes()[i])
-			if err != nil {
-				return err
-			}
-			s.Blobs.KuboAPI = d.api
-			if err := node.WriteSettings(nw.Homes()[i], s); err != nil {
-				return err
-			}
-		}
-		if err := nw.Restart(ctx); err != nil {
-			return err
-		}
-	}
 	snap, err := nw.Node(0).App().Committed()
 	if err != nil {
 		return err
@@ -149,13 +109,13 @@ func bench(kind, ipfs, label string, size int64, runs int) error {
 	if err != nil {
 		return err
 	}
-	nodes := client.NodesFromRegistry(reg)
+	nodes := reg
 	sk, err := umbral.GenerateSecretKey()
 	if err != nil {
 		return err
 	}
 	owner := umbral.NewSigner(sk)
-	pk := ledger.PubKeyOf(owner.VerifyingKey())
+	pk := protocol.PubKeyOf(owner.VerifyingKey())
 	var seq uint64
 	var holdTimes []time.Duration
 	for run := 1; run <= runs; run++ {
@@ -164,17 +124,17 @@ func bench(kind, ipfs, label string, size int64, runs int) error {
 			return err
 		}
 		started := time.Now()
-		c, err := (&client.Client{}).UploadBlob(ctx, nodes[0], nw.ChainID(), owner, bytes.NewReader(data), size)
+		c, err := (&client.API{}).UploadBlob(ctx, nodes[0], nw.ChainID(), owner, bytes.NewReader(data), size)
 		if err != nil {
 			return err
 		}
 		upload := time.Since(started)
-		rec := ledger.RecordID(nw.ChainID(), pk, seq)
+		rec := protocol.RecordID(nw.ChainID(), pk, seq)
 		raw, err := putTx(owner, nw.ChainID(), seq, c, size)
 		if err != nil {
 			return err
 		}
-		if _, err := nw.Node(0).Client().Submit(ctx, raw); err != nil {
+		if _, err := nw.Node(0).RPC().Submit(ctx, raw); err != nil {
 			return err
 		}
 		seq++
@@ -191,8 +151,7 @@ func bench(kind, ipfs, label string, size int64, runs int) error {
 		fmt.Printf("%-9s %-6s %-4d %14s %14s %14s\n", kind, label, run, upload.Round(time.Millisecond),
 			all.Sub(committed).Round(time.Millisecond), ledgerAll.Sub(committed).Round(time.Millisecond))
 	}
-	slices.Sort(holdTimes)
-	fmt.Printf("%-9s %-6s median all-hold %s\n", kind, label, holdTimes[len(holdTimes)/2].Round(time.Millisecond))
+	fmt.Printf("%-9s %-6s median all-hold %s\n", kind, label, benchkit.Median(holdTimes).Round(time.Millisecond))
 	return nil
 }
 
@@ -205,17 +164,17 @@ func putTx(owner *umbral.Signer, chain string, seq uint64, c cid.Cid, size int64
 	if err != nil {
 		return nil, err
 	}
-	body := &ledger.PutRecord{CID: []byte(c.String()), Size: uint64(size), DelegatingKey: ledger.PubKeyOf(dk.PublicKey())}
+	body := &protocol.PutRecord{CID: []byte(c.String()), Size: uint64(size), DelegatingKey: protocol.PubKeyOf(dk.PublicKey())}
 	cb, _ := capsule.MarshalBinary()
 	copy(body.Capsule[:], cb)
-	tx := &ledger.Tx{ChainID: chain, Sequence: seq, Body: body}
+	tx := &protocol.Tx{ChainID: chain, Sequence: seq, Body: body}
 	if err := tx.Sign(owner); err != nil {
 		return nil, err
 	}
 	return tx.Encode(), nil
 }
 
-func waitAll(ctx context.Context, nw *node.Network, c cid.Cid) (time.Time, error) {
+func waitAll(ctx context.Context, nw *node.LocalNet, c cid.Cid) (time.Time, error) {
 	for {
 		n := 0
 		for i := range nw.Size() {
@@ -234,10 +193,10 @@ func waitAll(ctx context.Context, nw *node.Network, c cid.Cid) (time.Time, error
 	}
 }
 
-func waitHolders(ctx context.Context, nw *node.Network, rec ledger.ID) (time.Time, error) {
+func waitHolders(ctx context.Context, nw *node.LocalNet, rec protocol.ID) (time.Time, error) {
 	for {
-		var r ledger.Record
-		if _, err := nw.Node(0).Client().Query(ctx, "/record/"+rec.String(), &r); err == nil && len(r.Holders) == nw.Size() {
+		var r protocol.Record
+		if _, err := nw.Node(0).RPC().Query(ctx, "/record/"+rec.String(), &r); err == nil && len(r.Holders) == nw.Size() {
 			return time.Now(), nil
 		}
 		select {
@@ -245,82 +204,5 @@ func waitHolders(ctx context.Context, nw *node.Network, rec ledger.ID) (time.Tim
 			return time.Time{}, ctx.Err()
 		case <-time.After(5 * time.Millisecond):
 		}
-	}
-}
-
-type daemon struct {
-	bin, repo, api, swarm string
-	cmd                   *exec.Cmd
-	exited                chan struct{}
-}
-
-func (d *daemon) run(args ...string) (string, error) {
-	cmd := exec.Command(d.bin, args...)
-	cmd.Env = append(os.Environ(), "IPFS_PATH="+d.repo, "IPFS_TELEMETRY=off", "DO_NOT_TRACK=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("ipfs %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-func startDaemon(bin, repo string) (*daemon, error) {
-	d := &daemon{bin: bin, repo: repo, exited: make(chan struct{})}
-	for _, args := range [][]string{{"init", "--profile=test", "--empty-repo"}, {"config", "Routing.Type", "none"}} {
-		if _, err := d.run(args...); err != nil {
-			return nil, err
-		}
-	}
-	d.cmd = exec.Command(bin, "daemon")
-	d.cmd.Env = append(os.Environ(), "IPFS_PATH="+repo, "IPFS_TELEMETRY=off", "DO_NOT_TRACK=1")
-	if err := d.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { d.cmd.Wait(); close(d.exited) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if b, err := os.ReadFile(filepath.Join(repo, "api")); err == nil {
-			if _, err := d.run("id", "-f", "<id>"); err == nil {
-				d.api = strings.TrimSpace(string(b))
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			d.stop()
-			return nil, fmt.Errorf("ipfs daemon in %s not ready", repo)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	id, err := d.run("id", "-f", "<id>")
-	if err != nil {
-		return nil, err
-	}
-	addrs, err := d.run("id", "-f", "<addrs>")
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range strings.Fields(addrs) {
-		if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") {
-			if !strings.Contains(a, "/p2p/") {
-				a += "/p2p/" + id
-			}
-			d.swarm = a
-			break
-		}
-	}
-	if d.swarm == "" {
-		d.stop()
-		return nil, fmt.Errorf("ipfs daemon in %s has no loopback swarm address", repo)
-	}
-	return d, nil
-}
-
-func (d *daemon) stop() {
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(10 * time.Second):
-		d.cmd.Process.Kill()
-		<-d.exited
 	}
 }

@@ -11,23 +11,19 @@ package main
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/resilientrecords/resilientrecords/scripts/internal/benchkit"
+	"github.com/resilientrecords/resilientrecords/store/kubo/kubotest"
 	"github.com/resilientrecords/resilientrecords/store/local"
+	"github.com/resilientrecords/resilientrecords/store/storetest"
 )
 
 func main() {
@@ -50,7 +46,7 @@ func main() {
 	}
 	fmt.Printf("%-6s %-4s %12s %12s %7s  %s\n", "size", "runs", "local", "kubo", "ratio", "cid")
 	for _, s := range strings.Split(*sizes, ",") {
-		n, err := parseSize(s)
+		n, err := benchkit.ParseSize(s)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -58,23 +54,6 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-}
-
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	switch {
-	case strings.HasSuffix(s, "K"):
-		mult = 1 << 10
-	case strings.HasSuffix(s, "M"):
-		mult = 1 << 20
-	case strings.HasSuffix(s, "G"):
-		mult = 1 << 30
-	}
-	n, err := strconv.ParseInt(strings.TrimRight(s, "KMG"), 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad size %q", s)
-	}
-	return n * mult, nil
 }
 
 func benchSize(ipfs, scratch, label string, n int64, runs int) error {
@@ -100,7 +79,7 @@ func benchSize(ipfs, scratch, label string, n int64, runs int) error {
 	if localCID != kuboCID {
 		return fmt.Errorf("%s: CIDs differ: local %s, kubo %s", label, localCID, kuboCID)
 	}
-	lm, km := median(localTimes), median(kuboTimes)
+	lm, km := benchkit.Median(localTimes), benchkit.Median(kuboTimes)
 	fmt.Printf("%-6s %-4d %12s %12s %6.2fx  %s (identical; this process's peak RSS %s)\n", label, runs,
 		lm.Round(time.Millisecond), km.Round(time.Millisecond), float64(lm)/float64(km), localCID, peakRSS())
 	return nil
@@ -122,22 +101,16 @@ func peakRSS() string {
 }
 
 func writeKeystream(path string, n int64) error {
-	block, _ := aes.NewCipher([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
-	ks := &cipher.StreamReader{S: cipher.NewCTR(block, make([]byte, 16)), R: zeroReader{}}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if _, err := io.CopyN(f, ks, n); err != nil {
+	if _, err := io.Copy(f, storetest.Keystream(n)); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
 }
-
-type zeroReader struct{}
-
-func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 func timeLocal(scratch, file string) (time.Duration, string, error) {
 	dir, err := os.MkdirTemp(scratch, "local-")
@@ -166,58 +139,17 @@ func timeKubo(ipfs, scratch, file string) (time.Duration, string, error) {
 		return 0, "", err
 	}
 	defer os.RemoveAll(repo)
-	env := append(os.Environ(), "IPFS_PATH="+repo, "IPFS_TELEMETRY=off", "DO_NOT_TRACK=1")
-	if out, err := command(ipfs, env, "init", "--profile=test", "--empty-repo").CombinedOutput(); err != nil {
-		return 0, "", fmt.Errorf("init: %v: %s", err, out)
-	}
-	daemon := command(ipfs, env, "daemon", "--offline")
-	if err := daemon.Start(); err != nil {
+	ctx := context.Background()
+	d, err := kubotest.Start(ctx, ipfs, repo, kubotest.Options{Offline: true})
+	if err != nil {
 		return 0, "", err
 	}
-	defer func() {
-		daemon.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { daemon.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			daemon.Process.Kill()
-			<-done
-		}
-	}()
-	if err := waitAPI(ipfs, env, repo); err != nil {
-		return 0, "", err
-	}
+	defer d.Stop()
 	start := time.Now()
-	out, err := command(ipfs, env, "add", "--cid-version=1", "--raw-leaves", "-Q", file).Output()
-	d := time.Since(start)
+	out, err := d.Command(ctx, "add", "--cid-version=1", "--raw-leaves", "-Q", file).Output()
+	elapsed := time.Since(start)
 	if err != nil {
 		return 0, "", fmt.Errorf("add: %w", err)
 	}
-	return d, strings.TrimSpace(string(out)), nil
-}
-
-func command(bin string, env []string, args ...string) *exec.Cmd {
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	return cmd
-}
-
-func waitAPI(ipfs string, env []string, repo string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(filepath.Join(repo, "api")); err == nil {
-			if command(ipfs, env, "id", "-f", "<id>").Run() == nil {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return errors.New("daemon not ready after 60s")
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
+	return elapsed, strings.TrimSpace(string(out)), nil
 }

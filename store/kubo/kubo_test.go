@@ -14,17 +14,29 @@ import (
 
 	"github.com/resilientrecords/resilientrecords/store"
 	"github.com/resilientrecords/resilientrecords/store/kubo"
+	"github.com/resilientrecords/resilientrecords/store/kubo/kubotest"
 	"github.com/resilientrecords/resilientrecords/store/local"
 	"github.com/resilientrecords/resilientrecords/store/storetest"
 )
+
+// openStore opens a Store on the daemon, closed in t.Cleanup.
+func openStore(t *testing.T, d *kubotest.Daemon, opts *kubo.Options) *kubo.Store {
+	t.Helper()
+	s, err := kubo.New(d.APIAddr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
 
 func TestConformance(t *testing.T) {
 	repos := map[store.Store]string{}
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T, max int64) store.Store {
-			d := startDaemon(t, false)
-			s := d.store(t, &kubo.Options{MaxSize: max, TempDir: t.TempDir()})
-			repos[s] = d.repo
+			d := kubotest.StartT(t, kubotest.Options{Offline: true})
+			s := openStore(t, d, &kubo.Options{MaxSize: max, TempDir: t.TempDir()})
+			repos[s] = d.Path()
 			return s
 		},
 		CorruptBlock: func(t *testing.T, s store.Store, c cid.Cid) {
@@ -45,8 +57,7 @@ func TestConformance(t *testing.T) {
 // `ipfs add --cid-version=1 --raw-leaves --only-hash` for a few files, including ones that are
 // not golden vectors.
 func TestCIDsMatchKubo(t *testing.T) {
-	bin := ipfsBinary(t)
-	repo := initRepo(t, bin)
+	repo := kubotest.InitT(t, kubotest.Options{Offline: true})
 	dir := t.TempDir()
 	files := map[string][]byte{
 		"empty":    nil,
@@ -60,7 +71,7 @@ func TestCIDsMatchKubo(t *testing.T) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		want := strings.TrimSpace(run(t, bin, repo, "add", "--cid-version=1", "--raw-leaves", "--only-hash", "-Q", path))
+		want := repo.RunT(t, "add", "--cid-version=1", "--raw-leaves", "--only-hash", "-Q", path)
 		got, _, err := local.CID(bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)
@@ -74,10 +85,12 @@ func TestCIDsMatchKubo(t *testing.T) {
 // TestTwoDaemons shows replication: a blob put through node A is fetched over bitswap and
 // pinned by node B once B is connected to A on loopback, and survives A deleting it.
 func TestTwoDaemons(t *testing.T) {
-	a, b := startDaemon(t, true), startDaemon(t, true)
-	run(t, b.bin, b.repo, "swarm", "connect", a.swarmAddr(t))
-	sa, sb := a.store(t, nil), b.store(t, nil)
+	a, b := kubotest.StartT(t, kubotest.Options{}), kubotest.StartT(t, kubotest.Options{})
 	ctx := context.Background()
+	if err := b.Connect(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	sa, sb := openStore(t, a, nil), openStore(t, b, nil)
 	v := storetest.Vec("f10m")
 	storetest.Put(t, sa, v)
 	if ok, _ := sb.Has(ctx, v.CID); ok {
@@ -97,11 +110,11 @@ func TestTwoDaemons(t *testing.T) {
 
 // TestDeleteCollects checks in the kubo repo that Delete removes the blocks from disk.
 func TestDeleteCollects(t *testing.T) {
-	d := startDaemon(t, false)
-	s := d.store(t, nil)
+	d := kubotest.StartT(t, kubotest.Options{Offline: true})
+	s := openStore(t, d, nil)
 	v := storetest.Vec("f1m")
 	storetest.Put(t, s, v)
-	blocks := filepath.Join(d.repo, "blocks")
+	blocks := filepath.Join(d.Path(), "blocks")
 	if _, err := os.Stat(storetest.BlockPath(blocks, v.CID)); err != nil {
 		t.Fatalf("root block not in the kubo repo: %v", err)
 	}

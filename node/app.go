@@ -1,0 +1,372 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+
+	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
+)
+
+// App is the ledger's ABCI 2.0 application: package ledger's state machine over a goleveldb
+// database in the node's home. It is safe for CometBFT's connection-synchronised local
+// client, where the mempool connection (CheckTx) runs concurrently with the consensus
+// connection (FinalizeBlock, Commit) and queries: mu guards the committed-state fields,
+// checkMu the mempool view, and the pending block belongs to the consensus connection.
+type App struct {
+	abci.BaseApplication
+
+	db   *leveldb.DB
+	log  *slog.Logger
+	hook func(ledger.CommitInfo)
+
+	mu        sync.RWMutex
+	nodes     ledger.Registry
+	chainID   string
+	height    int64
+	appHash   []byte
+	blockTime int64
+
+	checkMu sync.Mutex
+	check   *ledger.Mempool // committed state plus mempool transactions; under checkMu
+	pending *pendingBlock
+	sigs    *sigCache
+}
+
+type pendingBlock struct {
+	height int64
+	time   int64
+	x      *ledger.Executed
+}
+
+// Bookkeeping keys of the application, outside the ledger's state and its app hash (the
+// ledger's key space leaves prefix 0x00 to the application).
+var (
+	metaHeight  = []byte{0x00, 'h'}
+	metaAppHash = []byte{0x00, 'a'}
+	metaTime    = []byte{0x00, 't'}
+	metaChainID = []byte{0x00, 'c'}
+)
+
+// AppOptions configure an App.
+type AppOptions struct {
+	Logger *slog.Logger // nil: discard
+	// OnCommit, if set, runs inside ABCI Commit after the block's state is durable and
+	// before CometBFT moves on, so a vault can delete fragments as part of committing. It
+	// must not call back into ABCI; it may use App.Committed.
+	OnCommit func(ledger.CommitInfo)
+	// NoSigCache makes FinalizeBlock verify every signature again even when CheckTx on this
+	// node already did (for measuring what the cache saves).
+	NoSigCache bool
+}
+
+// OpenApp opens (or creates) the application's state database in dir.
+func OpenApp(dir string, opts AppOptions) (*App, error) {
+	db, err := leveldb.OpenFile(dir, nil)
+	if err != nil {
+		return nil, fmt.Errorf("node: open ledger state: %w", err)
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	a := &App{db: db, log: lg, hook: opts.OnCommit, sigs: newSigCache(1 << 16)}
+	if opts.NoSigCache {
+		a.sigs.max = 0
+	}
+	if err := a.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) load() error {
+	st := dbStore(a.db)
+	h, err := st.Get(metaHeight)
+	if err != nil {
+		return err
+	}
+	t, err := st.Get(metaTime)
+	if err != nil {
+		return err
+	}
+	if (h != nil && len(h) != 8) || (t != nil && len(t) != 8) {
+		return errors.New("node: ledger state: corrupt height or time")
+	}
+	a.height, a.blockTime = int64(u64(h)), int64(u64(t))
+	a.appHash, _ = st.Get(metaAppHash)
+	c, _ := st.Get(metaChainID)
+	a.chainID = string(c)
+	if a.nodes, err = ledger.LoadRegistry(st); err != nil {
+		return err
+	}
+	a.check = ledger.NewMempool(st)
+	return nil
+}
+
+// Close closes the state database.
+func (a *App) Close() error { return a.db.Close() }
+
+// Info reports the last committed height and app hash so that CometBFT replays the blocks
+// this node has not applied yet.
+func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return &abci.ResponseInfo{Data: "resilientrecords-ledger", Version: "2", AppVersion: 1,
+		LastBlockHeight: a.height, LastBlockAppHash: a.appHash}, nil
+}
+
+// InitChain writes the registry. It persists at once: it is a pure function of genesis, so a
+// repeat after a crash before the first block writes the same bytes.
+func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
+	if len(req.ChainId) == 0 || len(req.ChainId) > protocol.MaxChainID {
+		return nil, fmt.Errorf("node: chain id must be 1..%d bytes", protocol.MaxChainID)
+	}
+	ws, hash, err := ledger.Genesis(req.AppStateBytes)
+	if err != nil {
+		return nil, err
+	}
+	t := req.Time.UnixNano()
+	b := new(leveldb.Batch)
+	for _, w := range ws {
+		b.Put(w.Key, w.Value)
+	}
+	b.Put(metaAppHash, hash)
+	b.Put(metaTime, u64b(uint64(t)))
+	b.Put(metaChainID, []byte(req.ChainId))
+	if err := a.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
+		return nil, fmt.Errorf("node: persist genesis: %w", err)
+	}
+	nodes, err := ledger.LoadRegistry(dbStore(a.db))
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.chainID, a.appHash, a.blockTime, a.nodes = req.ChainId, hash, t, nodes
+	a.mu.Unlock()
+	a.resetCheck()
+	return &abci.ResponseInitChain{AppHash: hash}, nil
+}
+
+// CheckTx applies the same rules as FinalizeBlock against committed state plus the
+// transactions already admitted to this node's mempool.
+func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
+	a.mu.RLock()
+	bc := ledger.BlockContext{ChainID: a.chainID, Height: a.height + 1, Time: a.blockTime, Nodes: a.nodes}
+	a.mu.RUnlock()
+	if a.log.Enabled(context.Background(), slog.LevelDebug) {
+		started := time.Now()
+		defer func() { a.log.Debug("ledger checktx "+req.Type.String(), "took", time.Since(started)) }()
+	}
+	hash := protocol.TxHash(req.Tx)
+	known := a.sigs.has(hash)
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
+	if err := a.check.Check(bc, req.Tx, known); err != nil {
+		return &abci.ResponseCheckTx{Code: protocol.LedgerCode(err), Log: err.Error()}, nil
+	}
+	if !known {
+		a.sigs.add(hash)
+	}
+	return &abci.ResponseCheckTx{}, nil
+}
+
+// ProcessProposal rejects blocks that carry undecodable transactions; decodable but
+// unauthorised ones fail individually in FinalizeBlock.
+func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposal) (*abci.ResponseProcessProposal, error) {
+	for _, raw := range req.Txs {
+		if a.sigs.has(protocol.TxHash(raw)) {
+			continue // this node's CheckTx already validated these bytes
+		}
+		if _, err := protocol.DecodeTx(raw); err != nil {
+			return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_REJECT}, nil
+		}
+	}
+	return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_ACCEPT}, nil
+}
+
+// FinalizeBlock executes a block deterministically and returns its app hash; nothing is
+// persisted until Commit.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
+	a.mu.RLock()
+	chainID, nodes, prev := a.chainID, a.nodes, a.appHash
+	a.mu.RUnlock()
+	started := time.Now()
+	b := ledger.Block{Height: req.Height, Time: req.Time.UnixNano(), Txs: req.Txs}
+	x, err := ledger.Execute(dbStore(a.db), chainID, nodes, prev, b, a.sigs.take)
+	if err != nil {
+		return nil, err
+	}
+	a.log.Debug("ledger finalize block", "height", req.Height, "txs", len(req.Txs), "took", time.Since(started))
+	resp := &abci.ResponseFinalizeBlock{TxResults: make([]*abci.ExecTxResult, len(x.Results)),
+		Events: abciEvents(x.Events), AppHash: x.AppHash}
+	for i, r := range x.Results {
+		resp.TxResults[i] = &abci.ExecTxResult{Code: r.Code, Log: r.Log, Events: abciEvents(r.Events)}
+	}
+	a.pending = &pendingBlock{height: b.Height, time: b.Time, x: x}
+	return resp, nil
+}
+
+func abciEvents(evs []ledger.Event) []abci.Event {
+	out := make([]abci.Event, len(evs))
+	for i, e := range evs {
+		out[i].Type = e.Type
+		for _, at := range e.Attrs {
+			out[i].Attributes = append(out[i].Attributes, abci.EventAttribute{Key: at.Key, Value: at.Value, Index: at.Index})
+		}
+	}
+	return out
+}
+
+// Commit persists the pending block atomically (state writes and the new height, time and
+// app hash in one synced batch), then runs the hook.
+func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit, error) {
+	p := a.pending
+	if p == nil {
+		return nil, errors.New("node: commit without a finalized block")
+	}
+	b := new(leveldb.Batch)
+	for _, w := range p.x.Writes {
+		if w.Value == nil {
+			b.Delete(w.Key)
+		} else {
+			b.Put(w.Key, w.Value)
+		}
+	}
+	b.Put(metaHeight, u64b(uint64(p.height)))
+	b.Put(metaTime, u64b(uint64(p.time)))
+	b.Put(metaAppHash, p.x.AppHash)
+	if err := a.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
+		return nil, fmt.Errorf("node: persist block %d: %w", p.height, err)
+	}
+	a.mu.Lock()
+	a.height, a.blockTime, a.appHash = p.height, p.time, p.x.AppHash
+	a.mu.Unlock()
+	a.pending = nil
+	a.resetCheck() // CometBFT rechecks the mempool next
+	if len(p.x.Writes) > 0 {
+		a.log.Debug("ledger commit", "height", p.height, "writes", len(p.x.Writes))
+	}
+	if a.hook != nil {
+		a.hook(p.x.Commit)
+	}
+	return &abci.ResponseCommit{}, nil
+}
+
+// resetCheck drops the mempool view. CometBFT holds its mempool lock across Commit and the
+// recheck that follows, so no CheckTx of the old view interleaves.
+func (a *App) resetCheck() {
+	a.checkMu.Lock()
+	a.check = ledger.NewMempool(dbStore(a.db))
+	a.checkMu.Unlock()
+}
+
+// Query answers ABCI queries (CometBFT's RPC); the node's HTTP API calls Committed directly.
+func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQuery, error) {
+	res := a.query(req.Path)
+	return &abci.ResponseQuery{Code: protocol.LedgerCode(res.err), Log: errLog(res.err), Value: res.value, Height: res.height}, nil
+}
+
+type queryAnswer struct {
+	value  []byte
+	height int64
+	err    error
+}
+
+// query runs a ledger query path against the committed state, answering JSON.
+func (a *App) query(path string) queryAnswer {
+	s, err := a.Committed()
+	if err != nil {
+		return queryAnswer{err: err}
+	}
+	defer s.Release()
+	v, err := s.Query(path)
+	if err != nil {
+		return queryAnswer{height: s.Height, err: err}
+	}
+	b, err := jsonValue(v)
+	return queryAnswer{value: b, height: s.Height, err: err}
+}
+
+func errLog(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Committed returns a snapshot of the last committed state.
+func (a *App) Committed() (*ledger.Snapshot, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	s, err := a.db.GetSnapshot()
+	if err != nil {
+		return nil, fmt.Errorf("node: snapshot: %w", err)
+	}
+	return ledger.NewSnapshot(snapStore(s), s.Release, a.chainID, a.height, a.blockTime, append([]byte(nil), a.appHash...)), nil
+}
+
+// LastCommit returns the committed height, block time and app hash.
+func (a *App) LastCommit() (height int64, blockTime int64, appHash []byte) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.height, a.blockTime, append([]byte(nil), a.appHash...)
+}
+
+// ChainID returns the chain id from genesis ("" before InitChain).
+func (a *App) ChainID() string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.chainID
+}
+
+// sigCache remembers hashes of transactions that passed this node's CheckTx (stateless
+// validation and signature), so ProcessProposal and FinalizeBlock need not repeat that
+// curve arithmetic. It is safe for determinism: both checks are pure functions of the bytes
+// the hash covers (the chain id and all stateful rules are still checked), and a miss only
+// means checking again. It is bounded; when full it is emptied.
+type sigCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[protocol.Hash32]struct{}
+}
+
+func newSigCache(max int) *sigCache {
+	return &sigCache{max: max, m: make(map[protocol.Hash32]struct{})}
+}
+
+func (c *sigCache) add(h protocol.Hash32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.max == 0 {
+		return
+	}
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[h] = struct{}{}
+}
+
+func (c *sigCache) has(h protocol.Hash32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[h]
+	return ok
+}
+
+func (c *sigCache) take(h protocol.Hash32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[h]
+	delete(c.m, h)
+	return ok
+}

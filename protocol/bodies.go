@@ -1,0 +1,191 @@
+package protocol
+
+// PutRecord registers a sealed record owned by the signer.
+type PutRecord struct {
+	CID           []byte // content address of the sealed ciphertext, text form
+	Size          uint64 // size of the sealed ciphertext in bytes
+	Capsule       CapsuleBytes
+	DelegatingKey PubKey // the record's Umbral delegating public key
+}
+
+// GrantNode is one proxy of a grant and the commitment (Commitment) of the key fragment the
+// owner deposits with it.
+type GrantNode struct {
+	Proxy      PubKey `json:"proxy"`
+	Commitment Hash32 `json:"commitment"`
+}
+
+// Grant lets a recipient have a record re-encrypted by Threshold of Nodes.
+type Grant struct {
+	Record       ID
+	RecipientSig PubKey // recipient's signing key: signs RequestAccess
+	RecipientEnc PubKey // recipient's receiving (Umbral) key
+	Threshold    uint8  // 0 means the default 2f+1 of n = 3f+1
+	Nodes        []GrantNode
+	NotBefore    int64 // unix nanoseconds of block time; 0 = no lower bound
+	NotAfter     int64 // unix nanoseconds of block time; 0 = never expires
+	Purpose      string
+}
+
+// Revoke ends a grant. Only the record's owner may revoke.
+type Revoke struct{ Grant ID }
+
+// RequestAccess records, before any re-encryption, that the grant's recipient asks for the
+// record and why.
+type RequestAccess struct {
+	Grant   ID
+	Purpose string
+}
+
+// EraseRecord erases a record: every grant of it is revoked, every node deletes the blob,
+// and the ledger keeps a tombstone. Only the owner may.
+type EraseRecord struct{ Record ID }
+
+// HoldsBlob is a node's report, signed with its proxy key, that its store holds the blob of
+// Record (every block, verified).
+type HoldsBlob struct{ Record ID }
+
+func (*PutRecord) Type() TxType     { return TxPutRecord }
+func (*Grant) Type() TxType         { return TxGrant }
+func (*Revoke) Type() TxType        { return TxRevoke }
+func (*RequestAccess) Type() TxType { return TxRequestAccess }
+func (*EraseRecord) Type() TxType   { return TxEraseRecord }
+func (*HoldsBlob) Type() TxType     { return TxHoldsBlob }
+
+func (b *PutRecord) encode(w *writer) {
+	w.bytes(b.CID)
+	w.u64(b.Size)
+	w.raw(b.Capsule[:])
+	w.raw(b.DelegatingKey[:])
+}
+
+func (b *PutRecord) decode(r *reader) {
+	b.CID = r.bytes(MaxCIDBytes, "cid")
+	b.Size = r.u64("size")
+	r.fixed(b.Capsule[:], "capsule")
+	r.fixed(b.DelegatingKey[:], "delegating key")
+}
+
+func (b *PutRecord) validate() error {
+	if len(b.CID) == 0 || len(b.CID) > MaxCIDBytes || !printableASCII(b.CID) {
+		return Errorf(ErrInvalid, "cid must be the text form of a CID: 1..%d printable ASCII bytes", MaxCIDBytes)
+	}
+	if !validCapsule(b.Capsule[:]) {
+		return Errorf(ErrInvalid, "capsule does not verify")
+	}
+	if !b.DelegatingKey.Valid() {
+		return Errorf(ErrInvalid, "delegating key is not a valid point")
+	}
+	return nil
+}
+
+func (b *Grant) encode(w *writer) {
+	w.raw(b.Record[:])
+	w.raw(b.RecipientSig[:])
+	w.raw(b.RecipientEnc[:])
+	w.u8(b.Threshold)
+	w.u8(uint8(len(b.Nodes)))
+	for _, n := range b.Nodes {
+		w.raw(n.Proxy[:])
+		w.raw(n.Commitment[:])
+	}
+	w.i64(b.NotBefore)
+	w.i64(b.NotAfter)
+	w.str(b.Purpose)
+}
+
+func (b *Grant) decode(r *reader) {
+	r.fixed(b.Record[:], "record id")
+	r.fixed(b.RecipientSig[:], "recipient signing key")
+	r.fixed(b.RecipientEnc[:], "recipient receiving key")
+	b.Threshold = r.u8("threshold")
+	n := int(r.u8("node count"))
+	if n > MaxGrantNodes {
+		r.fail("%d nodes, limit %d", n, MaxGrantNodes)
+		return
+	}
+	b.Nodes = make([]GrantNode, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		var gn GrantNode
+		r.fixed(gn.Proxy[:], "node proxy key")
+		r.fixed(gn.Commitment[:], "kfrag commitment")
+		b.Nodes = append(b.Nodes, gn)
+	}
+	b.NotBefore = r.i64("not before")
+	b.NotAfter = r.i64("not after")
+	b.Purpose = r.str(MaxPurpose, "purpose")
+}
+
+// DefaultThreshold is 2f+1 for n = 3f+1 nodes (f = ⌊(n−1)/3⌋): f Byzantine nodes that keep
+// revoked fragments plus f stale ones cannot reach it.
+func DefaultThreshold(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	return 2*((n-1)/3) + 1
+}
+
+// EffectiveThreshold resolves a zero threshold to the default.
+func (b *Grant) EffectiveThreshold() int {
+	if b.Threshold == 0 {
+		return DefaultThreshold(len(b.Nodes))
+	}
+	return int(b.Threshold)
+}
+
+func (b *Grant) validate() error {
+	if len(b.Nodes) == 0 || len(b.Nodes) > MaxGrantNodes {
+		return Errorf(ErrInvalid, "grant needs 1..%d nodes", MaxGrantNodes)
+	}
+	if t := b.EffectiveThreshold(); t < 1 || t > len(b.Nodes) {
+		return Errorf(ErrInvalid, "threshold %d outside 1..%d", t, len(b.Nodes))
+	}
+	seen := make(map[PubKey]bool, len(b.Nodes))
+	for _, n := range b.Nodes {
+		if seen[n.Proxy] {
+			return Errorf(ErrInvalid, "node %s listed twice", n.Proxy)
+		}
+		seen[n.Proxy] = true
+	}
+	if !b.RecipientSig.Valid() || !b.RecipientEnc.Valid() {
+		return Errorf(ErrInvalid, "recipient key is not a valid point")
+	}
+	if b.NotBefore < 0 || b.NotAfter < 0 {
+		return Errorf(ErrInvalid, "negative time bound")
+	}
+	if b.NotAfter != 0 && b.NotAfter <= b.NotBefore {
+		return Errorf(ErrInvalid, "not-after must be later than not-before")
+	}
+	return validText(b.Purpose)
+}
+
+func (b *Revoke) encode(w *writer)      { w.raw(b.Grant[:]) }
+func (b *Revoke) decode(r *reader)      { r.fixed(b.Grant[:], "grant id") }
+func (b *Revoke) validate() error       { return nil }
+func (b *EraseRecord) encode(w *writer) { w.raw(b.Record[:]) }
+func (b *EraseRecord) decode(r *reader) { r.fixed(b.Record[:], "record id") }
+func (b *EraseRecord) validate() error  { return nil }
+func (b *HoldsBlob) encode(w *writer)   { w.raw(b.Record[:]) }
+func (b *HoldsBlob) decode(r *reader)   { r.fixed(b.Record[:], "record id") }
+func (b *HoldsBlob) validate() error    { return nil }
+
+func (b *RequestAccess) encode(w *writer) {
+	w.raw(b.Grant[:])
+	w.str(b.Purpose)
+}
+
+func (b *RequestAccess) decode(r *reader) {
+	r.fixed(b.Grant[:], "grant id")
+	b.Purpose = r.str(MaxPurpose, "purpose")
+}
+
+func (b *RequestAccess) validate() error { return validText(b.Purpose) }
+
+func printableASCII(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
