@@ -1,7 +1,7 @@
 # Resilient Records — build and test entry points.
 #
 #   make demo          the whole story (put, grant, get, revoke, erase, audit) on a local 4-node network
-#   make test          everything CI runs: vet, the npm oracle, kubo, all Go tests
+#   make test          everything CI runs: gofmt, vet, staticcheck, the npm oracle, kubo, all Go tests
 #   make bench-umbral  the Umbral package against the reference (WASM under Node.js)
 #   make bench-envelope, bench-store   the sealed-file format and the embedded store against age and kubo
 #   make bench-ledger, bench-proxy, bench-replication   figures on a 4-node loopback network
@@ -13,22 +13,31 @@ NPM       ?= npm
 CACHE     := $(CURDIR)/.cache
 ORACLE    := umbral/testdata/oracle
 IPFS      := $(CACHE)/bin/ipfs
+STATICCHECK := $(CACHE)/bin/staticcheck
 
 export RREC_UMBRAL_ORACLE := $(CURDIR)/$(ORACLE)
 export RREC_IPFS          := $(IPFS)
 
-.PHONY: demo test vet oracle kubo bench-umbral bench-envelope bench-store bench-ledger bench-proxy bench-replication
+.PHONY: demo test vet lint oracle kubo bench-umbral bench-envelope bench-store bench-ledger bench-proxy bench-replication
 
 demo:
 	$(GO) run ./cmd/rrec demo
 
 # One test binary at a time (-p 1): the network tests run 4 validators in one process, and
 # two such packages at once on a 2-core machine turn consensus timeouts into flaky failures.
-test: vet oracle kubo
+test: vet lint oracle kubo
 	$(GO) test -count=1 -p 1 -timeout 20m ./...
 
 vet:
 	$(GO) vet ./...
+
+# gofmt must have nothing to say, and staticcheck (pinned) neither.
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*' -not -path '*/node_modules/*')); if [ -n "$$out" ]; then echo "gofmt -w these files:"; echo "$$out"; exit 1; fi
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	GOBIN=$(CACHE)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # The reference Umbral implementation (npm @nucypher/umbral-pre@0.10.0), pinned by the lock file.
 oracle: $(ORACLE)/node_modules/.package-lock.json
