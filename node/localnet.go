@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cometbft/cometbft/p2p"
+
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
@@ -39,8 +41,9 @@ type LocalNet struct {
 	opts  LocalNetOptions
 	homes []string
 
-	mu    sync.Mutex
-	nodes []*Node // nil while stopped
+	mu      sync.Mutex
+	nodes   []*Node     // nil while stopped
+	started []time.Time // when each node was last started
 }
 
 // StartLocalNet generates homes under dir and starts every node. Ports are
@@ -113,6 +116,7 @@ func (nw *LocalNet) generate() error {
 	}
 	nw.homes = homes
 	nw.nodes = make([]*Node, len(homes))
+	nw.started = make([]time.Time, len(homes))
 	return nil
 }
 
@@ -127,19 +131,32 @@ func freePort() (int, error) {
 }
 
 func (nw *LocalNet) open(i int) (*Node, error) {
+	n, err := nw.build(i)
+	if err != nil {
+		return nil, err
+	}
+	if err := nw.start(i, n); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// build opens node i's home without starting it.
+func (nw *LocalNet) build(i int) (*Node, error) {
 	opts := Options{Logger: nw.opts.Logger, NoSigCache: nw.opts.NoSigCache}
 	if nw.opts.OnCommit != nil {
 		hook := nw.opts.OnCommit
 		opts.OnCommit = func(ci ledger.CommitInfo) { hook(i, ci) }
 	}
-	n, err := Open(nw.homes[i], opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := n.Start(); err != nil {
-		return nil, err
-	}
-	return n, nil
+	return Open(nw.homes[i], opts)
+}
+
+// start starts node i, built by build, and notes when.
+func (nw *LocalNet) start(i int, n *Node) error {
+	nw.mu.Lock()
+	nw.started[i] = time.Now()
+	nw.mu.Unlock()
+	return n.Start()
 }
 
 func (nw *LocalNet) startAll(ctx context.Context) error {
@@ -193,7 +210,43 @@ func (nw *LocalNet) StopNode(i int) error {
 	if n == nil {
 		return nil
 	}
-	return n.Stop()
+	id := p2p.ID(n.ID())
+	err := n.Stop()
+	nw.dropPeer(id)
+	return err
+}
+
+// dropPeer makes the running nodes let go of a node that was stopped in
+// this process.
+//
+// CometBFT v0.38's Node.OnStop stops the switch, and with it every peer
+// connection, before it closes the p2p listener (node/node.go:600, 604).
+// The peers see EOF and redial at once, since Switch.reconnectToPeer's
+// first attempt does not sleep (p2p/switch.go:415); a dial that lands in
+// those few milliseconds is accepted and handshaken by the still-open
+// transport and handed to a switch that no longer runs, where
+// Switch.addPeer logs "Won't start a peer - switch is not running" and
+// returns nil (p2p/switch.go:825), so nothing closes the connection. When
+// a process exits the OS closes it; in-process it stays open, and the
+// dialer keeps a peer that looks connected until its ping/pong timeout,
+// 60 s + 45 s (p2p/conn/connection.go:46-47; not settable through
+// config.P2PConfig), while it refuses the restarted node's connections as
+// a "duplicate ID" (p2p/switch.go:787), which makes the restarted node redial
+// in a busy loop. With a quorum down that is up to 105 s with no
+// consensus.
+//
+// Once node id has stopped its listener is closed, so any peer entry for it
+// on a running node is such a leftover: stopping it for an error closes it
+// and starts the switch's usual redial of a persistent peer, which reaches
+// the node when it is restarted (and the restarted node dials its peers
+// itself).
+func (nw *LocalNet) dropPeer(id p2p.ID) {
+	for _, o := range nw.Running() {
+		sw := o.cmt.Switch()
+		if p := sw.Peers().Get(id); p != nil {
+			sw.StopPeerForError(p, errors.New("node: peer was stopped in this process"))
+		}
+	}
 }
 
 // RestartNode starts a stopped node i from its home; it catches up with
@@ -202,14 +255,55 @@ func (nw *LocalNet) RestartNode(i int) error {
 	if nw.Node(i) != nil {
 		return fmt.Errorf("node: node %d is running", i)
 	}
-	n, err := nw.open(i)
+	n, err := nw.build(i)
 	if err != nil {
 		return err
 	}
+	// The previous instance may still have dialed a peer after StopNode
+	// dropped its entries: Switch.DialPeersAsync's goroutines sleep up to
+	// 3 s (p2p/switch.go:22, 535) and do not check that the switch still
+	// runs. Drop what such a dial left before the new instance dials.
+	nw.mu.Lock()
+	prev := nw.started[i]
+	nw.mu.Unlock()
+	if d := time.Until(prev.Add(dialSpread)); d > 0 {
+		time.Sleep(d)
+	}
+	nw.dropPeer(p2p.ID(n.ID()))
+	if err := nw.start(i, n); err != nil {
+		return err
+	}
+	nw.dialRunning(n)
 	nw.mu.Lock()
 	nw.nodes[i] = n
 	nw.mu.Unlock()
 	return nil
+}
+
+// dialSpread is CometBFT's dialRandomizerIntervalMilliseconds
+// (p2p/switch.go:22): a starting switch dials each persistent peer after a
+// random sleep of up to this long.
+const dialSpread = 3 * time.Second
+
+// dialRunning makes restarted node n dial the running nodes now rather than
+// after DialPeersAsync's random sleep of up to 3 s (p2p/switch.go:535).
+// The running nodes' own redials of n wait 5 to 8 s between attempts
+// (reconnectInterval plus the same randomizer, p2p/switch.go:27, 424); when
+// one comes due it finds the peer connected and stops, and so does n's own
+// delayed dial (ErrCurrentlyDialingOrExistingAddress).
+func (nw *LocalNet) dialRunning(n *Node) {
+	running := map[string]bool{}
+	for _, o := range nw.Running() {
+		running[o.ID()] = true
+	}
+	sw := n.cmt.Switch()
+	for _, s := range n.settings.PersistentPeers {
+		addr, err := p2p.NewNetAddressString(s)
+		if err != nil || !running[string(addr.ID)] {
+			continue
+		}
+		go func() { _ = sw.DialPeerWithAddress(addr) }()
+	}
 }
 
 // Stop stops every running node.

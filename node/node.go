@@ -131,6 +131,21 @@ func cometConfig(home string, s Settings) *cfg.Config {
 	c.Instrumentation.Prometheus = false
 	c.Consensus.TimeoutPropose = time.Duration(s.Timing.Propose)
 	c.Consensus.TimeoutCommit = time.Duration(s.Timing.Commit)
+	// The waits for the last prevotes and precommits of a round, and what
+	// every further round adds to each timeout, in proportion to the
+	// propose timeout, which the Timing sizes for the round trips: for
+	// WANTiming that is exactly CometBFT's defaults (1 s and 500 ms), for
+	// LoopbackTiming a fifth of them. A round whose proposer is down ends
+	// with +2/3 precommits for nil, and even then CometBFT waits out
+	// TimeoutPrecommit before the next round (consensus/state.go:2343), so
+	// with a validator stopped, a quarter of the heights, and the height
+	// under way when a lost quorum comes back, cost a second or more per
+	// failed round at the defaults.
+	if p := time.Duration(s.Timing.Propose); p > 0 {
+		c.Consensus.TimeoutPrevote, c.Consensus.TimeoutPrecommit = p/2, p/2
+		c.Consensus.TimeoutProposeDelta = p / 4
+		c.Consensus.TimeoutPrevoteDelta, c.Consensus.TimeoutPrecommitDelta = p/4, p/4
+	}
 	c.Consensus.PeerGossipSleepDuration = time.Duration(s.Timing.GossipSleep)
 	c.Consensus.PeerQueryMaj23SleepDuration = 10 * time.Duration(s.Timing.GossipSleep)
 	// Blocks only for transactions, plus one empty block per interval.
