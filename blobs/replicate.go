@@ -163,12 +163,6 @@ func (s *Service) report(ctx context.Context, rec *protocol.Record) error {
 		return err
 	}
 	nodes, err := snap.Nodes()
-	if err != nil {
-		snap.Release()
-		return err
-	}
-	committedSeq, err := snap.Sequence(s.self)
-	chainID := snap.ChainID
 	snap.Release()
 	if err != nil {
 		return err
@@ -178,28 +172,11 @@ func (s *Service) report(ctx context.Context, rec *protocol.Record) error {
 			return nil
 		}
 	}
-	s.seqMu.Lock()
-	defer s.seqMu.Unlock()
-	for attempt := 0; attempt < 2; attempt++ {
-		s.seq = max(s.seq, committedSeq)
-		tx := &protocol.Tx{ChainID: chainID, Sequence: s.seq, Body: &protocol.HoldsBlob{Record: rec.ID}}
-		if err := tx.Sign(s.cfg.Signer); err != nil {
-			return err
-		}
-		err := s.cfg.Broadcast(ctx, tx.Encode())
-		switch {
-		case err == nil:
-			s.seq++
-			return nil
-		case errors.Is(err, protocol.ErrAlreadyExists), errors.Is(err, protocol.ErrRecordErased):
-			return nil
-		case errors.Is(err, protocol.ErrBadSequence):
-			s.seq = 0 // resynchronise with committed state
-			continue
-		}
-		return err
+	err = s.cfg.Report(ctx, &protocol.HoldsBlob{Record: rec.ID})
+	if errors.Is(err, protocol.ErrAlreadyExists) || errors.Is(err, protocol.ErrRecordErased) {
+		return nil
 	}
-	return errors.New("blobs: HoldsBlob sequence kept failing")
+	return err
 }
 
 // eraseBlob deletes an erased record's blob unless a live record shares it.

@@ -47,11 +47,11 @@ type Ledger interface {
 type Config struct {
 	Store  store.Store
 	Ledger Ledger
-	// Signer is the node's proxy key: it names the node in the registry
-	// and signs its HoldsBlob reports.
+	// Signer is the node's proxy key: it names the node in the registry.
 	Signer *umbral.Signer
-	// Broadcast submits a signed transaction to the node's mempool.
-	Broadcast func(ctx context.Context, raw []byte) error
+	// Report sends one of the node's own transactions (a HoldsBlob report), signed with its
+	// proxy key, to the node's mempool.
+	Report func(ctx context.Context, body protocol.Body) error
 	// Dir holds the markers of uploads not yet part of a record.
 	Dir string
 	// MaxUpload bounds one upload in bytes (default DefaultMaxUpload).
@@ -82,17 +82,14 @@ type Service struct {
 	seen    map[protocol.Sig]int64 // upload signatures already used, until their time expires
 	wake    chan struct{}
 
-	seqMu sync.Mutex // held across a HoldsBlob broadcast, apart from mu so uploads never wait on it
-	seq   uint64     // next sequence of the node's account, as far as this node sent
-
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
 // New checks the configuration and loads the upload markers.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Ledger == nil || cfg.Signer == nil || cfg.Broadcast == nil || cfg.Dir == "" {
-		return nil, errors.New("blobs: Store, Ledger, Signer, Broadcast and Dir are required")
+	if cfg.Store == nil || cfg.Ledger == nil || cfg.Signer == nil || cfg.Report == nil || cfg.Dir == "" {
+		return nil, errors.New("blobs: Store, Ledger, Signer, Report and Dir are required")
 	}
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = DefaultMaxUpload

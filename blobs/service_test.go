@@ -43,7 +43,7 @@ func newSingle(t *testing.T, timeout time.Duration) *single {
 	}
 	t.Cleanup(func() { st.Close() })
 	svc, err := New(Config{Store: st, Ledger: app, Signer: umbral.NewSigner(sk), Dir: t.TempDir(),
-		MaxUpload: 8 << 20, Broadcast: func(context.Context, []byte) error { return nil }})
+		MaxUpload: 8 << 20, Report: func(context.Context, protocol.Body) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

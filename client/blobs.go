@@ -47,6 +47,15 @@ func (c *API) blobClient() *http.Client {
 // the account's signer for this node and chain. It computes the CID
 // locally first and fails with ErrBlobMismatch if the node answers another.
 func (c *API) UploadBlob(ctx context.Context, node protocol.Node, chainID string, signer *umbral.Signer, r io.ReaderAt, size int64) (cid.Cid, error) {
+	want, err := blobCID(r, size)
+	if err != nil {
+		return cid.Undef, err
+	}
+	return c.uploadAs(ctx, node, chainID, signer, r, size, want)
+}
+
+// blobCID computes the CID of the size bytes in r.
+func blobCID(r io.ReaderAt, size int64) (cid.Cid, error) {
 	want, n, err := cidsum.Sum(io.NewSectionReader(r, 0, size))
 	if err != nil {
 		return cid.Undef, fmt.Errorf("client: computing the blob's CID: %w", err)
@@ -54,6 +63,11 @@ func (c *API) UploadBlob(ctx context.Context, node protocol.Node, chainID string
 	if n != size {
 		return cid.Undef, fmt.Errorf("client: blob is %d bytes, not %d", n, size)
 	}
+	return want, nil
+}
+
+// uploadAs uploads a blob whose CID is known to be want.
+func (c *API) uploadAs(ctx context.Context, node protocol.Node, chainID string, signer *umbral.Signer, r io.ReaderAt, size int64, want cid.Cid) (cid.Cid, error) {
 	auth, err := protocol.SignUpload(signer, chainID, node.ProxyKey, size, c.now())
 	if err != nil {
 		return cid.Undef, err
@@ -101,6 +115,12 @@ func blobError(resp *http.Response) error {
 // bytes that must be discarded. Put the nodes that hold the blob first
 // (HoldersFirst).
 func (c *API) FetchBlob(ctx context.Context, nodes []protocol.Node, want cid.Cid, w io.Writer) error {
+	_, err := c.fetchBlob(ctx, nodes, want, w)
+	return err
+}
+
+// fetchBlob is FetchBlob that also says which nodes served the bytes written.
+func (c *API) fetchBlob(ctx context.Context, nodes []protocol.Node, want cid.Cid, w io.Writer) (served []int, err error) {
 	pr, pw := io.Pipe()
 	type result struct {
 		c   cid.Cid
@@ -116,9 +136,12 @@ func (c *API) FetchBlob(ctx context.Context, nodes []protocol.Node, want cid.Cid
 	var off int64
 	var errs []error
 	ok := false
-	for _, n := range nodes {
+	for i, n := range nodes {
 		k, err := c.fetchFrom(ctx, n, want, off, out)
 		off += k
+		if k > 0 {
+			served = append(served, i)
+		}
 		if err == nil {
 			ok = true
 			break
@@ -133,19 +156,19 @@ func (c *API) FetchBlob(ctx context.Context, nodes []protocol.Node, want cid.Cid
 		<-done
 		err := errors.Join(errs...)
 		if errors.Is(err, ErrBlobErased) {
-			return err
+			return served, err
 		}
-		return fmt.Errorf("%w: %w", ErrBlobUnavailable, err)
+		return served, fmt.Errorf("%w: %w", ErrBlobUnavailable, err)
 	}
 	pw.Close()
 	r := <-done
 	if r.err != nil {
-		return r.err
+		return served, r.err
 	}
 	if !r.c.Equals(want) {
-		return fmt.Errorf("%w: received bytes have CID %s, want %s", ErrBlobMismatch, r.c, want)
+		return served, fmt.Errorf("%w: received bytes have CID %s, want %s", ErrBlobMismatch, r.c, want)
 	}
-	return nil
+	return served, nil
 }
 
 // fetchFrom copies the blob from offset off; it returns how many bytes it wrote.
@@ -239,10 +262,19 @@ func (c *API) rangeFrom(ctx context.Context, n protocol.Node, want cid.Cid, off,
 // holding it first (by registry position, as in Record.Holders), then the others.
 func HoldersFirst(rec *protocol.Record, registry []protocol.Node) []protocol.Node {
 	out := make([]protocol.Node, 0, len(registry))
+	for _, i := range holdersFirstOrder(rec, len(registry)) {
+		out = append(out, registry[i])
+	}
+	return out
+}
+
+// holdersFirstOrder is HoldersFirst as registry positions.
+func holdersFirstOrder(rec *protocol.Record, n int) []int {
+	out := make([]int, 0, n)
 	for _, first := range []bool{true, false} {
-		for i, n := range registry {
+		for i := range n {
 			if slices.Contains(rec.Holders, i) == first {
-				out = append(out, n)
+				out = append(out, i)
 			}
 		}
 	}

@@ -32,6 +32,10 @@ var (
 	ErrCIDMismatch = errors.New("client: node answered with another CID")
 )
 
+// Classify adds to err the sentinel above it falls under, if any (for errors a program got
+// from the protocol package directly, such as protocol.GrantState.LiveAt).
+func Classify(err error) error { return classify(err) }
+
 // kindError marks err as one of the sentinels above.
 type kindError struct {
 	kind error

@@ -24,7 +24,7 @@ type Access struct {
 	Grant      *protocol.GrantState
 	Record     *protocol.Record
 	RequestTx  protocol.Hash32 // the committed RequestAccess transaction
-	AuditIndex uint64          // its position in the record's audit log (FindRequest)
+	AuditIndex uint64          // its position in the record's audit log (the /request query)
 }
 
 // Outcome classifies one node's part in a gathering.
@@ -61,8 +61,9 @@ type Gathered struct {
 // ErrThreshold is wrapped by *GatherError.
 var ErrThreshold = errors.New("client: fewer than threshold verified capsule fragments")
 
-// ErrLied is wrapped by the Err of a node that Lied.
-var ErrLied = errors.New("client: node answered with an invalid capsule fragment")
+// ErrLied is matched by every lie a node is caught in: an invalid capsule fragment or
+// receipt (the Err of a node that Lied), and every Lie a Session records.
+var ErrLied = errors.New("client: node lied")
 
 // GatherError reports a gathering that ran out of nodes.
 type GatherError struct {

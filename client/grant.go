@@ -22,7 +22,9 @@ type Fragments struct {
 
 // MakeFragments splits the re-encryption key from the record's delegating
 // key to the recipient's receiving key into one fragment per node, any
-// threshold of which suffice (0: protocol.DefaultThreshold). The owner's
+// threshold of which suffice (0: protocol.DefaultThreshold of a grant on the whole registry,
+// when nodes are the registry; a grant on fewer nodes must name its threshold, which the
+// ledger checks against the registry's f). The owner's
 // signing key signs every fragment and binds both keys, so a node can
 // check a fragment against the grant and the record before accepting it.
 func MakeFragments(delegating *umbral.SecretKey, owner *umbral.Signer, receiving *umbral.PublicKey,
@@ -31,7 +33,7 @@ func MakeFragments(delegating *umbral.SecretKey, owner *umbral.Signer, receiving
 		return nil, fmt.Errorf("client: a grant needs 1..%d nodes", protocol.MaxGrantNodes)
 	}
 	if threshold == 0 {
-		threshold = protocol.DefaultThreshold(len(nodes))
+		threshold = protocol.DefaultThreshold(len(nodes), len(nodes))
 	}
 	vkfs, err := umbral.GenerateKFrags(delegating, receiving, owner, threshold, len(nodes), true, true)
 	if err != nil {

@@ -8,18 +8,27 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
-// ledgerConn reads and writes the ledger through the nodes' HTTP APIs, moving on to the next
-// node when one is down or answers with a failure of its own rather than a ledger refusal.
+// ledgerConn reads and writes the ledger through the nodes' HTTP APIs and believes no single
+// node (SPEC.md §3): what it reports as committed, and every answer a decision rests on, is
+// confirmed by f+1 nodes of the registry in network.json (f = ⌊(n−1)/3⌋ of its n nodes), so at
+// least one honest node vouches for it. Every answer must carry the signature of the node
+// the client asked, by the proxy key network.json gives it.
 type ledgerConn struct {
-	http  *http.Client
-	nodes []protocol.Node
-	first atomic.Uint32 // the node that answered last: asked first next time
+	http    *http.Client
+	chainID string
+	nodes   []protocol.Node
+	f       int
+	first   atomic.Uint32 // the node that answered last: asked first next time
+	lied    func(Lie)     // records a node caught lying
 }
 
 // maxLedgerAnswer bounds one answer: a page of at most protocol.MaxPage grants with their
@@ -31,12 +40,33 @@ const maxLedgerAnswer = 4 << 20
 // validator can take tens of seconds to be redialled by its peers.
 const txWait = time.Minute
 
+// confirmWait bounds how long a commit one node reports is awaited on the others before the
+// report counts as a lie and the transaction goes through another node. Honest nodes commit
+// the same block within moments of each other.
+const confirmWait = 10 * time.Second
+
+// agreeWait bounds how long the nodes may take to agree on a read: lagging nodes catch up
+// within a block or two.
+const agreeWait = 8 * time.Second
+
 // perRequest bounds one request to one node, so a node that hangs costs a bounded wait
 // before the next is asked: above the node's own commit timeout.
 const perRequest = protocol.CommitTimeout + 5*time.Second
 
+// Lie is an answer of a node that the network contradicts, or one it did not sign.
+type Lie struct {
+	Node string // its name in network.json
+	What string
+}
+
+func (l Lie) Error() string { return "node " + l.Node + " " + l.What }
+func (l Lie) Unwrap() error { return ErrLied }
+
+// ErrNoQuorum: fewer than f+1 nodes gave the same answer in time.
+var ErrNoQuorum = errors.New("client: the nodes do not agree")
+
 // nodeFailure is an answer that says nothing about the ledger: the node is down, busy, or
-// answered garbage. The next node may do better.
+// answered garbage. Another node may do better.
 type nodeFailure struct {
 	node string
 	err  error
@@ -45,7 +75,7 @@ type nodeFailure struct {
 func (e *nodeFailure) Error() string { return e.node + ": " + e.err.Error() }
 func (e *nodeFailure) Unwrap() error { return e.err }
 
-// do sends one request to node i and decodes a 200 answer into out. A refusal comes back as
+// do sends one request to node i and decodes a 2xx answer into out. A refusal comes back as
 // *protocol.Error, anything else as *nodeFailure.
 func (l *ledgerConn) do(ctx context.Context, i int, method, path string, body []byte, out any) error {
 	n := l.nodes[i]
@@ -75,15 +105,11 @@ func (l *ledgerConn) do(ctx context.Context, i int, method, path string, body []
 	return err
 }
 
-// retryable reports whether another node might answer differently: the node failed, or
-// refused for a reason of its own (5xx) rather than the ledger's.
-func retryable(err error) bool {
-	var nf *nodeFailure
-	if errors.As(err, &nf) {
-		return true
-	}
+// ledgerRefusal reports whether err is the ledger's refusal (as opposed to the node's own
+// trouble, which another node may not have).
+func ledgerRefusal(err error) (*protocol.Error, bool) {
 	var e *protocol.Error
-	return errors.As(err, &e) && e.LedgerCode == 0 && e.Status >= 500
+	return e, errors.As(err, &e) && e.LedgerCode != 0 && e.Status < 500
 }
 
 // order lists node indexes starting with the one that answered last.
@@ -97,122 +123,402 @@ func (l *ledgerConn) order() []int {
 	return out
 }
 
-// each calls fn on the nodes in order until one gives an answer that is not a node failure.
-func (l *ledgerConn) each(ctx context.Context, fn func(i int) error) error {
-	var errs []error
-	for _, i := range l.order() {
-		err := fn(i)
-		if err == nil || !retryable(err) {
-			if err == nil {
-				l.first.Store(uint32(i))
-			}
-			return err
+func (l *ledgerConn) lie(i int, format string, args ...any) {
+	if l.lied != nil {
+		l.lied(Lie{Node: l.nodes[i].Name, What: fmt.Sprintf(format, args...)})
+	}
+}
+
+// vote is one node's answer to a read: what it says (key: the decisive part of the value,
+// or the refusal's code), at which height.
+type vote struct {
+	node   int
+	key    string
+	height int64
+	value  json.RawMessage
+	err    error // the ledger's refusal, when the vote is one
+}
+
+// decisive turns a query's value into what must agree across nodes; nil means the whole
+// value as the node wrote it.
+type decisive func(json.RawMessage) ([]byte, error)
+
+// ask asks node i for path and turns the answer into a vote; ok is false when the node gave
+// no usable answer (down, busy, unsigned, not its key).
+func (l *ledgerConn) ask(ctx context.Context, i int, path string, key decisive) (vote, bool, error) {
+	var res protocol.QueryResult
+	err := l.do(ctx, i, http.MethodGet, "/v1/query"+path, nil, &res)
+	if e, ok := ledgerRefusal(err); ok {
+		return vote{node: i, key: "refused:" + e.Code, err: e}, true, nil
+	}
+	if err != nil {
+		return vote{}, false, err
+	}
+	if res.Node != l.nodes[i].ProxyKey || !res.Verify(l.chainID, path) {
+		l.lie(i, "answered %s without its signature", path)
+		return vote{}, false, fmt.Errorf("%w: %s: answer not signed by the node", ErrNodeAnswer, l.nodes[i].Name)
+	}
+	k := []byte(res.Value)
+	if key != nil {
+		if k, err = key(res.Value); err != nil {
+			l.lie(i, "answered %s with a value that does not parse: %v", path, err)
+			return vote{}, false, fmt.Errorf("%w: %s: %v", ErrNodeAnswer, l.nodes[i].Name, err)
 		}
-		errs = append(errs, err)
+	}
+	return vote{node: i, key: "value:" + string(k), height: res.Height, value: res.Value}, true, nil
+}
+
+// confirmed reads path until f+1 nodes answer the same (by key), and returns that answer:
+// the value and height of the quorum member that answered first, or the refusal they
+// agree on. Nodes that contradict the quorum at a height one of its members answered at are
+// recorded as lying.
+func (l *ledgerConn) confirmed(ctx context.Context, path string, key decisive) (json.RawMessage, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, agreeWait)
+	defer cancel()
+	need := l.f + 1
+	votes := map[int]vote{} // the latest vote of each node
+	var failures []error
+	order := l.order()
+	askSome := func(idx []int) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, i := range idx {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v, ok, err := l.ask(ctx, i, path, key)
+				mu.Lock()
+				defer mu.Unlock()
+				if ok {
+					votes[i] = v
+				} else if err != nil {
+					failures = append(failures, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	askSome(order[:min(need, len(order))])
+	for round := 0; ; round++ {
+		if q, ok := quorum(votes, need); ok {
+			l.blame(votes, q, path)
+			l.first.Store(uint32(q[0].node))
+			if q[0].err != nil {
+				return nil, 0, q[0].err
+			}
+			return q[0].value, q[0].height, nil
+		}
 		if ctx.Err() != nil {
 			break
 		}
+		if round > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(min(round, 5)) * 50 * time.Millisecond):
+			}
+		}
+		askSome(order) // everyone: the ones not asked yet, and the ones whose answer may have moved on
 	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
+	if len(votes) < need {
+		return nil, 0, fmt.Errorf("%w: %d nodes answered %s, %d needed: %w", ErrUnavailable, len(votes), path, need, errors.Join(failures...))
+	}
+	return nil, 0, fmt.Errorf("%w on %s: %s", ErrNoQuorum, path, describeVotes(l.nodes, votes))
 }
 
-// query runs a ledger query path (ledger/SPEC.md §9) and decodes the answer's value into out.
-func (l *ledgerConn) query(ctx context.Context, path string, out any) (int64, error) {
-	var res protocol.QueryResult
-	err := l.each(ctx, func(i int) error { return l.do(ctx, i, http.MethodGet, "/v1/query"+path, nil, &res) })
+// quorum finds need votes with the same key, in node order of their answers.
+func quorum(votes map[int]vote, need int) ([]vote, bool) {
+	groups := map[string][]vote{}
+	for _, v := range votes {
+		groups[v.key] = append(groups[v.key], v)
+	}
+	for _, g := range groups {
+		if len(g) >= need {
+			slices.SortFunc(g, func(a, b vote) int { return a.node - b.node })
+			return g, true
+		}
+	}
+	return nil, false
+}
+
+// blame records the nodes whose signed answer contradicts the quorum at a height a quorum
+// member answered at: the ledger's state at one height is one state.
+func (l *ledgerConn) blame(votes map[int]vote, q []vote, path string) {
+	if q[0].err != nil {
+		return // a refusal carries no height
+	}
+	heights := map[int64]bool{}
+	for _, v := range q {
+		heights[v.height] = true
+	}
+	for _, v := range votes {
+		if v.key != q[0].key && v.err == nil && heights[v.height] {
+			l.lie(v.node, "answered %s at height %d differently from %d other nodes at that height", path, v.height, len(q))
+		}
+	}
+}
+
+func describeVotes(nodes []protocol.Node, votes map[int]vote) string {
+	var parts []string
+	for i, v := range votes {
+		what := fmt.Sprintf("answered at height %d", v.height)
+		if v.err != nil {
+			what = "refused: " + v.err.Error()
+		}
+		parts = append(parts, nodes[i].Name+" "+what)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
+}
+
+// query reads path, confirmed by f+1 nodes on the decisive part of the value, into out.
+func (l *ledgerConn) query(ctx context.Context, path string, key decisive, out any) (int64, error) {
+	v, h, err := l.confirmed(ctx, path, key)
 	if err != nil {
 		return 0, classify(err)
 	}
-	if err := json.Unmarshal(res.Value, out); err != nil {
+	if err := json.Unmarshal(v, out); err != nil {
 		return 0, fmt.Errorf("%w: query %s: %v", ErrNodeAnswer, path, err)
 	}
-	return res.Height, nil
+	return h, nil
 }
 
-// status asks node i who it is and how far its ledger is.
+// status asks node i who it is and how far its ledger is; the answer must be signed by the
+// key network.json gives the node, for this chain.
 func (l *ledgerConn) status(ctx context.Context, i int) (*protocol.Status, error) {
 	var st protocol.Status
 	if err := l.do(ctx, i, http.MethodGet, "/v1/status", nil, &st); err != nil {
 		return nil, err
 	}
+	if st.ProxyKey != l.nodes[i].ProxyKey || st.ChainID != l.chainID || !st.Verify() {
+		l.lie(i, "answered its status without its signature or for another chain")
+		return nil, &nodeFailure{l.nodes[i].Name, fmt.Errorf("%w: status not signed by the node", ErrNodeAnswer)}
+	}
 	return &st, nil
 }
 
-// submit sends a signed transaction and waits for its block. A refusal before the block
-// (CheckTx) or a failure in it returns the classified ledger error; the result is returned
-// with a failure in the block.
-func (l *ledgerConn) submit(ctx context.Context, raw []byte) (*protocol.TxResult, error) {
-	hash := protocol.TxHash(raw)
-	var res protocol.TxResult
-	ambiguous := false // a node may hold the transaction: look before resending
-	err := l.each(ctx, func(i int) error {
-		if ambiguous {
-			if l.do(ctx, i, http.MethodGet, "/v1/tx/"+hash.String(), nil, &res) == nil {
-				return nil
-			}
-		}
-		err := l.do(ctx, i, http.MethodPost, "/v1/tx", raw, &res)
-		var e *protocol.Error
-		if err != nil && !(errors.As(err, &e) && e.LedgerCode != 0) {
-			ambiguous = true
-		}
-		return err
-	})
-	if err != nil && ambiguous && ctx.Err() == nil {
-		if r, ok := l.findTx(ctx, hash); ok {
-			res, err = *r, nil
-		}
+// blockTime is a block time at least one honest node has reached: the (f+1)-th latest of the
+// nodes' signed statuses, so f nodes claiming a later or earlier time change nothing.
+func (l *ledgerConn) blockTime(ctx context.Context) (*protocol.Status, error) {
+	sts := make([]*protocol.Status, len(l.nodes))
+	var wg sync.WaitGroup
+	for i := range l.nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); sts[i], _ = l.status(ctx, i) }()
 	}
-	if err != nil {
-		return nil, classify(err)
+	wg.Wait()
+	sts = slices.DeleteFunc(sts, func(s *protocol.Status) bool { return s == nil })
+	if len(sts) < l.f+1 {
+		return nil, fmt.Errorf("%w: %d nodes gave their status, %d needed", ErrUnavailable, len(sts), l.f+1)
 	}
-	if res.Hash != hash {
-		return nil, fmt.Errorf("%w: answer names another transaction", ErrNodeAnswer)
-	}
-	if err := res.Err(); err != nil {
-		return &res, classify(err)
-	}
-	return &res, nil
+	slices.SortFunc(sts, func(a, b *protocol.Status) int { return int(b.Time - a.Time) })
+	return sts[l.f], nil
 }
 
-// findTx polls the nodes for a transaction that one of them took but did not see committed
-// in time.
-func (l *ledgerConn) findTx(ctx context.Context, hash protocol.Hash32) (*protocol.TxResult, bool) {
-	ctx, cancel := context.WithTimeout(ctx, txWait)
+// txVote is one node's signed word on a transaction: committed at Height with Code.
+type txVote struct {
+	node int
+	res  protocol.TxResult
+}
+
+func (v txVote) key() string { return fmt.Sprintf("%d/%d", v.res.Height, v.res.Code) }
+
+// verifyTx checks that res is node i's signed result for hash.
+func (l *ledgerConn) verifyTx(i int, hash protocol.Hash32, res *protocol.TxResult) bool {
+	return res.Hash == hash && res.Node == l.nodes[i].ProxyKey && res.Verify(l.chainID)
+}
+
+// lookTx asks node i whether hash is committed: (vote, true) when it says so, signed.
+func (l *ledgerConn) lookTx(ctx context.Context, i int, hash protocol.Hash32) (txVote, bool) {
+	var res protocol.TxResult
+	if l.do(ctx, i, http.MethodGet, "/v1/tx/"+hash.String(), nil, &res) != nil {
+		return txVote{}, false
+	}
+	if !l.verifyTx(i, hash, &res) {
+		l.lie(i, "answered GET /v1/tx/%s without its signature", hash)
+		return txVote{}, false
+	}
+	return txVote{i, res}, true
+}
+
+// confirmTx waits until f+1 nodes say, signed, that hash is committed at the same height
+// with the same code, counting known (a node's answer already in hand), for up to wait. It
+// returns the agreed result, or nil when no f+1 agree in time — or sooner, once f+1 other
+// nodes two blocks past a claimed height still do not have the transaction: then the claim
+// is false.
+func (l *ledgerConn) confirmTx(ctx context.Context, hash protocol.Hash32, known []txVote, wait time.Duration) *protocol.TxResult {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		for i := range l.nodes {
-			var r protocol.TxResult
-			if l.do(ctx, i, http.MethodGet, "/v1/tx/"+hash.String(), nil, &r) == nil && r.Hash == hash {
-				return &r, true
+	votes := map[int]txVote{}
+	claimed := int64(-1)
+	for _, v := range known {
+		votes[v.node] = v
+		claimed = max(claimed, v.res.Height)
+	}
+	for round := 0; ; round++ {
+		counts := map[string][]txVote{}
+		for _, v := range votes {
+			counts[v.key()] = append(counts[v.key()], v)
+		}
+		for _, g := range counts {
+			if len(g) >= l.f+1 {
+				for _, v := range votes {
+					if v.key() != g[0].key() {
+						l.lie(v.node, "said transaction %s committed at height %d with code %d; %d nodes say height %d, code %d",
+							hash, v.res.Height, v.res.Code, len(g), g[0].res.Height, g[0].res.Code)
+					}
+				}
+				res := g[0].res
+				return &res
 			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		without := 0 // nodes past the claimed height that do not have it
+		for i := range l.nodes {
+			if _, have := votes[i]; have {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if v, ok := l.lookTx(ctx, i, hash); ok {
+					mu.Lock()
+					votes[i] = v
+					mu.Unlock()
+					return
+				}
+				if claimed < 0 {
+					return
+				}
+				if st, err := l.status(ctx, i); err == nil && st.Height >= claimed+2 {
+					mu.Lock()
+					without++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if without >= l.f+1 {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, false
-		case <-t.C:
+		case <-time.After(time.Duration(min(round+1, 10)) * 25 * time.Millisecond):
 		}
 	}
 }
 
-// waitHeight waits, briefly, until every reachable node has committed h, so that a proxy
-// asked next already knows what was just committed. Unreachable nodes are skipped: they are
-// the gather's problem.
+// submit sends a signed transaction and returns its result once f+1 nodes say, signed, that
+// it is committed with that result. A node that claims a commit the others do not confirm
+// is recorded as lying and the transaction goes through the next node; a refusal before
+// the block (CheckTx) is final once f+1 nodes refuse it alike. A failure in the block returns
+// the result and the classified error.
+func (l *ledgerConn) submit(ctx context.Context, raw []byte) (*protocol.TxResult, error) {
+	hash := protocol.TxHash(raw)
+	var errs []error
+	refusals := map[string]int{}
+	ambiguous := false // a node may hold the transaction: look before resending
+	for _, i := range l.order() {
+		if ambiguous {
+			if v, ok := l.lookTx(ctx, i, hash); ok {
+				if res := l.confirmTx(ctx, hash, []txVote{v}, confirmWait); res != nil {
+					return l.done(res)
+				}
+			}
+		}
+		var res protocol.TxResult
+		err := l.do(ctx, i, http.MethodPost, "/v1/tx", raw, &res)
+		if e, ok := ledgerRefusal(err); ok {
+			// Not admitted. A lying node could refuse anything, so the refusal stands only
+			// when f+1 nodes give it.
+			errs = append(errs, fmt.Errorf("%s: %w", l.nodes[i].Name, e))
+			if refusals[e.Code]++; refusals[e.Code] >= l.f+1 {
+				return nil, classify(e)
+			}
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			ambiguous = true
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		if !l.verifyTx(i, hash, &res) {
+			l.lie(i, "answered its commit of %s without its signature", hash)
+			errs = append(errs, fmt.Errorf("%w: %s: answer not signed by the node", ErrNodeAnswer, l.nodes[i].Name))
+			ambiguous = true
+			continue
+		}
+		if agreed := l.confirmTx(ctx, hash, []txVote{{i, res}}, confirmWait); agreed != nil {
+			l.first.Store(uint32(i))
+			return l.done(agreed)
+		}
+		// No other node confirms what node i claims: it swallowed the transaction or made up
+		// the result. Send it through the next node.
+		l.lie(i, "said transaction %s committed at height %d, which no other node confirms", hash, res.Height)
+		errs = append(errs, fmt.Errorf("%s: claimed a commit no other node confirms", l.nodes[i].Name))
+		ambiguous = true
+	}
+	if ambiguous && ctx.Err() == nil {
+		if res := l.confirmTx(ctx, hash, nil, txWait); res != nil {
+			return l.done(res)
+		}
+	}
+	if len(refusals) > 0 && !ambiguous {
+		return nil, fmt.Errorf("%w: the nodes refused alike by fewer than %d: %w", ErrNoQuorum, l.f+1, errors.Join(errs...))
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
+}
+
+// done turns a confirmed result into the caller's answer: the result, and the ledger's
+// refusal when the transaction failed in its block.
+func (l *ledgerConn) done(res *protocol.TxResult) (*protocol.TxResult, error) {
+	if err := res.Err(); err != nil {
+		return res, classify(err)
+	}
+	return res, nil
+}
+
+// waitHeight waits, briefly, until n−f nodes (all but the f that may lie or lag) have
+// committed h, so that the proxies asked next already know what was just committed. A node
+// that does not answer counts as one of the f; the gathering asks another in its place.
 func (l *ledgerConn) waitHeight(ctx context.Context, h int64, within time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
+	enough := len(l.nodes) - l.f
+	var reached, settled atomic.Int32
+	var wg sync.WaitGroup
 	for i := range l.nodes {
-		for ctx.Err() == nil {
-			st, err := l.status(ctx, i)
-			if err != nil || st.Height >= h {
-				break
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if settled.Add(1) == int32(len(l.nodes)) {
+					cancel()
+				}
+			}()
+			for ctx.Err() == nil {
+				st, err := l.status(ctx, i)
+				if err != nil {
+					return
+				}
+				if st.Height >= h {
+					if reached.Add(1) >= int32(enough) {
+						cancel()
+					}
+					return
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(20 * time.Millisecond):
+				}
 			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
+		}()
 	}
+	wg.Wait()
 }

@@ -229,17 +229,62 @@ func (s *Session) Erase(ctx context.Context, record protocol.ID) error {
 	return err
 }
 
-// Revoke ends a grant of one of the identity's records. Once it commits,
-// every node deletes its fragment and refuses to re-encrypt.
-func (s *Session) Revoke(ctx context.Context, grant protocol.ID) error {
-	_, err := s.transact(ctx, func(uint64) (protocol.Body, error) { return &protocol.Revoke{Grant: grant}, nil })
-	return err
+// RevokeResult is a committed revocation and how many of the grant's nodes have reported,
+// each in a transaction signed with its proxy key, that they hold no fragment of it any more.
+type RevokeResult struct {
+	Height    int64 // the block that revoked the grant
+	Nodes     int   // the grant's nodes
+	Destroyed int   // the nodes that reported destroying their fragment (FragmentDestroyed)
+}
+
+// Revoke ends a grant of one of the identity's records. Once it commits, every node deletes
+// its fragment and refuses to re-encrypt, and reports the deletion on the ledger; WaitDestroyed
+// waits for those reports.
+func (s *Session) Revoke(ctx context.Context, grant protocol.ID) (*RevokeResult, error) {
+	done, err := s.transact(ctx, func(uint64) (protocol.Body, error) { return &protocol.Revoke{Grant: grant}, nil })
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.destroyed(ctx, grant)
+	if err != nil {
+		return nil, err
+	}
+	res.Height = done.height
+	return res, nil
+}
+
+// WaitDestroyed waits until at least n nodes of the ended grant (n ≤ 0: all of them) have
+// reported destroying their fragment, or ctx ends; it returns how many had, and ctx's error
+// if fewer.
+func (s *Session) WaitDestroyed(ctx context.Context, grant protocol.ID, n int) (*RevokeResult, error) {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		res, err := s.destroyed(ctx, grant)
+		if err != nil || res.Destroyed >= res.Nodes || (n > 0 && res.Destroyed >= n) {
+			return res, err
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return res, err
+		}
+	}
+}
+
+// destroyed counts the grant's nodes that reported destroying their fragment, as f+1 nodes
+// agree.
+func (s *Session) destroyed(ctx context.Context, grant protocol.ID) (*RevokeResult, error) {
+	var g protocol.GrantState
+	if _, err := s.l.query(ctx, "/grant/"+grant.String(), nil, &g); err != nil {
+		return nil, fmt.Errorf("grant %s: %w", grant, err)
+	}
+	if g.ID != grant {
+		return nil, fmt.Errorf("%w: answer names another grant", ErrNodeAnswer)
+	}
+	return &RevokeResult{Height: g.RevokedHeight, Nodes: len(g.Nodes), Destroyed: len(g.Destroyed)}, nil
 }
 
 // Record returns a committed record.
 func (s *Session) Record(ctx context.Context, id protocol.ID) (*protocol.Record, error) {
 	var r protocol.Record
-	if _, err := s.l.query(ctx, "/record/"+id.String(), &r); err != nil {
+	if _, err := s.l.query(ctx, "/record/"+id.String(), recordKey, &r); err != nil {
 		return nil, fmt.Errorf("record %s: %w", id, err)
 	}
 	if r.ID != id {
@@ -251,7 +296,7 @@ func (s *Session) Record(ctx context.Context, id protocol.ID) (*protocol.Record,
 // GrantState returns a committed grant and what happened to it since.
 func (s *Session) GrantState(ctx context.Context, id protocol.ID) (*protocol.GrantState, error) {
 	var g protocol.GrantState
-	if _, err := s.l.query(ctx, "/grant/"+id.String(), &g); err != nil {
+	if _, err := s.l.query(ctx, "/grant/"+id.String(), grantKey, &g); err != nil {
 		return nil, fmt.Errorf("grant %s: %w", id, err)
 	}
 	if g.ID != id {
@@ -263,31 +308,33 @@ func (s *Session) GrantState(ctx context.Context, id protocol.ID) (*protocol.Gra
 // RecordsPage lists the identity's records from position start (limit 0:
 // a full page of protocol.MaxPage).
 func (s *Session) RecordsPage(ctx context.Context, start uint64, limit int) (*protocol.Page[*protocol.Record], error) {
-	return page[*protocol.Record](ctx, s, fmt.Sprintf("/records/owner/%s", s.me), start, limit)
+	return page[*protocol.Record](ctx, s, fmt.Sprintf("/records/owner/%s", s.me), recordPageKey, start, limit)
 }
 
 // Records lists all the identity's records, oldest first.
 func (s *Session) Records(ctx context.Context) ([]*protocol.Record, error) {
-	return all[*protocol.Record](ctx, s, fmt.Sprintf("/records/owner/%s", s.me))
+	return all[*protocol.Record](ctx, s, fmt.Sprintf("/records/owner/%s", s.me), recordPageKey)
 }
 
 // Grants lists a record's grants, oldest first, live or not.
 func (s *Session) Grants(ctx context.Context, record protocol.ID) ([]*protocol.GrantState, error) {
-	return all[*protocol.GrantState](ctx, s, "/grants/record/"+record.String())
+	return all[*protocol.GrantState](ctx, s, "/grants/record/"+record.String(), grantPageKey)
 }
 
-// Audit returns a record's whole audit log in order: the put, grants,
-// access requests, revocations and expiries, each with height and time.
+// Audit returns a record's whole audit log in order: the put, grants, access requests,
+// revocations, expiries, erasure, holding reports and fragment destructions, each with
+// height and time. Every page is confirmed by f+1 nodes, so no f nodes can hide an entry.
 func (s *Session) Audit(ctx context.Context, record protocol.ID) ([]protocol.AuditEntry, error) {
-	return all[protocol.AuditEntry](ctx, s, "/audit/"+record.String())
+	return all[protocol.AuditEntry](ctx, s, "/audit/"+record.String(), nil)
 }
 
-func page[T any](ctx context.Context, s *Session, path string, start uint64, limit int) (*protocol.Page[T], error) {
+// page reads one page of a list, confirmed by f+1 nodes on key.
+func page[T any](ctx context.Context, s *Session, path string, key decisive, start uint64, limit int) (*protocol.Page[T], error) {
 	if limit <= 0 || limit > protocol.MaxPage {
 		limit = protocol.MaxPage
 	}
 	var p protocol.Page[T]
-	if _, err := s.l.query(ctx, fmt.Sprintf("%s?start=%d&limit=%d", path, start, limit), &p); err != nil {
+	if _, err := s.l.query(ctx, fmt.Sprintf("%s?start=%d&limit=%d", path, start, limit), key, &p); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -297,11 +344,11 @@ func page[T any](ctx context.Context, s *Session, path string, start uint64, lim
 // listing.
 const maxListed = 1_000_000
 
-func all[T any](ctx context.Context, s *Session, path string) ([]T, error) {
+func all[T any](ctx context.Context, s *Session, path string, key decisive) ([]T, error) {
 	var out []T
 	var start uint64
 	for {
-		p, err := page[T](ctx, s, path, start, 0)
+		p, err := page[T](ctx, s, path, key, start, 0)
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/resilientrecords/resilientrecords/envelope"
 	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
@@ -25,7 +26,7 @@ type Shared struct {
 // Shared lists every grant made to this identity, live or not, oldest
 // first, with its record.
 func (s *Session) Shared(ctx context.Context) ([]Shared, error) {
-	gs, err := all[*protocol.GrantState](ctx, s, "/grants/recipient/"+s.me.String())
+	gs, err := all[*protocol.GrantState](ctx, s, "/grants/recipient/"+s.me.String(), grantPageKey)
 	if err != nil {
 		return nil, err
 	}
@@ -67,15 +68,11 @@ func (s *Session) blockTime(ctx context.Context) (int64, error) {
 	return st.Time, nil
 }
 
-// Status is the ledger's latest committed height and block time, as a node sees it. Grants
-// start and end by block time, which trails the wall clock by up to a block interval.
+// Status is a node's signed status whose block time at least one honest node has reached
+// (the (f+1)-th latest of the nodes'): grants start and end by block time, which trails the
+// wall clock by up to a block interval.
 func (s *Session) Status(ctx context.Context) (*protocol.Status, error) {
-	var st *protocol.Status
-	err := s.l.each(ctx, func(i int) error {
-		var err error
-		st, err = s.l.status(ctx, i)
-		return err
-	})
+	st, err := s.l.blockTime(ctx)
 	return st, classify(err)
 }
 
@@ -117,9 +114,36 @@ func (s *Session) Get(ctx context.Context, record protocol.ID, w io.Writer, o Ge
 	return s.fetchOpen(ctx, rec, u, w, co)
 }
 
-// access commits a request under this identity's live grant for rec and
-// gathers the cfrags that open it.
+// access commits a request under this identity's live grant for rec and gathers the cfrags
+// that open it.
 func (s *Session) access(ctx context.Context, rec *protocol.Record, purpose string) (envelope.Unwrapper, error) {
+	got, err := s.gather(ctx, rec, purpose)
+	if err != nil {
+		return nil, err
+	}
+	dpk, err := umbral.PublicKeyFromBytes(rec.DelegatingKey[:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: record delegating key: %v", ErrNodeAnswer, err)
+	}
+	return envelope.RecipientKey{Receiving: s.id.ReceivingKey(), Delegating: dpk, CFrags: got.CFrags}, nil
+}
+
+// Gather is the recipient's side of a read without the blob: it commits an access request
+// under this identity's live grant for the record and gathers threshold verified capsule
+// fragments, which open the record's capsule with the identity's receiving key
+// (umbral.DecryptReencrypted). Get does this and then fetches and opens the blob.
+func (s *Session) Gather(ctx context.Context, record protocol.ID, o GetOptions) (*Gathered, error) {
+	rec, err := s.Record(ctx, record)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Erased != nil {
+		return nil, fmt.Errorf("record %s: %w at height %d", record, ErrErased, rec.Erased.Height)
+	}
+	return s.gather(ctx, rec, o.Purpose)
+}
+
+func (s *Session) gather(ctx context.Context, rec *protocol.Record, purpose string) (*Gathered, error) {
 	g, err := s.liveGrant(ctx, rec)
 	if err != nil {
 		return nil, err
@@ -130,32 +154,31 @@ func (s *Session) access(ctx context.Context, rec *protocol.Record, purpose stri
 	if err != nil {
 		return nil, fmt.Errorf("access request: %w", err)
 	}
-	// A node serves only a request it has committed.
+	// A node serves only a request it has committed; its audit position comes meanwhile.
+	var idx uint64
+	var idxErr error
+	found := make(chan struct{})
+	go func() {
+		defer close(found)
+		idx, idxErr = s.requestIndex(ctx, rec.ID, g.ID, done.hash)
+	}()
 	s.l.waitHeight(ctx, done.height, 3*time.Second)
-	// Read the grant again: the request proves it was live at this height.
-	if g, err = s.GrantState(ctx, g.ID); err != nil {
-		return nil, err
-	}
-	idx, err := FindRequest(remoteAudit{ctx, s}, rec.ID, done.hash)
-	if err != nil {
-		return nil, err
+	<-found
+	if idxErr != nil {
+		return nil, idxErr
 	}
 	got, err := s.api.Gather(ctx, &Access{ChainID: s.nw.ChainID, Grant: g, Record: rec, RequestTx: done.hash, AuditIndex: idx},
 		s.id.Signer(), s.nw.Nodes)
 	if err != nil {
 		return nil, classify(err)
 	}
-	dpk, err := umbral.PublicKeyFromBytes(rec.DelegatingKey[:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: record delegating key: %v", ErrNodeAnswer, err)
-	}
-	return envelope.RecipientKey{Receiving: s.id.ReceivingKey(), Delegating: dpk, CFrags: got.CFrags}, nil
+	return got, nil
 }
 
 // liveGrant finds this identity's live grant for rec, or says why there is
 // none: the newest grant's reason, or ErrNotGranted.
 func (s *Session) liveGrant(ctx context.Context, rec *protocol.Record) (*protocol.GrantState, error) {
-	gs, err := all[*protocol.GrantState](ctx, s, "/grants/recipient/"+s.me.String())
+	gs, err := all[*protocol.GrantState](ctx, s, "/grants/recipient/"+s.me.String(), grantPageKey)
 	if err != nil {
 		return nil, err
 	}
@@ -196,11 +219,10 @@ func (s *Session) fetchOpen(ctx context.Context, rec *protocol.Record, u envelop
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	fw := &countingWriter{f, &counter{phase: "fetch", total: int64(rec.Size), fn: co.progress}}
 	if nb, ok := s.blobs.(*nodeBlobs); ok {
-		err = nb.fetchRecord(ctx, rec, c, fw)
+		err = s.fetchVerified(ctx, nb, rec, c, f, co)
 	} else {
-		err = s.blobs.Fetch(ctx, c, fw)
+		err = s.blobs.Fetch(ctx, c, &countingWriter{f, &counter{phase: "fetch", total: int64(rec.Size), fn: co.progress}})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fetching record %s: %w", rec.ID, classify(err))
@@ -232,12 +254,41 @@ func (s *Session) fetchOpen(ctx context.Context, rec *protocol.Record, u envelop
 	return &meta, nil
 }
 
-// remoteAudit reads audit pages through the nodes, for FindRequest.
-type remoteAudit struct {
-	ctx context.Context
-	s   *Session
+// fetchVerified fetches a record's blob into f from the nodes, holders first. Bytes whose CID
+// is not the record's are thrown away and fetched again starting at the next node, so f
+// lying holders cannot keep a read failing; a node that alone served wrong bytes lied.
+func (s *Session) fetchVerified(ctx context.Context, nb *nodeBlobs, rec *protocol.Record, c cid.Cid, f *os.File, co *callOpts) error {
+	var err error
+	for first := 0; first < len(s.nw.Nodes); first++ {
+		if _, err = f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if err = f.Truncate(0); err != nil {
+			return err
+		}
+		var served []int
+		served, err = nb.fetchRecordFrom(ctx, rec, c, first, &countingWriter{f, &counter{phase: "fetch", total: int64(rec.Size), fn: co.progress}})
+		if !errors.Is(err, ErrBlobMismatch) {
+			return err
+		}
+		if len(served) == 1 {
+			s.l.lie(served[0], "served bytes for record %s that do not have its CID", rec.ID)
+		}
+	}
+	return err
 }
 
-func (a remoteAudit) Audit(record protocol.ID, start uint64, limit int) (*protocol.Page[protocol.AuditEntry], error) {
-	return page[protocol.AuditEntry](a.ctx, a.s, "/audit/"+record.String(), start, limit)
+// requestIndex is the audit-log position of this session's committed RequestAccess tx,
+// which the nodes check a re-encryption request against, confirmed by f+1 nodes.
+func (s *Session) requestIndex(ctx context.Context, record, grant protocol.ID, tx protocol.Hash32) (uint64, error) {
+	var ref protocol.RequestRef
+	if _, err := s.l.query(ctx, "/request/"+tx.String(), nil, &ref); err != nil {
+		return 0, fmt.Errorf("finding the access request: %w", err)
+	}
+	e := ref.Entry
+	if ref.Record != record || e.Kind != protocol.AuditRequest || e.TxHash == nil || *e.TxHash != tx ||
+		e.Grant == nil || *e.Grant != grant || e.Actor == nil || *e.Actor != s.me {
+		return 0, fmt.Errorf("%w: the nodes name another entry for access request %s", ErrNodeAnswer, tx)
+	}
+	return ref.Index, nil
 }

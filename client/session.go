@@ -35,6 +35,9 @@ type Session struct {
 
 	mu      sync.Mutex // one transaction of this identity in flight at a time
 	nextSeq uint64     // the lowest sequence the next transaction may carry
+
+	liesMu sync.Mutex
+	lies   []Lie
 }
 
 // Options configure a Session. The zero value is ready to use.
@@ -102,12 +105,36 @@ func New(nw *protocol.Network, id *identity.Identity, opts *Options) (*Session, 
 		lg = slog.New(slog.DiscardHandler)
 	}
 	s := &Session{nw: nw, id: id, me: protocol.PubKeyOf(id.Public().Signing),
-		l: &ledgerConn{http: hc, nodes: nw.Nodes}, api: &API{HTTP: &http.Client{Transport: hc.Transport, Timeout: 10 * time.Second}},
+		l: &ledgerConn{http: hc, chainID: nw.ChainID, nodes: nw.Nodes, f: nw.F()}, api: &API{HTTP: &http.Client{Transport: hc.Transport, Timeout: 10 * time.Second}},
 		blobAPI: &API{HTTP: opts.HTTP}, blobs: opts.Blobs, log: lg, tmp: opts.TempDir}
 	if s.blobs == nil {
 		s.blobs = newNodeBlobs(s)
 	}
+	s.l.lied = s.recordLie
 	return s, nil
+}
+
+// maxLies bounds what a long-lived session remembers of lying nodes.
+const maxLies = 256
+
+func (s *Session) recordLie(l Lie) {
+	s.liesMu.Lock()
+	defer s.liesMu.Unlock()
+	if len(s.lies) < maxLies {
+		s.lies = append(s.lies, l)
+	}
+	s.log.Warn("a node lied", "node", l.Node, "what", l.What)
+}
+
+// Lies returns the answers this session caught a node lying in (contradicted by f+1 other
+// nodes, or not signed by the node), oldest first, and forgets them. A call that succeeded
+// despite a lie got the truth from the other nodes; one that failed names the liar too.
+func (s *Session) Lies() []Lie {
+	s.liesMu.Lock()
+	defer s.liesMu.Unlock()
+	out := s.lies
+	s.lies = nil
+	return out
 }
 
 // Network is the network the session talks to.
@@ -181,6 +208,17 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Submit signs body with the identity at its next sequence number, submits it, and returns
+// its result once f+1 nodes confirm it committed: the low-level way to send a transaction
+// the Session has no call for. A failure in the block returns the result and the error.
+func (s *Session) Submit(ctx context.Context, body protocol.Body) (*protocol.TxResult, error) {
+	done, err := s.transact(ctx, func(uint64) (protocol.Body, error) { return body, nil })
+	if done == nil {
+		return nil, err
+	}
+	return done.res, err
+}
+
 // transact signs a transaction with the next sequence number, submits it
 // and waits for its block. build gets the sequence (ids derive from it)
 // and may fail; on a sequence conflict the sequence is read again and build
@@ -213,26 +251,35 @@ func (s *Session) transact(ctx context.Context, build func(seq uint64) (protocol
 	return nil, fmt.Errorf("client: sequence kept moving: %w", lastErr)
 }
 
+// TxLifetime is how long after signing a Session's transaction may still enter a block:
+// the transaction carries the bound (protocol.Tx.Expires), so its bytes cannot be kept and
+// submitted much later.
+const TxLifetime = 5 * time.Minute
+
 // submitAt signs body at seq and commits it; s.mu is held.
 func (s *Session) submitAt(ctx context.Context, seq uint64, body protocol.Body) (*txDone, error) {
-	raw, err := protocol.Sealed(s.id.Signer(), s.nw.ChainID, seq, body)
+	raw, err := protocol.Sealed(s.id.Signer(), s.nw.ChainID, seq, time.Now().Add(TxLifetime), body)
 	if err != nil {
 		return nil, err
 	}
 	res, err := s.l.submit(ctx, raw)
-	if res != nil && !errors.Is(err, protocol.ErrBadSequence) {
-		s.nextSeq = seq + 1 // committed, even if it failed in the block
-	}
-	if err != nil {
+	if res == nil {
 		return nil, err
 	}
-	return &txDone{seq: seq, hash: res.Hash, height: res.Height}, nil
+	if !errors.Is(err, protocol.ErrBadSequence) {
+		// In a block, whatever its outcome: the sequence is spent (ledger/SPEC.md §2).
+		s.nextSeq = seq + 1
+	}
+	return &txDone{seq: seq, hash: res.Hash, height: res.Height, res: res}, err
 }
 
+// txDone is a transaction in a committed block, confirmed by f+1 nodes; with an error, it
+// failed there.
 type txDone struct {
 	seq    uint64
 	hash   protocol.Hash32
 	height int64
+	res    *protocol.TxResult
 }
 
 // sequence is the identity's next sequence number: the committed one, or
@@ -241,7 +288,7 @@ func (s *Session) sequence(ctx context.Context) (uint64, error) {
 	var v struct {
 		Sequence uint64 `json:"sequence"`
 	}
-	if _, err := s.l.query(ctx, "/account/"+s.me.String(), &v); err != nil && !errors.Is(err, protocol.ErrNotFound) {
+	if _, err := s.l.query(ctx, "/account/"+s.me.String(), nil, &v); err != nil && !errors.Is(err, protocol.ErrNotFound) {
 		return 0, err
 	}
 	return max(v.Sequence, s.nextSeq), nil

@@ -115,12 +115,20 @@ func (w *world) story(owner, reader *client.Session, seed uint64) {
 		t.Fatalf("shared: %v %+v", err, sh)
 	}
 
-	if err := owner.Revoke(w.ctx, g.Grant); err != nil {
+	rv, err := owner.Revoke(w.ctx, g.Grant)
+	if err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
 	_, err = reader.Get(w.ctx, rec, io.Discard, client.GetOptions{})
 	if !errors.Is(err, client.ErrRevoked) {
 		t.Fatalf("get after revoke: %v, want ErrRevoked", err)
+	}
+	// Every grant node that is up reports on the ledger that it destroyed its fragment.
+	up := len(w.nw.Running())
+	wctx, cancel := context.WithTimeout(w.ctx, 2*time.Minute)
+	defer cancel()
+	if rv, err = owner.WaitDestroyed(wctx, g.Grant, min(up, rv.Nodes)); err != nil || rv.Destroyed < min(up, rv.Nodes) {
+		t.Fatalf("%+v, %v: want every one of the %d nodes up to confirm destroying its fragment", rv, err, up)
 	}
 
 	// The owner reads with its own key, no request.
@@ -133,23 +141,28 @@ func (w *world) story(owner, reader *client.Session, seed uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Nodes add a "holds" entry as each stores the blob; the owner's and
-	// the recipient's actions come in order around them.
+	// Nodes add a "holds" entry as each stores the blob, and a "destroyed" entry as each
+	// deletes its fragment after the revocation; the owner's and the recipient's actions
+	// come in order around them.
 	var kinds []string
-	holds := 0
+	holds, destroyed := 0, 0
 	for _, e := range log {
 		if e.Height <= 0 || e.Time <= 0 {
 			t.Fatalf("audit entry without height or time: %+v", e)
 		}
-		if e.Kind == protocol.AuditHolds {
+		switch e.Kind {
+		case protocol.AuditHolds:
 			holds++
+			continue
+		case protocol.AuditDestroyed:
+			destroyed++
 			continue
 		}
 		kinds = append(kinds, e.Kind)
 	}
 	wantKinds := []string{protocol.AuditPut, protocol.AuditGrant, protocol.AuditRequest, protocol.AuditRevoke}
-	if strings.Join(kinds, " ") != strings.Join(wantKinds, " ") || holds < 1 {
-		t.Fatalf("audit kinds %v with %d holds, want %v and holds", kinds, holds, wantKinds)
+	if strings.Join(kinds, " ") != strings.Join(wantKinds, " ") || holds < 1 || destroyed < rv.Destroyed {
+		t.Fatalf("audit kinds %v with %d holds and %d destroyed, want %v, holds and %d destroyed", kinds, holds, destroyed, wantKinds, rv.Destroyed)
 	}
 	// Leave no HoldsBlob in flight when the test stops nodes (see waitHeld).
 	w.waitHeld(owner, rec)
@@ -157,8 +170,8 @@ func (w *world) story(owner, reader *client.Session, seed uint64) {
 
 func TestStory(t *testing.T) {
 	w := startWorld(t)
-	aliceID := newIdentity(t)
-	alice, bob := w.session(aliceID), w.session(newIdentity(t))
+	aliceID, bobID := newIdentity(t), newIdentity(t)
+	alice, bob := w.session(aliceID), w.session(bobID)
 
 	t.Run("all nodes", func(t *testing.T) { w.t = t; w.story(alice, bob, 1) })
 
@@ -172,7 +185,7 @@ func TestStory(t *testing.T) {
 		t.Fatalf("get without grant: %v, want ErrNotGranted", err)
 	}
 
-	t.Run("refusals and races", func(t *testing.T) { w.t = t; w.refusals(aliceID, alice, bob) })
+	t.Run("refusals and races", func(t *testing.T) { w.t = t; w.refusals(aliceID, bobID, alice, bob) })
 
 	t.Run("one node down", func(t *testing.T) {
 		// Node 0 is the one the clients asked first so far: they must move
@@ -219,7 +232,7 @@ func TestStory(t *testing.T) {
 			time.Sleep(protocol.CommitTimeout + 2*time.Second)
 			back <- w.nw.RestartNode(1)
 		}()
-		if err := alice.Revoke(w.ctx, g.Grant); err != nil {
+		if _, err := alice.Revoke(w.ctx, g.Grant); err != nil {
 			t.Fatalf("revoke across the outage: %v", err)
 		}
 		if err := <-back; err != nil {
@@ -237,7 +250,7 @@ func TestStory(t *testing.T) {
 
 // refusals covers the other reasons a get is refused, and two clients of
 // one identity putting at once.
-func (w *world) refusals(aliceID *identity.Identity, alice, bob *client.Session) {
+func (w *world) refusals(aliceID, bobID *identity.Identity, alice, bob *client.Session) {
 	t := w.t
 	small := []byte("a small record")
 	put := func(s *client.Session) protocol.ID {
@@ -297,8 +310,22 @@ func (w *world) refusals(aliceID *identity.Identity, alice, bob *client.Session)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bob.Revoke(w.ctx, g.Grant); !errors.Is(err, client.ErrUnauthorized) {
+	if _, err := bob.Revoke(w.ctx, g.Grant); !errors.Is(err, client.ErrUnauthorized) {
 		t.Fatalf("revoke by the recipient: %v, want ErrUnauthorized", err)
+	}
+
+	// A long-lived session keeps working after refused transactions: one refused before
+	// its block (bob may not revoke), and one of its identity that failed in its block (it
+	// expired between CheckTx and the block), which spends the sequence.
+	if _, err := bob.Revoke(w.ctx, g.Grant); !errors.Is(err, client.ErrUnauthorized) {
+		t.Fatalf("second refused revoke: %v", err)
+	}
+	w.failInBlock(bobID, g.Grant)
+	if _, err := bob.Get(w.ctx, rec, io.Discard, client.GetOptions{Purpose: "after refusals"}); err != nil {
+		t.Fatalf("bob's session after a refused and a failed transaction: %v", err)
+	}
+	if _, err := alice.Revoke(w.ctx, g.Grant); err != nil {
+		t.Fatalf("alice's session after bob's failures: %v", err)
 	}
 
 	// Two clients of one identity put at once: the one that loses the
@@ -325,6 +352,52 @@ func (w *world) refusals(aliceID *identity.Identity, alice, bob *client.Session)
 		if _, err := twin.Get(w.ctx, id, &out, client.GetOptions{}); err != nil || !bytes.Equal(out.Bytes(), small) {
 			t.Fatalf("get %s: %v", id, err)
 		}
+	}
+}
+
+// failInBlock commits, as identity who, a transaction that passes CheckTx but fails in its
+// block: a RequestAccess of grant that expires just after the last block's time (block times
+// strictly increase). The ledger spends its sequence; the next transaction of who's
+// sessions must carry the one after.
+func (w *world) failInBlock(who *identity.Identity, grant protocol.ID) {
+	t := w.t
+	t.Helper()
+	n := w.nw.Running()[0]
+	me := protocol.PubKeyOf(who.Public().Signing)
+	var seq uint64
+	// A block may commit between reading the last block time and CheckTx: then CheckTx
+	// refuses the transaction as expired already, and it is made again.
+	for attempt := 0; ; attempt++ {
+		snap, err := n.App().Committed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq, err = snap.Sequence(me)
+		last := snap.Time
+		snap.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := protocol.Sealed(who.Signer(), w.net.ChainID, seq, time.Unix(0, last+1), &protocol.RequestAccess{Grant: grant, Purpose: "too late"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := n.RPC().Submit(w.ctx, raw)
+		if c == nil && errors.Is(err, protocol.ErrTxExpired) && attempt < 10 {
+			continue
+		}
+		if !errors.Is(err, protocol.ErrTxExpired) || c == nil {
+			t.Fatalf("a transaction expiring before its block: %+v, %v; want it in the block, failed as tx_expired", c, err)
+		}
+		break
+	}
+	snap, err := n.App().Committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	if after, _ := snap.Sequence(me); after != seq+1 {
+		t.Fatalf("sequence %d after the failed transaction at %d: a failure in a block spends it", after, seq)
 	}
 }
 

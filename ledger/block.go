@@ -151,7 +151,8 @@ func outcome(hash protocol.Hash32, res *applied, err error) TxOutcome {
 			Attr{Key: AttrType, Value: res.typ.String(), Index: true},
 			Attr{Key: AttrSigner, Value: res.signer.String(), Index: true},
 			Attr{Key: AttrRecord, Value: res.record.String(), Index: true})
-		if res.typ == protocol.TxGrant || res.typ == protocol.TxRevoke || res.typ == protocol.TxRequestAccess {
+		switch res.typ {
+		case protocol.TxGrant, protocol.TxRevoke, protocol.TxRequestAccess, protocol.TxFragmentDestroyed:
 			attrs = append(attrs, Attr{Key: AttrGrant, Value: res.grant.String(), Index: true})
 		}
 	}

@@ -106,6 +106,8 @@ func TestGenesisRejects(t *testing.T) {
 		"long name":           genesisJSON(t, long, 0),
 		"negative replicas":   genesisJSON(t, nodes, -1),
 		"replicas > n":        genesisJSON(t, nodes, 4),
+		"replicas 1 of 4":     genesisJSON(t, registryOf(4), 1), // ≤ f = 1: one faulty node could lose a blob
+		"replicas 2 of 7":     genesisJSON(t, registryOf(7), 2),
 	} {
 		if _, _, err := Genesis(gs); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -114,13 +116,14 @@ func TestGenesisRejects(t *testing.T) {
 }
 
 // TestMempoolSequencing: the mempool view keeps the writes of admitted transactions, so one
-// account can have several in flight; refused transactions consume no sequence number.
+// account can have several in flight; refused transactions consume no sequence number in the
+// view (in a block they do: TestFailedTxSpendsSequence).
 func TestMempoolSequencing(t *testing.T) {
 	m := newMachine(t, 0)
-	owner := protocoltest.NewAccount(testChain)
+	owner := m.account()
 	rec := owner.RecordID()
 	put := owner.Next(protoPut())
-	grant := owner.Next(protoGrant(rec, owner.Key, m.nodeKeys()[:1]))
+	grant := owner.Next(protoGrant(rec, owner.Key, m.nodeKeys()))
 	missing := owner.Sign(&protocol.Revoke{Grant: protocol.ID{1}}) // seq 2 is fine...
 	clash := owner.Sign(&protocol.Revoke{Grant: protocol.ID{2}})   // ...but it is not consumed by a failure
 	after := owner.SignAt(3, &protocol.Revoke{Grant: protocol.ID{3}})
@@ -160,10 +163,10 @@ func protoGrant(rec protocol.ID, to protocol.PubKey, nodes []protocol.PubKey) *p
 func TestExecuteBlock(t *testing.T) {
 	m := newMachine(t, 0)
 	genesisHash := m.appHash
-	owner := protocoltest.NewAccount(testChain)
+	owner := m.account()
 	rec := owner.RecordID()
 	put := owner.Next(protoPut())
-	grant := owner.Next(protoGrant(rec, owner.Key, m.nodeKeys()[:1]))
+	grant := owner.Next(protoGrant(rec, owner.Key, m.nodeKeys()))
 	cached := map[protocol.Hash32]bool{protocol.TxHash(put): true, protocol.TxHash(grant): true}
 	m.height++
 	m.time += int64(time.Second)

@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
@@ -70,7 +71,9 @@ func applyErase(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.EraseR
 		if g.Revoked {
 			continue
 		}
-		revoke(o, g, bc.Height)
+		if err := revoke(o, g, bc.Height); err != nil {
+			return err
+		}
 		res.revoked = append(res.revoked, g.ID)
 	}
 	for pk := range bc.Nodes {
@@ -177,4 +180,75 @@ func registryNodes(s Store) ([]protocol.Node, error) {
 
 func cidIndexKey(cid []byte, id protocol.ID) []byte {
 	return key(pCIDIndex, u16b(uint16(len(cid))), cid, id[:])
+}
+
+// applyDestroyed records a grant node's report that it holds no fragment of a grant that
+// ended (revoked, expired, or its record erased): the owner's revocation receipt.
+func applyDestroyed(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.FragmentDestroyed, res *applied) error {
+	idx, err := o.Get(key(pNodeProxy, tx.Signer[:]))
+	if err != nil {
+		return err
+	}
+	if idx == nil || !bc.Nodes[tx.Signer] {
+		return protocol.Errorf(protocol.ErrUnknownNode, "only registry nodes report destroyed fragments")
+	}
+	g, err := loadGrant(o, b.Grant)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(g.Nodes, func(n protocol.GrantNode) bool { return n.Proxy == tx.Signer }) {
+		return protocol.Errorf(protocol.ErrUnauthorized, "node is not one of grant %s's nodes", g.ID)
+	}
+	if g.LiveAt(bc.Time) == nil || errors.Is(g.LiveAt(bc.Time), protocol.ErrNotYetValid) {
+		return protocol.Errorf(protocol.ErrInvalid, "grant %s has not ended", g.ID)
+	}
+	dk := key(pDestroyed, g.ID[:], idx)
+	if v, err := o.Get(dk); err != nil {
+		return err
+	} else if v != nil {
+		return protocol.Errorf(protocol.ErrAlreadyExists, "destruction already reported")
+	}
+	o.set(dk, nil)
+	o.del(key(pOwed, idx, g.ID[:]))
+	res.record, res.grant = g.Record, g.ID
+	e := logged(protocol.AuditDestroyed, g.Record, tx.Signer, bc, res)
+	e.Grant = &g.ID
+	return audit(o, e)
+}
+
+// destroyedBy lists the registry indices of the nodes that reported destroying their
+// fragment of grant, ascending.
+func destroyedBy(s Store, grant protocol.ID) ([]int, error) {
+	var out []int
+	p := key(pDestroyed, grant[:])
+	err := s.Iterate(p, p, func(k, _ []byte) bool {
+		if len(k) == len(p)+2 {
+			out = append(out, int(binary.BigEndian.Uint16(k[len(p):])))
+		}
+		return true
+	})
+	return out, err
+}
+
+// OwedReports lists up to limit (≤ 0: protocol.MaxPage) grants that ended and that the node
+// with this proxy key has not yet reported destroying its fragment of.
+func (s *Snapshot) OwedReports(node protocol.PubKey, limit int) ([]protocol.ID, error) {
+	if limit <= 0 {
+		limit = protocol.MaxPage
+	}
+	idx, err := s.st.Get(key(pNodeProxy, node[:]))
+	if err != nil || idx == nil {
+		return nil, err
+	}
+	var out []protocol.ID
+	p := key(pOwed, idx)
+	err = s.st.Iterate(p, p, func(k, _ []byte) bool {
+		if len(k) == len(p)+32 {
+			var id protocol.ID
+			copy(id[:], k[len(p):])
+			out = append(out, id)
+		}
+		return len(out) < limit
+	})
+	return out, err
 }

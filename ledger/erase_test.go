@@ -13,7 +13,7 @@ import (
 func TestEraseRevokesGrantsAndLeavesTombstone(t *testing.T) {
 	m := newMachine(t, 0)
 	nodes := m.nodes
-	owner, bob, eve := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	owner, bob, eve := m.account(), m.account(), m.account()
 	rec := m.put(owner)
 	g1 := owner.GrantID()
 	m.ok(owner, m.grantBody(rec, bob, 0))
@@ -26,8 +26,8 @@ func TestEraseRevokesGrantsAndLeavesTombstone(t *testing.T) {
 	if err != nil || len(r.Holders) != 3 || r.Replicas != 4 || r.Erased != nil {
 		t.Fatalf("before erase: %+v, %v", r, err)
 	}
-	m.fails(protocol.ErrUnauthorized, eve.Sign(&protocol.EraseRecord{Record: rec}))
-	m.fails(protocol.ErrNotFound, owner.Sign(&protocol.EraseRecord{Record: protocol.ID{9}}))
+	m.spends(protocol.ErrUnauthorized, eve, &protocol.EraseRecord{Record: rec})
+	m.spends(protocol.ErrNotFound, owner, &protocol.EraseRecord{Record: protocol.ID{9}})
 
 	// A grant made in the same block as the erasure is revoked too.
 	late := owner.GrantID()
@@ -72,10 +72,10 @@ func TestEraseRevokesGrantsAndLeavesTombstone(t *testing.T) {
 		t.Fatalf("holders after erase: %v", h)
 	}
 	// Everything later says the record was erased.
-	m.fails(protocol.ErrRecordErased, owner.Sign(&protocol.EraseRecord{Record: rec}))
-	m.fails(protocol.ErrRecordErased, owner.Sign(m.grantBody(rec, bob, 0)))
-	m.fails(protocol.ErrRecordErased, bob.Sign(&protocol.RequestAccess{Grant: page.Items[0].ID}))
-	m.fails(protocol.ErrRecordErased, nodes[3].Sign(&protocol.HoldsBlob{Record: rec}))
+	m.spends(protocol.ErrRecordErased, owner, &protocol.EraseRecord{Record: rec})
+	m.spends(protocol.ErrRecordErased, owner, m.grantBody(rec, bob, 0))
+	m.spends(protocol.ErrRecordErased, bob, &protocol.RequestAccess{Grant: page.Items[0].ID})
+	m.spends(protocol.ErrRecordErased, nodes[3], &protocol.HoldsBlob{Record: rec})
 	if protocol.LedgerCode(protocol.ErrRecordErased) != 14 || !errors.Is(protocol.LedgerError(14, ""), protocol.ErrRecordErased) ||
 		protocol.CodeName(14) != "record_erased" {
 		t.Fatal("erased code does not round-trip")
@@ -102,7 +102,7 @@ func TestEraseRevokesGrantsAndLeavesTombstone(t *testing.T) {
 
 func TestHoldsBlobRules(t *testing.T) {
 	m := newMachine(t, 2)
-	owner := protocoltest.NewAccount(testChain)
+	owner := m.account()
 	rec := m.put(owner)
 	placed := protocol.Placement(rec, m.snapshotNodes(t), 2)
 	if len(placed) != 2 {
@@ -116,11 +116,11 @@ func TestHoldsBlobRules(t *testing.T) {
 			out = append(out, n)
 		}
 	}
-	m.fails(protocol.ErrUnknownNode, owner.Sign(&protocol.HoldsBlob{Record: rec}))
-	m.fails(protocol.ErrUnauthorized, out[0].Sign(&protocol.HoldsBlob{Record: rec}))
-	m.fails(protocol.ErrNotFound, in[0].Sign(&protocol.HoldsBlob{Record: protocol.ID{1}}))
+	m.spends(protocol.ErrUnknownNode, owner, &protocol.HoldsBlob{Record: rec})
+	m.spends(protocol.ErrUnauthorized, out[0], &protocol.HoldsBlob{Record: rec})
+	m.spends(protocol.ErrNotFound, in[0], &protocol.HoldsBlob{Record: protocol.ID{1}})
 	m.ok(in[0], &protocol.HoldsBlob{Record: rec})
-	m.fails(protocol.ErrAlreadyExists, in[0].Sign(&protocol.HoldsBlob{Record: rec}))
+	m.spends(protocol.ErrAlreadyExists, in[0], &protocol.HoldsBlob{Record: rec})
 	m.ok(in[1], &protocol.HoldsBlob{Record: rec})
 	s := m.snapshot()
 	r, err := s.Record(rec)
@@ -144,7 +144,7 @@ func TestHoldsBlobRules(t *testing.T) {
 // TestRecordsWalk pages through every record in key order.
 func TestRecordsWalk(t *testing.T) {
 	m := newMachine(t, 0)
-	owner := protocoltest.NewAccount(testChain)
+	owner := m.account()
 	var ids []protocol.ID
 	for i := 0; i < 5; i++ {
 		ids = append(ids, m.put(owner))

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"time"
 
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
@@ -49,7 +50,9 @@ type applied struct {
 // applyTx checks raw against state st and, on success, writes its effects into st.
 // prechecked reports that these exact bytes already passed the stateless checks and
 // signature verification on this node (CheckTx, keyed by tx hash); both are pure functions
-// of the bytes, so they are skipped. On error st is unchanged.
+// of the bytes, so they are skipped. A transaction that fails once its signature and
+// sequence are checked writes only the advanced sequence (in a block it is spent); one that
+// fails before leaves st unchanged.
 func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applied, error) {
 	tx, err := protocol.ParseTx(raw)
 	if err != nil {
@@ -73,6 +76,15 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 	if tx.Sequence != next {
 		return nil, protocol.Errorf(protocol.ErrBadSequence, "got %d, account expects %d", tx.Sequence, next)
 	}
+	// From here on the transaction is its signer's, at its sequence: in a block it consumes
+	// the sequence whatever its outcome, so that its bytes can never be replayed.
+	st.set(key(pAccount, tx.Signer[:]), u64b(next+1))
+	switch {
+	case bc.Time > tx.Expires:
+		return nil, protocol.Errorf(protocol.ErrTxExpired, "expired at %s, block time is %s", nanoTime(tx.Expires), nanoTime(bc.Time))
+	case tx.Expires-bc.Time > int64(protocol.MaxTxLifetime):
+		return nil, protocol.Errorf(protocol.ErrInvalid, "expires more than %s after the block time", protocol.MaxTxLifetime)
+	}
 	res := &applied{typ: tx.Body.Type(), hash: protocol.TxHash(raw), signer: tx.Signer}
 	scratch := newOverlay(st)
 	switch b := tx.Body.(type) {
@@ -88,16 +100,20 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 		err = applyErase(scratch, bc, tx, b, res)
 	case *protocol.HoldsBlob:
 		err = applyHolds(scratch, bc, tx, b, res)
+	case *protocol.FragmentDestroyed:
+		err = applyDestroyed(scratch, bc, tx, b, res)
 	default:
 		err = protocol.ErrUnsupported
 	}
 	if err != nil {
 		return nil, err
 	}
-	scratch.set(key(pAccount, tx.Signer[:]), u64b(next+1))
 	scratch.mergeInto(st)
 	return res, nil
 }
+
+// nanoTime formats a unix-nanosecond time for a log.
+func nanoTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
 func audit(o *overlay, e protocol.AuditEntry) error {
 	b, err := e.MarshalBinary()
@@ -119,6 +135,22 @@ func applyPut(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.PutRecor
 		return err
 	} else if v != nil {
 		return protocol.Errorf(protocol.ErrAlreadyExists, "record %s", id)
+	}
+	// A blob belongs to one owner: its file key is random, so two owners never seal the same
+	// bytes. A record naming another owner's blob would keep it alive past that owner's
+	// erasure, and serve it again to whoever kept capsule fragments.
+	naming, err := o.keysWithPrefix(key(pCIDIndex, u16b(uint16(len(b.CID))), b.CID))
+	if err != nil {
+		return err
+	}
+	for _, k := range naming {
+		owner, err := o.Get(key(pRecordOwner, []byte(k[len(k)-32:])))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(owner, tx.Signer[:]) {
+			return protocol.Errorf(protocol.ErrAlreadyExists, "blob %s belongs to another account's record", b.CID)
+		}
 	}
 	rec := protocol.Record{ID: id, Owner: tx.Signer, CID: b.CID, Size: b.Size, Capsule: b.Capsule,
 		DelegatingKey: b.DelegatingKey, Height: bc.Height, Time: bc.Time, TxHash: res.hash}
@@ -153,9 +185,13 @@ func applyGrant(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Grant,
 			return protocol.Errorf(protocol.ErrUnknownNode, "proxy key %s", n.Proxy)
 		}
 	}
+	t := b.EffectiveThreshold(len(bc.Nodes))
+	if err := protocol.Tolerates(len(bc.Nodes), len(b.Nodes), t); err != nil {
+		return err
+	}
 	id := protocol.GrantID(bc.ChainID, tx.Signer, tx.Sequence)
 	g := protocol.GrantState{ID: id, Record: b.Record, Owner: tx.Signer, RecipientSig: b.RecipientSig,
-		RecipientEnc: b.RecipientEnc, Threshold: b.EffectiveThreshold(), Nodes: append([]protocol.GrantNode(nil), b.Nodes...),
+		RecipientEnc: b.RecipientEnc, Threshold: t, Nodes: append([]protocol.GrantNode(nil), b.Nodes...),
 		NotBefore: b.NotBefore, NotAfter: b.NotAfter, Purpose: b.Purpose,
 		Height: bc.Height, Time: bc.Time, TxHash: res.hash}
 	setValue(o, key(pGrant, id[:]), &g)
@@ -197,7 +233,9 @@ func applyRevoke(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Revok
 	}
 	// Revoking an expired grant is allowed (and recorded): it is the owner's explicit
 	// statement, and costs nothing.
-	revoke(o, g, bc.Height)
+	if err := revoke(o, g, bc.Height); err != nil {
+		return err
+	}
 	res.record, res.grant = g.Record, g.ID
 	e := logged(protocol.AuditRevoke, g.Record, tx.Signer, bc, res)
 	e.Grant = &g.ID
@@ -205,12 +243,31 @@ func applyRevoke(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Revok
 }
 
 // revoke marks g revoked at height and takes it out of the expiry index.
-func revoke(o *overlay, g *protocol.GrantState, height int64) {
+func revoke(o *overlay, g *protocol.GrantState, height int64) error {
 	g.Revoked, g.RevokedHeight = true, height
 	setValue(o, key(pGrant, g.ID[:]), g)
-	if g.NotAfter != 0 && !g.Expired {
+	if g.Expired {
+		return nil // it ended when it expired
+	}
+	if g.NotAfter != 0 {
 		o.del(expiryKey(g.NotAfter, g.ID))
 	}
+	return oweReports(o, g)
+}
+
+// oweReports records, when a grant ends, that each of its nodes owes a FragmentDestroyed
+// report; a node's report clears its entry, so a node finds what it owes by its own prefix.
+func oweReports(o *overlay, g *protocol.GrantState) error {
+	for _, n := range g.Nodes {
+		idx, err := o.Get(key(pNodeProxy, n.Proxy[:]))
+		if err != nil {
+			return err
+		}
+		if idx != nil {
+			o.set(key(pOwed, idx, g.ID[:]), nil)
+		}
+	}
+	return nil
 }
 
 func applyRequest(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.RequestAccess, res *applied) error {
@@ -228,6 +285,11 @@ func applyRequest(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Requ
 		return err
 	}
 	res.record, res.grant = g.Record, g.ID
+	pos, err := getU64(o, key(pListLen, listID(listAudit, g.Record[:])))
+	if err != nil {
+		return err
+	}
+	o.set(key(pRequest, res.hash[:]), append(g.Record[:len(g.Record):len(g.Record)], u64b(pos)...))
 	e := logged(protocol.AuditRequest, g.Record, tx.Signer, bc, res)
 	e.Grant, e.Purpose = &g.ID, b.Purpose
 	return audit(o, e)
@@ -273,6 +335,9 @@ func expireDue(o *overlay, bc BlockContext) ([]Expiry, error) {
 		}
 		g.Expired, g.ExpiredHeight = true, bc.Height
 		setValue(o, key(pGrant, id[:]), g)
+		if err := oweReports(o, g); err != nil {
+			return nil, err
+		}
 		if err := audit(o, protocol.AuditEntry{Kind: protocol.AuditExpire, Record: g.Record, Grant: &g.ID,
 			Height: bc.Height, Time: bc.Time}); err != nil {
 			return nil, err
@@ -287,8 +352,9 @@ func initState(o *overlay, nodes []protocol.Node, replication int) error {
 	if len(nodes) == 0 || len(nodes) > protocol.MaxGrantNodes {
 		return protocol.Errorf(protocol.ErrInvalid, "genesis needs 1..%d nodes", protocol.MaxGrantNodes)
 	}
-	if replication < 0 || replication > len(nodes) {
-		return protocol.Errorf(protocol.ErrInvalid, "replication factor %d outside 0..%d", replication, len(nodes))
+	if f := protocol.FaultTolerance(len(nodes)); replication != 0 && (replication <= f || replication > len(nodes)) {
+		return protocol.Errorf(protocol.ErrInvalid, "replication factor %d outside %d..%d: f = %d nodes may lose a blob (0 places it on every node)",
+			replication, f+1, len(nodes), f)
 	}
 	if replication > 0 && replication < len(nodes) {
 		o.set(keyReplication, u16b(uint16(replication)))

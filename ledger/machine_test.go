@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,7 +35,16 @@ type machine struct {
 // factor.
 func newMachine(t testing.TB, replication int) *machine {
 	t.Helper()
-	m := &machine{t: t, store: NewMemStore(), nodes: protocoltest.NewAccounts(testChain, 4), time: testT0.UnixNano()}
+	return newMachineN(t, 4, replication)
+}
+
+// newMachineN starts a chain whose genesis registry has n nodes.
+func newMachineN(t testing.TB, n, replication int) *machine {
+	t.Helper()
+	m := &machine{t: t, store: NewMemStore(), time: testT0.UnixNano()}
+	for range n {
+		m.nodes = append(m.nodes, m.account())
+	}
 	gs := GenesisState{Replication: replication}
 	for i, n := range m.nodes {
 		gs.Nodes = append(gs.Nodes, protocol.Node{Name: fmt.Sprintf("node%d", i), API: fmt.Sprintf("http://127.0.0.1:%d", 26680+i),
@@ -50,11 +60,22 @@ func newMachine(t testing.TB, replication int) *machine {
 	}
 	m.store.Apply(ws)
 	m.appHash = hash
-	if m.reg, err = LoadRegistry(m.store); err != nil || len(m.reg) != 4 {
+	if m.reg, err = LoadRegistry(m.store); err != nil || len(m.reg) != n {
 		t.Fatalf("registry: %v, %v", m.reg, err)
 	}
 	return m
 }
+
+// account makes an account whose transactions expire protocoltest.Lifetime after the last
+// block's time (the block clock, not the wall clock).
+func (m *machine) account() *protocoltest.Account {
+	a := protocoltest.NewAccount(testChain)
+	a.Clock = m.clock
+	return a
+}
+
+// clock is the time of the last block.
+func (m *machine) clock() time.Time { return time.Unix(0, m.time) }
 
 func (m *machine) nodeKeys() []protocol.PubKey { return protocoltest.Keys(m.nodes) }
 
@@ -98,8 +119,10 @@ func (m *machine) ok(a *protocoltest.Account, body protocol.Body) *Executed {
 	return x
 }
 
-// fails runs raw as a block of its own and wants it refused with want, changing nothing but
-// the expiries the block's time brings.
+// fails runs raw as a block of its own and wants it refused with want before its signature
+// and sequence checked out (it does not parse, is statelessly invalid, is for another chain,
+// has a bad signature or the wrong sequence): it changes nothing but the expiries the
+// block's time brings.
 func (m *machine) fails(want error, raw []byte) {
 	m.t.Helper()
 	prev := m.appHash
@@ -112,6 +135,46 @@ func (m *machine) fails(want error, raw []byte) {
 	}
 	if len(x.Writes) == 0 && string(x.AppHash) != string(prev) {
 		m.t.Fatal("a block without writes changed the app hash")
+	}
+}
+
+// spends signs body by a, runs it as a block of its own and wants it refused with want
+// after its signature and sequence checked out: the block spends a's sequence (a.Seq
+// advances) and writes nothing else but the expiries the block's time brings.
+func (m *machine) spends(want error, a *protocoltest.Account, body protocol.Body) {
+	m.t.Helper()
+	m.spendsRaw(want, a, a.Sign(body))
+}
+
+// spendsRaw is spends for a transaction of a's already signed at a.Seq.
+func (m *machine) spendsRaw(want error, a *protocoltest.Account, raw []byte) {
+	m.t.Helper()
+	errs, x := m.block(time.Second, raw)
+	if !errors.Is(errs[0], want) {
+		m.t.Fatalf("got %v, want %v", errs[0], want)
+	}
+	a.Seq++
+	m.onlySequence(x, a)
+}
+
+// onlySequence checks that block x wrote a's next sequence, a.Seq, and nothing else but
+// what expiries write.
+func (m *machine) onlySequence(x *Executed, a *protocoltest.Account) {
+	m.t.Helper()
+	ak, wrote := key(pAccount, a.Key[:]), false
+	for _, w := range x.Writes {
+		switch {
+		case bytes.Equal(w.Key, ak):
+			if !bytes.Equal(w.Value, u64b(a.Seq)) {
+				m.t.Fatalf("sequence written as %x, want %d", w.Value, a.Seq)
+			}
+			wrote = true
+		case len(x.Commit.Expired) == 0:
+			m.t.Fatalf("a refused transaction wrote %q besides its sequence", w.Key)
+		}
+	}
+	if !wrote {
+		m.t.Fatal("a transaction refused after its sequence checked out did not spend it")
 	}
 }
 
@@ -137,7 +200,7 @@ func (m *machine) snapshot() *Snapshot {
 
 // signedFor signs body as a on another chain.
 func signedFor(t testing.TB, a *protocoltest.Account, chain string, body protocol.Body) []byte {
-	raw, err := protocol.Sealed(a.Signer, chain, a.Seq, body)
+	raw, err := protocol.Sealed(a.Signer, chain, a.Seq, a.Clock().Add(protocoltest.Lifetime), body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +222,7 @@ func auditKinds(t testing.TB, s *Snapshot, rec protocol.ID) []string {
 
 func TestMachineFlow(t *testing.T) {
 	m := newMachine(t, 0)
-	owner, doc, stranger := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	owner, doc, stranger := m.account(), m.account(), m.account()
 	rec := m.put(owner)
 
 	gid := owner.GrantID()
@@ -170,10 +233,11 @@ func TestMachineFlow(t *testing.T) {
 	}
 	m.ok(doc, &protocol.RequestAccess{Grant: gid, Purpose: "consult"})
 
-	// Authorisation failures.
-	m.fails(protocol.ErrUnauthorized, stranger.Sign(m.grantBody(rec, stranger, 0)))
-	m.fails(protocol.ErrUnauthorized, stranger.Sign(&protocol.Revoke{Grant: gid}))
-	m.fails(protocol.ErrUnauthorized, owner.Sign(&protocol.RequestAccess{Grant: gid}))
+	// Authorisation failures: the signer's sequence is spent.
+	m.spends(protocol.ErrUnauthorized, stranger, m.grantBody(rec, stranger, 0))
+	m.spends(protocol.ErrUnauthorized, stranger, &protocol.Revoke{Grant: gid})
+	m.spends(protocol.ErrUnauthorized, owner, &protocol.RequestAccess{Grant: gid})
+	// Failures before the signature and the sequence check out spend nothing.
 	m.fails(protocol.ErrWrongChain, signedFor(t, doc, "other-chain", &protocol.RequestAccess{Grant: gid}))
 	replay := doc.Next(&protocol.RequestAccess{Grant: gid})
 	if errs, _ := m.block(time.Second, replay); errs[0] != nil {
@@ -184,23 +248,26 @@ func TestMachineFlow(t *testing.T) {
 	bad := doc.Sign(&protocol.RequestAccess{Grant: gid})
 	bad[len(bad)-1] ^= 1
 	m.fails(protocol.ErrBadSignature, bad)
-	m.fails(protocol.ErrNotFound, owner.Sign(&protocol.Revoke{Grant: protocol.ID{9}}))
-	m.fails(protocol.ErrNotFound, doc.Sign(&protocol.RequestAccess{Grant: protocol.ID{9}}))
+	m.spends(protocol.ErrNotFound, owner, &protocol.Revoke{Grant: protocol.ID{9}})
+	m.spends(protocol.ErrNotFound, doc, &protocol.RequestAccess{Grant: protocol.ID{9}})
 	m.fails(protocol.ErrMalformed, []byte{1})
 
 	revoked := m.ok(owner, &protocol.Revoke{Grant: gid})
 	if !slices.Equal(revoked.Commit.Revoked, []protocol.ID{gid}) {
 		t.Fatalf("commit info revoked %v", revoked.Commit.Revoked)
 	}
-	m.fails(protocol.ErrGrantRevoked, doc.Sign(&protocol.RequestAccess{Grant: gid}))
-	m.fails(protocol.ErrGrantRevoked, owner.Sign(&protocol.Revoke{Grant: gid}))
+	m.spends(protocol.ErrGrantRevoked, doc, &protocol.RequestAccess{Grant: gid})
+	m.spends(protocol.ErrGrantRevoked, owner, &protocol.Revoke{Grant: gid})
 
 	want := []string{protocol.AuditPut, protocol.AuditGrant, protocol.AuditRequest, protocol.AuditRequest, protocol.AuditRevoke}
 	if kinds := auditKinds(t, m.snapshot(), rec); !slices.Equal(kinds, want) {
 		t.Fatalf("audit kinds %v, want %v", kinds, want)
 	}
+	// Every transaction that got past its signature and sequence spent one: owner's put,
+	// grant and revoke, and three refusals; doc's two requests and two refusals; stranger's
+	// two refusals.
 	s := m.snapshot()
-	for a, seq := range map[*protocoltest.Account]uint64{owner: 3, doc: 2, stranger: 0} {
+	for a, seq := range map[*protocoltest.Account]uint64{owner: 6, doc: 4, stranger: 2} {
 		if got, err := s.Sequence(a.Key); err != nil || got != seq || a.Seq != seq {
 			t.Errorf("sequence %d (account says %d), want %d: %v", got, a.Seq, seq, err)
 		}
@@ -210,7 +277,7 @@ func TestMachineFlow(t *testing.T) {
 // TestMachineEvents checks the events of a success and a failure (SPEC.md §8).
 func TestMachineEvents(t *testing.T) {
 	m := newMachine(t, 0)
-	owner, doc := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	owner, doc := m.account(), m.account()
 	rec := m.put(owner)
 	gid := owner.GrantID()
 	grant := owner.Next(m.grantBody(rec, doc, 0))
@@ -242,14 +309,14 @@ func protoPut() *protocol.PutRecord { return protocoltest.PutRecord("bafy-test",
 
 func TestMachineExpiry(t *testing.T) {
 	m := newMachine(t, 0)
-	owner, doc := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	owner, doc := m.account(), m.account()
 	rec := m.put(owner)
 	notBefore := m.time + int64(5*time.Second)
 	gid := owner.GrantID()
 	body := m.grantBody(rec, doc, m.time+int64(10*time.Second))
 	body.NotBefore = notBefore
 	m.ok(owner, body) // time +1s
-	m.fails(protocol.ErrNotYetValid, doc.Sign(&protocol.RequestAccess{Grant: gid}))
+	m.spends(protocol.ErrNotYetValid, doc, &protocol.RequestAccess{Grant: gid})
 	if errs, _ := m.block(3*time.Second, doc.Next(&protocol.RequestAccess{Grant: gid})); errs[0] != nil {
 		t.Fatal(errs[0]) // +5s: inside the window
 	}
@@ -268,13 +335,13 @@ func TestMachineExpiry(t *testing.T) {
 	if err != nil || !g.Expired || g.ExpiredHeight != m.height || g.Revoked {
 		t.Fatalf("expired grant %+v, %v", g, err)
 	}
-	m.fails(protocol.ErrGrantExpired, doc.Sign(&protocol.RequestAccess{Grant: gid}))
+	m.spends(protocol.ErrGrantExpired, doc, &protocol.RequestAccess{Grant: gid})
 	if _, x := m.block(time.Second); len(x.Commit.Expired) != 0 || len(x.Events) != 0 {
 		t.Fatalf("grant expired twice: %v", x.Commit.Expired)
 	}
 	// A grant whose window is already over is refused.
-	m.fails(protocol.ErrGrantExpired, owner.Sign(m.grantBody(rec, doc, m.time+int64(time.Second))))
-	m.fails(protocol.ErrGrantExpired, owner.Sign(m.grantBody(rec, doc, m.time)))
+	m.spends(protocol.ErrGrantExpired, owner, m.grantBody(rec, doc, m.time+int64(time.Second)))
+	m.spends(protocol.ErrGrantExpired, owner, m.grantBody(rec, doc, m.time))
 	// Revoking an expired grant is allowed and logged; it does not expire again.
 	m.ok(owner, &protocol.Revoke{Grant: gid})
 	want := []string{protocol.AuditPut, protocol.AuditGrant, protocol.AuditRequest, protocol.AuditExpire, protocol.AuditRevoke}
@@ -286,7 +353,7 @@ func TestMachineExpiry(t *testing.T) {
 // TestRevokeLeavesExpiryIndex: a revoked grant does not expire later.
 func TestRevokeLeavesExpiryIndex(t *testing.T) {
 	m := newMachine(t, 0)
-	owner, doc := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	owner, doc := m.account(), m.account()
 	rec := m.put(owner)
 	gid := owner.GrantID()
 	m.ok(owner, m.grantBody(rec, doc, m.time+int64(5*time.Second)))
@@ -298,24 +365,30 @@ func TestRevokeLeavesExpiryIndex(t *testing.T) {
 
 func TestMachineRejectsBadGrants(t *testing.T) {
 	m := newMachine(t, 0)
-	owner, doc := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	owner, doc := m.account(), m.account()
 	rec := m.put(owner)
 	g := m.grantBody(rec, doc, 0)
 	g.Nodes[0].Proxy = doc.Key
-	m.fails(protocol.ErrUnknownNode, owner.Sign(g))
+	m.spends(protocol.ErrUnknownNode, owner, g)
+	// Statelessly invalid: refused before the sequence.
 	g = m.grantBody(rec, doc, 0)
 	g.Threshold = 5
 	m.fails(protocol.ErrInvalid, owner.Sign(g))
 	g = m.grantBody(rec, doc, 0)
 	g.Nodes[1] = g.Nodes[0]
 	m.fails(protocol.ErrInvalid, owner.Sign(g))
-	m.fails(protocol.ErrNotFound, owner.Sign(m.grantBody(protocol.ID{7}, doc, 0)))
-	// A grant on fewer nodes than the registry has, with an explicit threshold, is fine.
+	m.spends(protocol.ErrNotFound, owner, m.grantBody(protocol.ID{7}, doc, 0))
+	// A grant on fewer nodes than the registry has, with an explicit threshold, is fine as
+	// long as it tolerates f = 1 of the 4: 2 of 3 nodes, not 2 of 2 (that is the ledger's
+	// refusal, so it spends the sequence).
 	g = m.grantBody(rec, doc, 0)
 	g.Nodes, g.Threshold = g.Nodes[:2], 2
+	m.spends(protocol.ErrInvalid, owner, g)
+	g = m.grantBody(rec, doc, 0)
+	g.Nodes, g.Threshold = g.Nodes[:3], 2
 	gid := owner.GrantID()
 	m.ok(owner, g)
-	if st, err := m.snapshot().Grant(gid); err != nil || st.Threshold != 2 || len(st.Nodes) != 2 {
+	if st, err := m.snapshot().Grant(gid); err != nil || st.Threshold != 2 || len(st.Nodes) != 3 {
 		t.Fatalf("grant %+v, %v", st, err)
 	}
 }
@@ -347,7 +420,7 @@ func TestAppHashDeterministic(t *testing.T) {
 // results and app hash, and Execute does not touch the store it reads.
 func TestExecuteDeterministic(t *testing.T) {
 	m := newMachine(t, 2)
-	owner, doc := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	owner, doc := m.account(), m.account()
 	rec := owner.RecordID()
 	txs := [][]byte{
 		owner.Next(protoPut()),

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -58,8 +59,16 @@ func (s *Snapshot) annotate(r *protocol.Record) error {
 	return err
 }
 
-// Grant returns a grant by id (not_found if absent).
-func (s *Snapshot) Grant(id protocol.ID) (*protocol.GrantState, error) { return loadGrant(s.st, id) }
+// Grant returns a grant by id (not_found if absent), with the nodes that reported destroying
+// their fragment.
+func (s *Snapshot) Grant(id protocol.ID) (*protocol.GrantState, error) {
+	g, err := loadGrant(s.st, id)
+	if err != nil {
+		return nil, err
+	}
+	g.Destroyed, err = destroyedBy(s.st, id)
+	return g, err
+}
 
 // LiveGrant returns the grant if it is live at the snapshot's block time.
 func (s *Snapshot) LiveGrant(id protocol.ID) (*protocol.GrantState, error) {
@@ -208,6 +217,29 @@ func (s *Snapshot) Audit(record protocol.ID, start uint64, limit int) (*protocol
 	return p, nil
 }
 
+// Request finds a committed RequestAccess by its transaction hash: its record, its position
+// in the record's audit log and the entry (not_found if none).
+func (s *Snapshot) Request(tx protocol.Hash32) (*protocol.RequestRef, error) {
+	v, err := s.st.Get(key(pRequest, tx[:]))
+	if err != nil {
+		return nil, err
+	}
+	if len(v) != 32+8 {
+		return nil, protocol.Errorf(protocol.ErrNotFound, "no committed access request %s", tx)
+	}
+	ref := &protocol.RequestRef{Index: binary.BigEndian.Uint64(v[32:])}
+	copy(ref.Record[:], v)
+	page, err := s.Audit(ref.Record, ref.Index, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(page.Items) != 1 {
+		return nil, fmt.Errorf("ledger: request %s indexes a missing audit entry", tx)
+	}
+	ref.Entry = page.Items[0]
+	return ref, nil
+}
+
 // Query resolves a query path (SPEC.md §9) against the snapshot. Paths:
 //
 //	/nodes
@@ -218,6 +250,7 @@ func (s *Snapshot) Audit(record protocol.ID, start uint64, limit int) (*protocol
 //	/grants/record/<record id hex>?start=N&limit=M
 //	/grants/recipient/<recipient signing key hex>?start=N&limit=M
 //	/audit/<record id hex>?start=N&limit=M
+//	/request/<RequestAccess tx hash hex>
 //	/tombstone/<record id hex>
 //	/records/cid/<cid text>
 //	/placement/<record id hex>
@@ -258,6 +291,8 @@ func (s *Snapshot) Query(path string) (any, error) {
 		return with(pk(2))(func(k protocol.PubKey) (any, error) { return s.GrantsTo(k, start, limit) })
 	case len(parts) == 2 && parts[0] == "audit":
 		return with(id(1))(func(v protocol.ID) (any, error) { return s.Audit(v, start, limit) })
+	case len(parts) == 2 && parts[0] == "request":
+		return with(protocol.ParseHex[protocol.Hash32](parts[1]))(func(h protocol.Hash32) (any, error) { return s.Request(h) })
 	case len(parts) == 2 && parts[0] == "tombstone":
 		return with(id(1))(func(v protocol.ID) (any, error) {
 			t, err := s.Tombstone(v)

@@ -8,12 +8,11 @@ import (
 	"testing"
 
 	"github.com/resilientrecords/resilientrecords/protocol"
-	"github.com/resilientrecords/resilientrecords/protocol/protocoltest"
 )
 
 func TestQueryPaths(t *testing.T) {
 	m := newMachine(t, 0)
-	owner, doc := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	owner, doc := m.account(), m.account()
 	rec := m.put(owner)
 	gid := owner.GrantID()
 	m.ok(owner, m.grantBody(rec, doc, 0))
@@ -46,6 +45,8 @@ func TestQueryPaths(t *testing.T) {
 		"/record/" + protocol.ID{}.String():      protocol.ErrNotFound,
 		"/grant/" + protocol.ID{}.String():       protocol.ErrNotFound,
 		"/tombstone/" + rec.String():             protocol.ErrNotFound, // not erased
+		"/request/" + protocol.Hash32{}.String(): protocol.ErrNotFound,
+		"/request/00":                            protocol.ErrMalformed,
 		"/records/cid/" + strings.Repeat("c", protocol.MaxCIDBytes+1): protocol.ErrMalformed,
 		"/nodes?" + strings.Repeat("x", protocol.MaxQueryPath):        protocol.ErrTooLarge,
 		"/%zz": protocol.ErrMalformed,
@@ -103,7 +104,7 @@ func TestQueryPaths(t *testing.T) {
 // TestQueryPaging pages through a list with start and limit.
 func TestQueryPaging(t *testing.T) {
 	m := newMachine(t, 0)
-	owner := protocoltest.NewAccount(testChain)
+	owner := m.account()
 	rec := m.put(owner)
 	for i := 0; i < 4; i++ {
 		m.ok(owner, m.grantBody(rec, owner, 0))
@@ -138,7 +139,7 @@ func TestQueryPaging(t *testing.T) {
 // FuzzQueryPath: any path yields an answer that encodes, or a coded error; never a panic.
 func FuzzQueryPath(f *testing.F) {
 	m := newMachine(f, 0)
-	owner := protocoltest.NewAccount(testChain)
+	owner := m.account()
 	rec := owner.RecordID()
 	gid := protocol.GrantID(testChain, owner.Key, 1)
 	if errs, _ := m.block(1, owner.Next(protoPut()), owner.Next(m.grantBody(rec, owner, 0))); errs[0] != nil || errs[1] != nil {
@@ -148,7 +149,7 @@ func FuzzQueryPath(f *testing.F) {
 	for _, p := range []string{"/status", "/nodes", "/record/00", "/grants/record/%zz?start=1", "/audit/x?limit=99999999999999999999",
 		"/record/" + rec.String(), "/grant/" + gid.String(), "/records/owner/" + owner.Key.String() + "?start=1&limit=1",
 		"/audit/" + rec.String() + "?start=18446744073709551615", "/records/cid/bafy-test", "/placement/" + rec.String(),
-		"/tombstone/" + rec.String()} {
+		"/tombstone/" + rec.String(), "/request/" + protocol.Hash32{}.String(), "/request/x"} {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, path string) {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // State is a key-value map. Values are the canonical encodings of the protocol's state types
@@ -27,6 +28,9 @@ const (
 	pHolder      = 'H'  // record id ‖ u16 node index -> empty
 	pCIDIndex    = 'C'  // u16 len ‖ cid text ‖ record id -> empty
 	pReplication = 'p'  // 'r' -> u16 replication factor (absent: every node)
+	pDestroyed   = 'D'  // grant id ‖ u16 node index -> empty
+	pRequest     = 'q'  // RequestAccess tx hash -> record id ‖ u64 audit position
+	pOwed        = 'W'  // u16 node index ‖ grant id -> empty: the node owes a FragmentDestroyed
 )
 
 // Lists (ordered, append-only, paged by position).
@@ -85,6 +89,40 @@ func (o *overlay) Get(k []byte) ([]byte, error) {
 // a block, before any write.
 func (o *overlay) Iterate(prefix, start []byte, fn func(k, v []byte) bool) error {
 	return o.parent.Iterate(prefix, start, fn)
+}
+
+// keysWithPrefix lists the keys with prefix that exist in this overlay: the committed ones,
+// as every overlay below changed them, and this overlay's own. For small key ranges (the
+// records naming one CID); it reads them all.
+func (o *overlay) keysWithPrefix(prefix []byte) ([]string, error) {
+	present := map[string]bool{}
+	if p, ok := o.parent.(*overlay); ok {
+		ks, err := p.keysWithPrefix(prefix)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range ks {
+			present[k] = true
+		}
+	} else if err := o.parent.Iterate(prefix, prefix, func(k, _ []byte) bool {
+		present[string(k)] = true
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	for k, v := range o.writes {
+		if strings.HasPrefix(k, string(prefix)) {
+			present[k] = v != nil
+		}
+	}
+	var out []string
+	for k, ok := range present {
+		if ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 func (o *overlay) set(k, v []byte) {

@@ -383,16 +383,24 @@ func firstDiff(want, got string) string {
 
 // generateTranscript makes the input: always the same blocks, in the same order, with the
 // same intent for each transaction; the keys, capsules and signatures come from seeded
-// randomness.
+// randomness, and every transaction expires protocoltest.Lifetime after its block's time
+// unless it says otherwise.
+//
+// A transaction refused once its signature and sequence checked out spends its sequence, so
+// the generator signs it with Next; one refused before (it does not parse, is statelessly
+// invalid, is for another chain, has a bad signature or sequence) with Sign or SignAt.
 func generateTranscript(t *testing.T) *transcript {
 	cryptotest.SetGlobalRandom(t, 20260301)
 	const chain = "rr-transcript"
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
 
+	var cur *tBlock
+	clock := func() time.Time { return cur.time }
 	nodes := protocoltest.NewAccounts(chain, 4)
 	gs := ledger.GenesisState{Replication: 2}
 	for i, n := range nodes {
+		n.Clock = clock
 		gs.Nodes = append(gs.Nodes, protocol.Node{Name: fmt.Sprintf("node%d", i), API: fmt.Sprintf("https://node%d.example:26680", i),
 			ProxyKey: n.Key, ValidatorKey: bytes.Repeat([]byte{byte(0xa0 + i)}, 32), Power: 10})
 	}
@@ -402,6 +410,7 @@ func generateTranscript(t *testing.T) *transcript {
 	}
 	s := &transcript{chain: chain, genesis: genesis}
 	alice, bob, carol := protocoltest.NewAccount(chain), protocoltest.NewAccount(chain), protocoltest.NewAccount(chain)
+	alice.Clock, bob.Clock, carol.Clock = clock, clock, clock
 	name := func(n string, h fmt.Stringer) { s.aliases = append(s.aliases, alias{n, h.String()}) }
 	name("alice", alice.Key)
 	name("bob", bob.Key)
@@ -410,18 +419,28 @@ func generateTranscript(t *testing.T) *transcript {
 	name("missing-record", missingRecord)
 	name("missing-grant", missingGrant)
 
-	var cur *tBlock
 	block := func(comment string, d time.Duration) {
 		s.blocks = append(s.blocks, tBlock{comment: comment, height: int64(len(s.blocks)) + 1, time: t0.Add(d)})
 		cur = &s.blocks[len(s.blocks)-1]
 	}
 	tx := func(n string, raw []byte) { cur.txs = append(cur.txs, tTx{n, raw}) }
+	// sealed signs body by a at its sequence, expiring at expires, and advances the sequence
+	// (the ledger spends it whether it expired or not).
+	sealed := func(a *protocoltest.Account, expires time.Time, body protocol.Body) []byte {
+		raw, err := protocol.Sealed(a.Signer, chain, a.Seq, expires, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Seq++
+		return raw
+	}
 	nodeKeys := protocoltest.Keys(nodes)
 	grant := func(rec protocol.ID, to *protocoltest.Account, on []protocol.PubKey, notBefore, notAfter int64, purpose string) *protocol.Grant {
 		g := protocoltest.Grant(rec, to.Key, on, notAfter)
 		g.NotBefore, g.Purpose = notBefore, purpose
 		return g
 	}
+	destroyed := func(g protocol.ID) *protocol.FragmentDestroyed { return &protocol.FragmentDestroyed{Grant: g} }
 	// placed and unplaced split the registry's nodes by whether they hold rec's blob.
 	placed := func(rec protocol.ID) (in, out []*protocoltest.Account) {
 		p := protocol.Placement(rec, gs.Nodes, gs.Replication)
@@ -437,7 +456,7 @@ func generateTranscript(t *testing.T) *transcript {
 
 	recA := alice.RecordID()
 	name("record-A", recA)
-	block("alice puts two records; transactions that do not parse", 10*time.Second)
+	block("alice puts two records; transactions that do not parse or are invalid on their own", 10*time.Second)
 	putA := alice.Next(protocoltest.PutRecord("bafkrei-record-a", 1000))
 	tx("put-A", putA)
 	recB := alice.RecordID()
@@ -449,27 +468,38 @@ func generateTranscript(t *testing.T) *transcript {
 	tx("unsupported-type", unsupported)
 	tx("truncated", putA[:len(putA)-1])
 	tx("put-no-cid", bob.Sign(&protocol.PutRecord{Capsule: protocol.CapsuleBytes{}, DelegatingKey: bob.Key}))
+	noExpiry := &protocol.Tx{ChainID: chain, Sequence: bob.Seq, Body: &protocol.Revoke{Grant: missingGrant}}
+	if err := noExpiry.Sign(bob.Signer); err != nil {
+		t.Fatal(err)
+	}
+	tx("expires-zero", noExpiry.Encode())
 
 	g1, g2, g3 := protocol.GrantID(chain, alice.Key, alice.Seq), protocol.GrantID(chain, alice.Key, alice.Seq+1), protocol.GrantID(chain, alice.Key, alice.Seq+2)
 	name("grant-1", g1)
 	name("grant-2", g2)
 	name("grant-3", g3)
-	block("grants, and grants refused; replays, another chain, a broken signature", 20*time.Second)
+	block("grants; grants the ledger refuses (they spend the sequence) and refused before (invalid alone, replayed, of another chain, broken)", 20*time.Second)
 	tx("grant-1-A-to-bob", alice.Next(grant(recA, bob, nodeKeys, 0, 0, "treatment")))
 	g2body := grant(recA, carol, nodeKeys[:3], at(40*time.Second), at(60*time.Second), "second opinion")
 	g2body.Threshold = 2
-	tx("grant-2-A-to-carol-40s-60s", alice.Next(g2body))
+	tx("grant-2-A-to-carol-40s-60s-2-of-3", alice.Next(g2body))
 	tx("grant-3-B-to-bob-1h", alice.Next(grant(recB, bob, nodeKeys, 0, at(time.Hour), "follow-up")))
-	tx("grant-by-stranger", carol.Sign(grant(recA, carol, nodeKeys, 0, 0, "curiosity")))
-	tx("grant-missing-record", alice.Sign(grant(missingRecord, bob, nodeKeys, 0, 0, "treatment")))
-	tx("grant-unknown-node", alice.Sign(grant(recA, bob, []protocol.PubKey{nodeKeys[0], bob.Key}, 0, 0, "treatment")))
-	tx("grant-already-over", alice.Sign(grant(recA, bob, nodeKeys, 0, at(15*time.Second), "treatment")))
+	tx("grant-by-stranger", carol.Next(grant(recA, carol, nodeKeys, 0, 0, "curiosity")))
+	tx("grant-missing-record", alice.Next(grant(missingRecord, bob, nodeKeys, 0, 0, "treatment")))
+	tx("grant-unknown-node", alice.Next(grant(recA, bob, []protocol.PubKey{nodeKeys[0], bob.Key}, 0, 0, "treatment")))
+	tx("grant-already-over", alice.Next(grant(recA, bob, nodeKeys, 0, at(15*time.Second), "treatment")))
+	weak := grant(recA, bob, nodeKeys, 0, 0, "treatment")
+	weak.Threshold = 1 // f = 1 of the 4 nodes could re-encrypt alone
+	tx("grant-threshold-1-of-4", alice.Next(weak))
+	few := grant(recA, bob, nodeKeys[:2], 0, 0, "treatment")
+	few.Threshold = 2 // one failing node of the two leaves fewer than 2
+	tx("grant-2-of-2-nodes", alice.Next(few))
 	badThreshold := grant(recA, bob, nodeKeys, 0, 0, "treatment")
 	badThreshold.Threshold = 5
 	tx("grant-threshold-5-of-4", alice.Sign(badThreshold))
 	tx("replay-put-A", putA)
 	tx("sequence-ahead", alice.SignAt(alice.Seq+1, &protocol.Revoke{Grant: g1}))
-	other, err := protocol.Sealed(alice.Signer, "rr-other", alice.Seq, &protocol.Revoke{Grant: g1})
+	other, err := protocol.Sealed(alice.Signer, "rr-other", alice.Seq, cur.time.Add(protocoltest.Lifetime), &protocol.Revoke{Grant: g1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,32 +510,48 @@ func generateTranscript(t *testing.T) *transcript {
 
 	inA, outA := placed(recA)
 	inB, _ := placed(recB)
-	block("access requests; holding reports", 30*time.Second)
+	block("access requests; holding reports; a grant node cannot report a live grant; transactions out of their time", 30*time.Second)
 	tx("request-1", bob.Next(&protocol.RequestAccess{Grant: g1, Purpose: "consultation"}))
-	tx("request-2-too-early", carol.Sign(&protocol.RequestAccess{Grant: g2, Purpose: "second opinion"}))
-	tx("request-by-owner", alice.Sign(&protocol.RequestAccess{Grant: g1}))
-	tx("request-missing-grant", bob.Sign(&protocol.RequestAccess{Grant: missingGrant}))
+	tx("request-2-too-early", carol.Next(&protocol.RequestAccess{Grant: g2, Purpose: "second opinion"}))
+	tx("request-by-owner", alice.Next(&protocol.RequestAccess{Grant: g1}))
+	tx("request-missing-grant", bob.Next(&protocol.RequestAccess{Grant: missingGrant}))
 	tx("holds-A-placed", inA[0].Next(&protocol.HoldsBlob{Record: recA}))
-	tx("holds-A-again", inA[0].Sign(&protocol.HoldsBlob{Record: recA}))
-	tx("holds-A-not-placed", outA[0].Sign(&protocol.HoldsBlob{Record: recA}))
-	tx("holds-A-not-a-node", alice.Sign(&protocol.HoldsBlob{Record: recA}))
-	tx("holds-missing-record", inA[0].Sign(&protocol.HoldsBlob{Record: missingRecord}))
+	tx("holds-A-again", inA[0].Next(&protocol.HoldsBlob{Record: recA}))
+	tx("holds-A-not-placed", outA[0].Next(&protocol.HoldsBlob{Record: recA}))
+	tx("holds-A-not-a-node", alice.Next(&protocol.HoldsBlob{Record: recA}))
+	tx("holds-missing-record", inA[0].Next(&protocol.HoldsBlob{Record: missingRecord}))
 	tx("holds-B-placed-1", inB[0].Next(&protocol.HoldsBlob{Record: recB}))
-	tx("holds-B-placed-2", inB[1].Next(&protocol.HoldsBlob{Record: recB}))
+	tx("holds-B-placed-2-expires-now", sealed(inB[1], cur.time, &protocol.HoldsBlob{Record: recB})) // in time
+	tx("destroyed-1-live", nodes[0].Next(destroyed(g1)))
+	expired := sealed(alice, cur.time.Add(-5*time.Second), &protocol.Revoke{Grant: g1}) // would revoke grant-1
+	tx("revoke-1-expired-tx", expired)
+	tx("revoke-1-expires-too-far", sealed(alice, cur.time.Add(protocol.MaxTxLifetime+time.Second), &protocol.Revoke{Grant: g1}))
 
-	block("inside grant-2's window; revocation", 45*time.Second)
+	block("inside grant-2's window; revocation; the expired transaction cannot come back", 45*time.Second)
 	tx("request-2", carol.Next(&protocol.RequestAccess{Grant: g2, Purpose: "second opinion"}))
 	tx("revoke-1", alice.Next(&protocol.Revoke{Grant: g1}))
-	tx("request-1-revoked", bob.Sign(&protocol.RequestAccess{Grant: g1, Purpose: "again"}))
-	tx("revoke-1-again", alice.Sign(&protocol.Revoke{Grant: g1}))
-	tx("revoke-by-recipient", carol.Sign(&protocol.Revoke{Grant: g2}))
-	tx("revoke-missing-grant", alice.Sign(&protocol.Revoke{Grant: missingGrant}))
+	tx("request-1-revoked", bob.Next(&protocol.RequestAccess{Grant: g1, Purpose: "again"}))
+	tx("revoke-1-again", alice.Next(&protocol.Revoke{Grant: g1}))
+	tx("revoke-by-recipient", carol.Next(&protocol.Revoke{Grant: g2}))
+	tx("revoke-missing-grant", alice.Next(&protocol.Revoke{Grant: missingGrant}))
+	tx("replay-expired-tx", expired)
+
+	block("grant-1's nodes report destroying their fragments; reports refused", 50*time.Second)
+	tx("destroyed-1-node0", nodes[0].Next(destroyed(g1)))
+	tx("destroyed-1-node1", nodes[1].Next(destroyed(g1)))
+	tx("destroyed-1-node0-again", nodes[0].Next(destroyed(g1)))
+	tx("destroyed-1-not-a-node", bob.Next(destroyed(g1)))
+	tx("destroyed-missing-grant", nodes[2].Next(destroyed(missingGrant)))
+	tx("destroyed-2-not-ended", nodes[2].Next(destroyed(g2)))
 
 	block("no transactions: block time reaches grant-2's not-after, which expires", 60*time.Second)
 
-	block("after expiry; revoking an expired grant is allowed", 70*time.Second)
-	tx("request-2-expired", carol.Sign(&protocol.RequestAccess{Grant: g2, Purpose: "late"}))
+	block("after expiry: reports; revoking an expired grant is allowed (its nodes owe nothing new)", 70*time.Second)
+	tx("request-2-expired", carol.Next(&protocol.RequestAccess{Grant: g2, Purpose: "late"}))
+	tx("destroyed-2-node1", nodes[1].Next(destroyed(g2)))
+	tx("destroyed-2-not-grant-node", nodes[3].Next(destroyed(g2)))
 	tx("revoke-2-expired", alice.Next(&protocol.Revoke{Grant: g2}))
+	tx("destroyed-2-node2", nodes[2].Next(destroyed(g2)))
 
 	block("an empty block: no writes, the app hash stays", 80*time.Second)
 
@@ -513,21 +559,37 @@ func generateTranscript(t *testing.T) *transcript {
 	name("grant-4", g4)
 	block("erasure of record-B revokes its live grants, one of them made in the same block", 90*time.Second)
 	tx("grant-4-B-to-carol", alice.Next(grant(recB, carol, nodeKeys, 0, 0, "research")))
-	tx("erase-by-stranger", bob.Sign(&protocol.EraseRecord{Record: recB}))
-	tx("erase-missing-record", alice.Sign(&protocol.EraseRecord{Record: missingRecord}))
+	tx("erase-by-stranger", bob.Next(&protocol.EraseRecord{Record: recB}))
+	tx("erase-missing-record", alice.Next(&protocol.EraseRecord{Record: missingRecord}))
 	tx("erase-B", alice.Next(&protocol.EraseRecord{Record: recB}))
-	tx("request-3-erased", bob.Sign(&protocol.RequestAccess{Grant: g3, Purpose: "follow-up"}))
+	tx("request-3-erased", bob.Next(&protocol.RequestAccess{Grant: g3, Purpose: "follow-up"}))
 
-	recC := bob.RecordID()
+	var recC protocol.ID
+	block("everything about an erased record is refused, but the reports of its grants' nodes; "+
+		"its blob stays its owner's: another account cannot name it", 100*time.Second)
+	tx("erase-B-again", alice.Next(&protocol.EraseRecord{Record: recB}))
+	tx("grant-B-erased", alice.Next(grant(recB, bob, nodeKeys, 0, 0, "treatment")))
+	tx("holds-B-erased", inB[0].Next(&protocol.HoldsBlob{Record: recB}))
+	tx("put-squatting-B-blob", bob.Next(protocoltest.PutRecord("bafkrei-record-b", 3000)))
+	recC = bob.RecordID()
 	name("record-C", recC)
-	block("everything about an erased record is refused", 100*time.Second)
-	tx("erase-B-again", alice.Sign(&protocol.EraseRecord{Record: recB}))
-	tx("grant-B-erased", alice.Sign(grant(recB, bob, nodeKeys, 0, 0, "treatment")))
-	tx("holds-B-erased", inB[0].Sign(&protocol.HoldsBlob{Record: recB}))
-	tx("put-C", bob.Next(protocoltest.PutRecord("bafkrei-record-b", 3000)))
+	tx("put-C", bob.Next(protocoltest.PutRecord("bafkrei-record-c", 3000)))
+	tx("destroyed-3-node2", nodes[2].Next(destroyed(g3)))
+	tx("destroyed-4-node3", nodes[3].Next(destroyed(g4)))
 
 	block("grant-3's not-after passes, but erasure revoked it: nothing expires", time.Hour+10*time.Second)
 
+	txHash := func(n string) string {
+		for _, b := range s.blocks {
+			for _, x := range b.txs {
+				if x.name == n {
+					return protocol.TxHash(x.raw).String()
+				}
+			}
+		}
+		t.Fatalf("no transaction %s", n)
+		return ""
+	}
 	s.queries = []string{
 		"/nodes",
 		"/account/" + alice.Key.String(),
@@ -542,6 +604,9 @@ func generateTranscript(t *testing.T) *transcript {
 		"/grants/recipient/" + carol.Key.String(),
 		"/audit/" + recA.String(),
 		"/audit/" + recB.String(),
+		"/request/" + txHash("request-1"),
+		"/request/" + txHash("request-2"),
+		"/request/" + txHash("request-by-owner"), // refused: not_found
 		"/tombstone/" + recB.String(),
 		"/tombstone/" + recA.String(),
 		"/records/cid/bafkrei-record-b",

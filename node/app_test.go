@@ -51,9 +51,13 @@ func TestAppLifecycle(t *testing.T) {
 	}
 
 	owner := protocoltest.NewAccount(testChain)
+	owner.Clock = func() time.Time { return t0 }
 	rec := owner.RecordID()
 	put := owner.Next(protocoltest.PutRecord("c", 1))
-	g := &protocol.Grant{Record: rec, RecipientSig: owner.Key, RecipientEnc: owner.Key, Nodes: []protocol.GrantNode{{Proxy: nodes[0].ProxyKey}}}
+	g := &protocol.Grant{Record: rec, RecipientSig: owner.Key, RecipientEnc: owner.Key}
+	for i, n := range nodes {
+		g.Nodes = append(g.Nodes, protocol.GrantNode{Proxy: n.ProxyKey, Commitment: protocol.Hash32{byte(i)}})
+	}
 	grant := owner.Next(g)
 	dup := owner.Sign(&protocol.Revoke{Grant: protocol.ID{1}})   // seq 2 is fine...
 	clash := owner.Sign(&protocol.Revoke{Grant: protocol.ID{2}}) // ...but only once

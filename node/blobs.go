@@ -90,7 +90,7 @@ func (n *Node) openBlobs() error {
 		return err
 	}
 	svc, err := blobs.New(blobs.Config{Store: st, Ledger: n.app, Signer: umbral.NewSigner(sk),
-		Broadcast: n.broadcastBackground, Dir: filepath.Join(n.home, blobUploadsDir),
+		Report: n.rep.report, Dir: filepath.Join(n.home, blobUploadsDir),
 		MaxUpload: bs.MaxUpload, Grace: time.Duration(bs.UploadGrace), Logger: n.log})
 	if err != nil {
 		st.Close()

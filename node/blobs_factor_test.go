@@ -61,7 +61,7 @@ func TestBlobReplicationFactor(t *testing.T) {
 	body := &protocol.PutRecord{CID: []byte(c.String()), Size: uint64(len(data)), DelegatingKey: protocol.PubKeyOf(dk.PublicKey())}
 	cb, _ := capsule.MarshalBinary()
 	copy(body.Capsule[:], cb)
-	tx := &protocol.Tx{ChainID: "rr-blob-k2", Sequence: 0, Body: body}
+	tx := &protocol.Tx{ChainID: "rr-blob-k2", Sequence: 0, Expires: time.Now().Add(10 * time.Minute).UnixNano(), Body: body}
 	if err := tx.Sign(owner.id.Signer()); err != nil {
 		t.Fatal(err)
 	}

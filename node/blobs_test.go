@@ -70,7 +70,7 @@ func (p *pnet) putBlob(owner *puser, c cid.Cid, size int) *precord {
 // loaded machine a restarted node can take longer to catch up.
 func (p *pnet) commit(u *puser, body protocol.Body) {
 	p.t.Helper()
-	tx := &protocol.Tx{ChainID: p.chain, Sequence: u.seq, Body: body}
+	tx := &protocol.Tx{ChainID: p.chain, Sequence: u.seq, Expires: time.Now().Add(10 * time.Minute).UnixNano(), Body: body}
 	if err := tx.Sign(u.id.Signer()); err != nil {
 		p.t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestBlobNetwork(t *testing.T) {
 		if err := cl.FetchBlob(ctx, p.nodes, cidA, io.Discard); !errors.Is(err, client.ErrBlobErased) {
 			t.Fatalf("fetch after erase: %v", err)
 		}
-		tx := &protocol.Tx{ChainID: p.chain, Sequence: owner.seq, Body: p.grantBody(recA, bob)}
+		tx := &protocol.Tx{ChainID: p.chain, Sequence: owner.seq, Expires: time.Now().Add(10 * time.Minute).UnixNano(), Body: p.grantBody(recA, bob)}
 		if err := tx.Sign(owner.id.Signer()); err != nil {
 			t.Fatal(err)
 		}

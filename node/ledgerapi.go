@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
@@ -78,7 +79,17 @@ func (a *ledgerAPI) serveSubmit(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, e)
 		return
 	}
-	protocol.WriteJSON(w, http.StatusOK, c.result())
+	a.writeResult(w, c)
+}
+
+// writeResult answers a committed transaction's result, signed by the node.
+func (a *ledgerAPI) writeResult(w http.ResponseWriter, c *Committed) {
+	res := c.result()
+	if err := res.Sign(a.n.app.ChainID(), a.n.px.svc.Signer()); err != nil {
+		protocol.WriteError(w, err)
+		return
+	}
+	protocol.WriteJSON(w, http.StatusOK, res)
 }
 
 func (a *ledgerAPI) serveTx(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +105,7 @@ func (a *ledgerAPI) serveTx(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, e)
 		return
 	}
-	protocol.WriteJSON(w, http.StatusOK, c.result())
+	a.writeResult(w, c)
 }
 
 func (a *ledgerAPI) serveQuery(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +120,12 @@ func (a *ledgerAPI) serveQuery(w http.ResponseWriter, r *http.Request) {
 	if len(q) > 0 {
 		path += "?" + url.Values(q).Encode()
 	}
-	if len(path) > protocol.MaxQueryPath {
+	// The answer is signed for the path as the client sent it, which it checks against.
+	asked := strings.TrimPrefix(r.URL.EscapedPath(), "/v1/query")
+	if r.URL.RawQuery != "" {
+		asked += "?" + r.URL.RawQuery
+	}
+	if len(path) > protocol.MaxQueryPath || len(asked) > protocol.MaxQueryPath {
 		e := protocol.Errorf(protocol.ErrTooLarge, "query path longer than %d bytes", protocol.MaxQueryPath)
 		e.Status = http.StatusRequestURITooLong
 		protocol.WriteError(w, e)
@@ -120,15 +136,21 @@ func (a *ledgerAPI) serveQuery(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, ans.err)
 		return
 	}
-	protocol.WriteJSON(w, http.StatusOK, protocol.QueryResult{Height: ans.height, Value: ans.value})
+	res := protocol.QueryResult{Height: ans.height, Value: ans.value}
+	if err := res.Sign(a.n.app.ChainID(), asked, a.n.px.svc.Signer()); err != nil {
+		protocol.WriteError(w, err)
+		return
+	}
+	protocol.WriteJSON(w, http.StatusOK, res)
 }
 
 func (a *ledgerAPI) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	h, t, hash := a.n.app.LastCommit()
 	st := protocol.Status{ChainID: a.n.app.ChainID(), Node: a.n.settings.Moniker, Height: h, Time: t}
 	copy(st.AppHash[:], hash)
-	if a.n.px != nil && a.n.px.svc != nil {
-		st.ProxyKey = a.n.px.svc.NodeKey()
+	if err := st.Sign(a.n.px.svc.Signer()); err != nil {
+		protocol.WriteError(w, err)
+		return
 	}
 	protocol.WriteJSON(w, http.StatusOK, st)
 }

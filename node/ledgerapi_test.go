@@ -92,7 +92,7 @@ func TestLedgerAPI(t *testing.T) {
 	sign := func(seq uint64) []byte {
 		b := &protocol.PutRecord{CID: []byte("bafy-api-test"), Size: 10, DelegatingKey: protocol.PubKeyOf(dk.PublicKey())}
 		copy(b.Capsule[:], cb)
-		tx := &protocol.Tx{ChainID: "rr-api", Sequence: seq, Body: b}
+		tx := &protocol.Tx{ChainID: "rr-api", Sequence: seq, Expires: time.Now().Add(10 * time.Minute).UnixNano(), Body: b}
 		if err := tx.Sign(id.Signer()); err != nil {
 			t.Fatal(err)
 		}
@@ -108,12 +108,18 @@ func TestLedgerAPI(t *testing.T) {
 		if err := nw.WaitHeight(ctx, res.Height); err != nil {
 			t.Fatal(err)
 		}
+		// Another node says the same, signed with its own key.
 		var got protocol.TxResult
-		if s := apiCall(t, "GET", base(3)+"/v1/tx/"+hex.EncodeToString(res.Hash[:]), nil, &got); s != 200 || got != res {
-			t.Fatalf("HTTP %d %+v, want %+v", s, got, res)
+		s := apiCall(t, "GET", base(3)+"/v1/tx/"+hex.EncodeToString(res.Hash[:]), nil, &got)
+		if s != 200 || got.Hash != res.Hash || got.Height != res.Height || got.Code != res.Code ||
+			got.Node != nw.Node(3).Proxy().NodeKey() || !got.Verify(nw.ChainID()) {
+			t.Fatalf("HTTP %d %+v, want %+v signed by node 3", s, got, res)
+		}
+		if res.Node != nw.Node(0).Proxy().NodeKey() || !res.Verify(nw.ChainID()) {
+			t.Fatalf("the submission's answer is not node 0's signed result: %+v", res)
 		}
 		var e apiErr
-		s := apiCall(t, "GET", base(3)+"/v1/tx/"+strings.Repeat("00", 32), nil, &e)
+		s = apiCall(t, "GET", base(3)+"/v1/tx/"+strings.Repeat("00", 32), nil, &e)
 		wantRefusal(t, "unknown hash", s, e, 404, "not_found", protocol.ErrNotFound.LedgerCode)
 		s = apiCall(t, "GET", base(3)+"/v1/tx/xyz", nil, &e)
 		wantRefusal(t, "bad hash", s, e, 400, "malformed", protocol.ErrMalformed.LedgerCode)

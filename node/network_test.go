@@ -69,7 +69,7 @@ func newAcct(t *testing.T) *acct {
 }
 
 func (a *acct) sign(t *testing.T, chain string, seq uint64, body protocol.Body) []byte {
-	tx := &protocol.Tx{ChainID: chain, Sequence: seq, Body: body}
+	tx := &protocol.Tx{ChainID: chain, Sequence: seq, Expires: time.Now().Add(10 * time.Minute).UnixNano(), Body: body}
 	if err := tx.Sign(a.signer); err != nil {
 		t.Fatal(err)
 	}

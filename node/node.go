@@ -42,6 +42,7 @@ type Node struct {
 	log      *slog.Logger
 	px       *proxyServer
 	bl       *blobNode
+	rep      *reporter
 
 	mu      sync.Mutex
 	stopped bool
@@ -75,7 +76,9 @@ func Open(home string, opts Options) (*Node, error) {
 		return nil, err
 	}
 	bl := &blobNode{}
-	app, err := OpenApp(filepath.Join(home, ledgerDir), AppOptions{Logger: lg, OnCommit: px.onCommit(bl.onCommit(opts.OnCommit)), NoSigCache: opts.NoSigCache})
+	rep := newReporter()
+	app, err := OpenApp(filepath.Join(home, ledgerDir), AppOptions{Logger: lg, NoSigCache: opts.NoSigCache,
+		OnCommit: px.onCommit(bl.onCommit(rep.onCommit(opts.OnCommit)))})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +103,9 @@ func Open(home string, opts Options) (*Node, error) {
 		app.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg, px: px, bl: bl}
+	n := &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg, px: px, bl: bl, rep: rep}
+	rep.n, rep.signer, rep.log = n, px.svc.Signer(), lg
+	rep.self = protocol.PubKeyOf(rep.signer.VerifyingKey())
 	n.bg, n.bgCancel = context.WithCancel(context.Background())
 	if err := n.openBlobs(); err != nil {
 		dbs.closeAll()
@@ -207,6 +212,7 @@ func (n *Node) Start() error {
 		return err
 	}
 	n.bl.start()
+	n.rep.start()
 	n.log.Debug("node started", "id", n.ID())
 	return nil
 }
@@ -221,6 +227,7 @@ func (n *Node) Stop() error {
 	n.stopped = true
 	c := n.rpc
 	n.mu.Unlock()
+	n.rep.stop()
 	n.bgCancel()
 	n.bgWork.Wait()
 	if c != nil {

@@ -51,7 +51,7 @@ func newPUser(t *testing.T) *puser {
 // app has committed it.
 func (p *pnet) submit(u *puser, body protocol.Body) protocol.Hash32 {
 	p.t.Helper()
-	tx := &protocol.Tx{ChainID: p.chain, Sequence: u.seq, Body: body}
+	tx := &protocol.Tx{ChainID: p.chain, Sequence: u.seq, Expires: time.Now().Add(10 * time.Minute).UnixNano(), Body: body}
 	if err := tx.Sign(u.id.Signer()); err != nil {
 		p.t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func (p *pnet) request(to *puser, g *pgrant) *client.Access {
 	p.t.Helper()
 	hash := p.submit(to, &protocol.RequestAccess{Grant: g.id, Purpose: "care"})
 	snap := p.snapshot()
-	idx, err := client.FindRequest(snap, g.rec.id, hash)
+	ref, err := snap.Request(hash)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func (p *pnet) request(to *puser, g *pgrant) *client.Access {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	return &client.Access{ChainID: p.chain, Grant: gs, Record: rec, RequestTx: hash, AuditIndex: idx}
+	return &client.Access{ChainID: p.chain, Grant: gs, Record: rec, RequestTx: hash, AuditIndex: ref.Index}
 }
 
 func (p *pnet) gather(a *client.Access, who *puser, nodes []protocol.Node) (*client.Gathered, error) {

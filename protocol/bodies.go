@@ -20,7 +20,7 @@ type Grant struct {
 	Record       ID
 	RecipientSig PubKey // recipient's signing key: signs RequestAccess
 	RecipientEnc PubKey // recipient's receiving (Umbral) key
-	Threshold    uint8  // 0 means the default 2f+1 of n = 3f+1
+	Threshold    uint8  // 0 means DefaultThreshold (2f+1 of a grant on the whole registry)
 	Nodes        []GrantNode
 	NotBefore    int64 // unix nanoseconds of block time; 0 = no lower bound
 	NotAfter     int64 // unix nanoseconds of block time; 0 = never expires
@@ -45,12 +45,17 @@ type EraseRecord struct{ Record ID }
 // Record (every block, verified).
 type HoldsBlob struct{ Record ID }
 
-func (*PutRecord) Type() TxType     { return TxPutRecord }
-func (*Grant) Type() TxType         { return TxGrant }
-func (*Revoke) Type() TxType        { return TxRevoke }
-func (*RequestAccess) Type() TxType { return TxRequestAccess }
-func (*EraseRecord) Type() TxType   { return TxEraseRecord }
-func (*HoldsBlob) Type() TxType     { return TxHoldsBlob }
+// FragmentDestroyed is a grant node's report, signed with its proxy key, that it holds no key
+// fragment of Grant any more (it deleted it, or never held one) now that the grant ended.
+type FragmentDestroyed struct{ Grant ID }
+
+func (*PutRecord) Type() TxType         { return TxPutRecord }
+func (*Grant) Type() TxType             { return TxGrant }
+func (*Revoke) Type() TxType            { return TxRevoke }
+func (*RequestAccess) Type() TxType     { return TxRequestAccess }
+func (*EraseRecord) Type() TxType       { return TxEraseRecord }
+func (*HoldsBlob) Type() TxType         { return TxHoldsBlob }
+func (*FragmentDestroyed) Type() TxType { return TxFragmentDestroyed }
 
 func (b *PutRecord) encode(w *writer) {
 	w.bytes(b.CID)
@@ -116,19 +121,19 @@ func (b *Grant) decode(r *reader) {
 	b.Purpose = r.str(MaxPurpose, "purpose")
 }
 
-// DefaultThreshold is 2f+1 for n = 3f+1 nodes (f = ⌊(n−1)/3⌋): f Byzantine nodes that keep
-// revoked fragments plus f stale ones cannot reach it.
-func DefaultThreshold(n int) int {
-	if n <= 0 {
-		return 0
-	}
-	return 2*((n-1)/3) + 1
+// DefaultThreshold is the threshold of a grant on n nodes of a registry of registry nodes:
+// n − f with f = FaultTolerance(registry), the most that f failing nodes still leave — 2f+1
+// of n = 3f+1 for a grant on the whole registry, so that f Byzantine nodes that keep revoked
+// fragments plus f stale ones cannot reach it. At least 1.
+func DefaultThreshold(n, registry int) int {
+	return max(1, n-FaultTolerance(registry))
 }
 
-// EffectiveThreshold resolves a zero threshold to the default.
-func (b *Grant) EffectiveThreshold() int {
+// EffectiveThreshold resolves a zero threshold to the default for a registry of registry
+// nodes.
+func (b *Grant) EffectiveThreshold(registry int) int {
 	if b.Threshold == 0 {
-		return DefaultThreshold(len(b.Nodes))
+		return DefaultThreshold(len(b.Nodes), registry)
 	}
 	return int(b.Threshold)
 }
@@ -137,7 +142,8 @@ func (b *Grant) validate() error {
 	if len(b.Nodes) == 0 || len(b.Nodes) > MaxGrantNodes {
 		return Errorf(ErrInvalid, "grant needs 1..%d nodes", MaxGrantNodes)
 	}
-	if t := b.EffectiveThreshold(); t < 1 || t > len(b.Nodes) {
+	// The registry's size is state; the ledger checks the threshold against it (Tolerates).
+	if t := int(b.Threshold); t > len(b.Nodes) {
 		return Errorf(ErrInvalid, "threshold %d outside 1..%d", t, len(b.Nodes))
 	}
 	seen := make(map[PubKey]bool, len(b.Nodes))
@@ -159,15 +165,18 @@ func (b *Grant) validate() error {
 	return validText(b.Purpose)
 }
 
-func (b *Revoke) encode(w *writer)      { w.raw(b.Grant[:]) }
-func (b *Revoke) decode(r *reader)      { r.fixed(b.Grant[:], "grant id") }
-func (b *Revoke) validate() error       { return nil }
-func (b *EraseRecord) encode(w *writer) { w.raw(b.Record[:]) }
-func (b *EraseRecord) decode(r *reader) { r.fixed(b.Record[:], "record id") }
-func (b *EraseRecord) validate() error  { return nil }
-func (b *HoldsBlob) encode(w *writer)   { w.raw(b.Record[:]) }
-func (b *HoldsBlob) decode(r *reader)   { r.fixed(b.Record[:], "record id") }
-func (b *HoldsBlob) validate() error    { return nil }
+func (b *Revoke) encode(w *writer)            { w.raw(b.Grant[:]) }
+func (b *Revoke) decode(r *reader)            { r.fixed(b.Grant[:], "grant id") }
+func (b *Revoke) validate() error             { return nil }
+func (b *EraseRecord) encode(w *writer)       { w.raw(b.Record[:]) }
+func (b *EraseRecord) decode(r *reader)       { r.fixed(b.Record[:], "record id") }
+func (b *EraseRecord) validate() error        { return nil }
+func (b *HoldsBlob) encode(w *writer)         { w.raw(b.Record[:]) }
+func (b *HoldsBlob) decode(r *reader)         { r.fixed(b.Record[:], "record id") }
+func (b *HoldsBlob) validate() error          { return nil }
+func (b *FragmentDestroyed) encode(w *writer) { w.raw(b.Grant[:]) }
+func (b *FragmentDestroyed) decode(r *reader) { r.fixed(b.Grant[:], "grant id") }
+func (b *FragmentDestroyed) validate() error  { return nil }
 
 func (b *RequestAccess) encode(w *writer) {
 	w.raw(b.Grant[:])
@@ -188,4 +197,27 @@ func printableASCII(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// FaultTolerance is f = ⌊(n−1)/3⌋: how many of n nodes may fail, or lie, without the network
+// losing safety.
+func FaultTolerance(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	return (n - 1) / 3
+}
+
+// Tolerates says whether a grant of threshold t on n of a registry's size nodes survives f
+// faulty nodes, f = FaultTolerance(size): f of them cannot re-encrypt alone (t > f), and f
+// of them failing still leaves t (n ≥ t + f).
+func Tolerates(size, n, t int) error {
+	f := FaultTolerance(size)
+	switch {
+	case t <= f:
+		return Errorf(ErrInvalid, "threshold %d does not exceed f = %d of the %d-node registry: %d nodes could re-encrypt on their own", t, f, size, t)
+	case n < t+f:
+		return Errorf(ErrInvalid, "%d nodes with threshold %d: %d failing nodes (f of the %d-node registry) would leave fewer than %d", n, t, f, size, t)
+	}
+	return nil
 }

@@ -60,6 +60,7 @@ var codes = []codeInfo{
 	{"record_erased", http.StatusGone, 14, "record erased"},
 	{"unknown_query", http.StatusNotFound, 15, "no such query path"},
 	{"too_large", http.StatusRequestEntityTooLarge, 16, "request too large"},
+	{"tx_expired", http.StatusUnprocessableEntity, 17, "transaction past its expiry"},
 	{"internal", http.StatusInternalServerError, 99, "internal error"},
 
 	// Refusals of the nodes' HTTP API that never come from the ledger.
@@ -77,6 +78,7 @@ var codes = []codeInfo{
 	{"bound_expired", http.StatusBadRequest, 0, "request freshness bound has passed"},
 	{"bound_too_far", http.StatusBadRequest, 0, "request freshness bound too far ahead"},
 	{"request_not_committed", http.StatusNotFound, 0, "no committed access request matches"},
+	{"request_expired", http.StatusGone, 0, "access request older than the request window"},
 	{"wrong_capsule", http.StatusUnprocessableEntity, 0, "capsule is not the record's committed capsule"},
 	{"no_fragment", http.StatusNotFound, 0, "this node holds no fragment for the grant"},
 	{"node_stale", http.StatusServiceUnavailable, 0, "node's committed state is too old to serve"},
@@ -109,6 +111,7 @@ var (
 	ErrNotYetValid   = sentinel("not_yet_valid")
 	ErrAlreadyExists = sentinel("already_exists")
 	ErrRecordErased  = sentinel("record_erased")
+	ErrTxExpired     = sentinel("tx_expired")
 	ErrInternal      = sentinel("internal")
 
 	ErrTooLarge            = sentinel("too_large")
@@ -127,6 +130,7 @@ var (
 	ErrBoundExpired        = sentinel("bound_expired")
 	ErrBoundTooFar         = sentinel("bound_too_far")
 	ErrRequestNotCommitted = sentinel("request_not_committed")
+	ErrRequestExpired      = sentinel("request_expired")
 	ErrWrongCapsule        = sentinel("wrong_capsule")
 	ErrNoFragment          = sentinel("no_fragment")
 	ErrStale               = sentinel("node_stale")

@@ -13,10 +13,10 @@ import (
 var allSentinels = []*Error{
 	ErrMalformed, ErrUnsupported, ErrInvalid, ErrWrongChain, ErrBadSignature, ErrBadSequence, ErrNotFound,
 	ErrUnauthorized, ErrUnknownNode, ErrGrantRevoked, ErrGrantExpired, ErrNotYetValid, ErrAlreadyExists,
-	ErrRecordErased, ErrInternal,
+	ErrRecordErased, ErrTxExpired, ErrInternal,
 	ErrTooLarge, ErrUnknownQuery, ErrBusy, ErrUnavailable, ErrCommitTimeout, ErrRateLimited, ErrQuota,
 	ErrBadEnvelope, ErrWrongBinding, ErrInvalidKFrag, ErrNotGrantNode, ErrWrongCommitment, ErrWrongNode,
-	ErrBoundExpired, ErrBoundTooFar, ErrRequestNotCommitted, ErrWrongCapsule, ErrNoFragment, ErrStale,
+	ErrBoundExpired, ErrBoundTooFar, ErrRequestNotCommitted, ErrRequestExpired, ErrWrongCapsule, ErrNoFragment, ErrStale,
 	ErrRange, ErrCorrupt,
 }
 
@@ -56,7 +56,7 @@ func TestCodeTable(t *testing.T) {
 	want := map[uint32]string{1: "malformed", 2: "unsupported", 3: "invalid", 4: "wrong_chain", 5: "bad_signature",
 		6: "bad_sequence", 7: "not_found", 8: "unauthorized", 9: "unknown_node", 10: "grant_revoked",
 		11: "grant_expired", 12: "not_yet_valid", 13: "already_exists", 14: "record_erased",
-		15: "unknown_query", 16: "too_large", 99: "internal"}
+		15: "unknown_query", 16: "too_large", 17: "tx_expired", 99: "internal"}
 	if len(ledgerCodes) != len(want) {
 		t.Errorf("ledger codes %v, want %v", ledgerCodes, want)
 	}
@@ -78,8 +78,38 @@ func TestCodeTable(t *testing.T) {
 	}
 }
 
+// TestNewCodes: tx_expired is a ledger refusal (17, 422); request_expired is the proxy's (no
+// ledger code, 410); unknown_query and too_large are ledger codes (a query answer carries them).
+func TestNewCodes(t *testing.T) {
+	for _, c := range []struct {
+		e      *Error
+		name   string
+		status int
+		ledger uint32
+	}{
+		{ErrTxExpired, "tx_expired", http.StatusUnprocessableEntity, 17},
+		{ErrRequestExpired, "request_expired", http.StatusGone, 0},
+		{ErrUnknownQuery, "unknown_query", http.StatusNotFound, 15},
+		{ErrTooLarge, "too_large", http.StatusRequestEntityTooLarge, 16},
+	} {
+		if c.e.Code != c.name || c.e.Status != c.status || c.e.LedgerCode != c.ledger || c.e.Message == "" {
+			t.Errorf("%s: %+v", c.name, c.e)
+		}
+		if c.ledger == 0 {
+			if LedgerCode(c.e) != 99 {
+				t.Errorf("%s: a refusal without a ledger code is internal to the ledger, got %d", c.name, LedgerCode(c.e))
+			}
+			continue
+		}
+		back := LedgerError(c.ledger, "log")
+		if !errors.Is(back, c.e) || back.Status != c.status || CodeName(c.ledger) != c.name || LedgerCode(Errorf(c.e, "x")) != c.ledger {
+			t.Errorf("%s: ledger code %d does not round-trip: %+v", c.name, c.ledger, back)
+		}
+	}
+}
+
 func TestCodeNames(t *testing.T) {
-	for code, want := range map[uint32]string{0: "ok", 7: "not_found", 13: "already_exists", 14: "record_erased", 99: "internal", 98: "internal", 1000: "internal"} {
+	for code, want := range map[uint32]string{0: "ok", 7: "not_found", 13: "already_exists", 14: "record_erased", 17: "tx_expired", 18: "internal", 99: "internal", 98: "internal", 1000: "internal"} {
 		if got := CodeName(code); got != want {
 			t.Errorf("CodeName(%d) = %q, want %q", code, got, want)
 		}

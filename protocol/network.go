@@ -105,6 +105,9 @@ func (n *Node) check() error {
 	return nil
 }
 
+// F is how many of the network's nodes may fail or lie: ⌊(n−1)/3⌋.
+func (nw *Network) F() int { return FaultTolerance(len(nw.Nodes)) }
+
 // URL is the base URL of the node's API, without a trailing slash.
 func (n *Node) URL() string { return strings.TrimRight(n.API, "/") }
 

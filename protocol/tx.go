@@ -3,6 +3,7 @@ package protocol
 import (
 	"crypto/sha256"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/resilientrecords/resilientrecords/umbral"
@@ -18,10 +19,14 @@ const (
 	TxRequestAccess TxType = 4
 	TxEraseRecord   TxType = 5
 	TxHoldsBlob     TxType = 6
+	// TxFragmentDestroyed is a grant node's report that it holds no fragment of a grant that
+	// ended: the revocation receipt.
+	TxFragmentDestroyed TxType = 7
 )
 
 var txTypeNames = map[TxType]string{TxPutRecord: "put_record", TxGrant: "grant", TxRevoke: "revoke",
-	TxRequestAccess: "request_access", TxEraseRecord: "erase_record", TxHoldsBlob: "holds_blob"}
+	TxRequestAccess: "request_access", TxEraseRecord: "erase_record", TxHoldsBlob: "holds_blob",
+	TxFragmentDestroyed: "fragment_destroyed"}
 
 func (t TxType) String() string {
 	if s, ok := txTypeNames[t]; ok {
@@ -33,29 +38,34 @@ func (t TxType) String() string {
 // Limits on encoded transactions. They bound what a peer can make a node decode, store and
 // replicate.
 const (
-	TxVersion     = 1
+	TxVersion     = 2
 	MaxTxBytes    = 8192
 	MaxChainID    = 50
 	MaxCIDBytes   = 128
 	MaxPurpose    = 256
 	MaxGrantNodes = 64
 	CapsuleSize   = umbral.CapsuleSize
+	// MaxTxLifetime bounds how far past the block time a transaction's Expires may lie, so
+	// that signed bytes refused now cannot be kept and submitted much later.
+	MaxTxLifetime = time.Hour
 )
 
 // txDomain separates transaction signatures from every other message an account key signs.
 const txDomain = "resilientrecords/ledger/tx/v2\x00"
 
-// Tx is a decoded, not yet authorised, transaction.
+// Tx is a decoded, not yet authorised, transaction. It is valid only in a block whose time
+// is at most Expires (unix nanoseconds), and Expires may lie at most MaxTxLifetime ahead.
 type Tx struct {
 	ChainID  string
 	Signer   PubKey
 	Sequence uint64
+	Expires  int64
 	Body     Body
 	Sig      Sig
 }
 
 // Body is the type-specific part of a transaction: one of *PutRecord, *Grant, *Revoke,
-// *RequestAccess, *EraseRecord, *HoldsBlob.
+// *RequestAccess, *EraseRecord, *HoldsBlob, *FragmentDestroyed.
 type Body interface {
 	Type() TxType
 	encode(*writer)
@@ -77,6 +87,8 @@ func newBody(t TxType) Body {
 		return new(EraseRecord)
 	case TxHoldsBlob:
 		return new(HoldsBlob)
+	case TxFragmentDestroyed:
+		return new(FragmentDestroyed)
 	}
 	return nil
 }
@@ -87,6 +99,7 @@ func (tx *Tx) encodeUnsigned(w *writer) {
 	w.str(tx.ChainID)
 	w.raw(tx.Signer[:])
 	w.u64(tx.Sequence)
+	w.i64(tx.Expires)
 	tx.Body.encode(w)
 }
 
@@ -137,6 +150,9 @@ func (tx *Tx) Validate() error {
 	if !tx.Signer.Valid() {
 		return Errorf(ErrInvalid, "signer is not a valid point")
 	}
+	if tx.Expires <= 0 {
+		return Errorf(ErrInvalid, "expires must be a positive time")
+	}
 	return tx.Body.validate()
 }
 
@@ -161,6 +177,7 @@ func ParseTx(raw []byte) (*Tx, error) {
 	tx.ChainID = r.str(MaxChainID, "chain id")
 	r.fixed(tx.Signer[:], "signer")
 	tx.Sequence = r.u64("sequence")
+	tx.Expires = r.i64("expires")
 	body.decode(r)
 	r.fixed(tx.Sig[:], "signature")
 	if err := r.finish(); err != nil {
@@ -169,10 +186,10 @@ func ParseTx(raw []byte) (*Tx, error) {
 	return tx, nil
 }
 
-// Sealed signs body as account s at sequence seq on chainID and returns the encoded
-// transaction.
-func Sealed(s *umbral.Signer, chainID string, seq uint64, body Body) ([]byte, error) {
-	tx := &Tx{ChainID: chainID, Sequence: seq, Body: body}
+// Sealed signs body as account s at sequence seq on chainID, valid until expires, and returns
+// the encoded transaction.
+func Sealed(s *umbral.Signer, chainID string, seq uint64, expires time.Time, body Body) ([]byte, error) {
+	tx := &Tx{ChainID: chainID, Sequence: seq, Expires: expires.UnixNano(), Body: body}
 	if err := tx.Sign(s); err != nil {
 		return nil, err
 	}

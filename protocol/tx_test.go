@@ -8,11 +8,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/cryptotest"
+	"time"
 
 	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/protocol/protocoltest"
@@ -39,17 +41,20 @@ func vectorTxs() map[string]*protocol.Tx {
 		capsule[i] = byte(i)
 	}
 	rec, grant := protocol.ID{0xaa, 1}, protocol.ID{0xbb, 2}
+	// Each expires at a different time, so that the vectors pin where the field goes.
+	const exp = 1_767_225_600_000_000_000 // 2026-01-01T00:00:00Z
 	return map[string]*protocol.Tx{
-		"put_record": {ChainID: "rr-vectors", Signer: signer, Sequence: 0,
+		"put_record": {ChainID: "rr-vectors", Signer: signer, Sequence: 0, Expires: exp,
 			Body: &protocol.PutRecord{CID: []byte("bafkrei-example"), Size: 1 << 20, Capsule: capsule, DelegatingKey: re}},
-		"grant": {ChainID: "rr-vectors", Signer: signer, Sequence: 1,
+		"grant": {ChainID: "rr-vectors", Signer: signer, Sequence: 1, Expires: exp + 1,
 			Body: &protocol.Grant{Record: rec, RecipientSig: rs, RecipientEnc: re, Threshold: 0,
 				Nodes:     []protocol.GrantNode{{Proxy: proxy, Commitment: protocol.Hash32{0xcc}}},
 				NotBefore: 1_700_000_000_000_000_000, NotAfter: 1_800_000_000_000_000_000, Purpose: "treatment"}},
-		"revoke":         {ChainID: "rr-vectors", Signer: signer, Sequence: 2, Body: &protocol.Revoke{Grant: grant}},
-		"request_access": {ChainID: "rr-vectors", Signer: rs, Sequence: 0, Body: &protocol.RequestAccess{Grant: grant, Purpose: "consultation"}},
-		"erase_record":   {ChainID: "rr-vectors", Signer: signer, Sequence: 3, Body: &protocol.EraseRecord{Record: rec}},
-		"holds_blob":     {ChainID: "rr-vectors", Signer: proxy, Sequence: 0, Body: &protocol.HoldsBlob{Record: rec}},
+		"revoke":             {ChainID: "rr-vectors", Signer: signer, Sequence: 2, Expires: exp + 2, Body: &protocol.Revoke{Grant: grant}},
+		"request_access":     {ChainID: "rr-vectors", Signer: rs, Sequence: 0, Expires: exp + 3, Body: &protocol.RequestAccess{Grant: grant, Purpose: "consultation"}},
+		"erase_record":       {ChainID: "rr-vectors", Signer: signer, Sequence: 3, Expires: exp + 4, Body: &protocol.EraseRecord{Record: rec}},
+		"holds_blob":         {ChainID: "rr-vectors", Signer: proxy, Sequence: 0, Expires: exp + 5, Body: &protocol.HoldsBlob{Record: rec}},
+		"fragment_destroyed": {ChainID: "rr-vectors", Signer: proxy, Sequence: 1, Expires: exp + 6, Body: &protocol.FragmentDestroyed{Grant: grant}},
 	}
 }
 
@@ -121,9 +126,71 @@ func TestSignBytesConvention(t *testing.T) {
 	}
 }
 
+// TestTxHeaderLayout pins the version 2 header every transaction starts with: version ‖
+// type ‖ u16 len(chain) ‖ chain ‖ signer ‖ sequence:u64 ‖ expires:i64, then the body; and
+// each vector's type byte and name.
+func TestTxHeaderLayout(t *testing.T) {
+	if protocol.TxVersion != 2 {
+		t.Fatalf("TxVersion %d, want 2", protocol.TxVersion)
+	}
+	types := map[string]protocol.TxType{"put_record": 1, "grant": 2, "revoke": 3, "request_access": 4, "erase_record": 5,
+		"holds_blob": 6, "fragment_destroyed": 7}
+	for name, tx := range vectorTxs() {
+		if tx.Body.Type() != types[name] || tx.Body.Type().String() != name {
+			t.Errorf("%s: type %d named %q", name, tx.Body.Type(), tx.Body.Type())
+		}
+		want := []byte{2, byte(types[name])}
+		want = binary.BigEndian.AppendUint16(want, uint16(len(tx.ChainID)))
+		want = append(want, tx.ChainID...)
+		want = append(want, tx.Signer[:]...)
+		want = binary.BigEndian.AppendUint64(want, tx.Sequence)
+		want = binary.BigEndian.AppendUint64(want, uint64(tx.Expires))
+		if enc := tx.Encode(); !bytes.HasPrefix(enc, want) {
+			t.Errorf("%s: header\n got %x\nwant %x", name, enc[:min(len(enc), len(want))], want)
+		}
+		back, err := protocol.ParseTx(tx.Encode())
+		if err != nil || back.Expires != tx.Expires || back.Sequence != tx.Sequence {
+			t.Errorf("%s: parsed back %+v, %v", name, back, err)
+		}
+	}
+	// FragmentDestroyed's body is the grant id alone.
+	tx := vectorTxs()["fragment_destroyed"]
+	enc := tx.Encode()
+	body := enc[len(enc)-len(tx.Sig)-32 : len(enc)-len(tx.Sig)]
+	if g := tx.Body.(*protocol.FragmentDestroyed).Grant; !bytes.Equal(body, g[:]) {
+		t.Errorf("fragment_destroyed body %x, want the grant id %x", body, g)
+	}
+	if s := protocol.TxType(8).String(); s != "tx_type_8" {
+		t.Errorf("type 8 is named %q", s)
+	}
+}
+
+// TestSealed: Sealed signs at the sequence, on the chain, with the expiry it is given.
+func TestSealed(t *testing.T) {
+	a := protocoltest.NewAccount(testChain)
+	exp := time.Date(2026, 3, 1, 9, 10, 0, 123, time.UTC)
+	raw, err := protocol.Sealed(a.Signer, testChain, 41, exp, &protocol.FragmentDestroyed{Grant: protocol.ID{4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := protocol.DecodeTx(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx.ChainID != testChain || tx.Signer != a.Key || tx.Sequence != 41 || tx.Expires != exp.UnixNano() || !tx.VerifySig() ||
+		tx.Body.(*protocol.FragmentDestroyed).Grant != (protocol.ID{4}) {
+		t.Fatalf("sealed %+v", tx)
+	}
+	// protocoltest's accounts expire their transactions Lifetime after their clock.
+	a.Clock = func() time.Time { return exp }
+	if tx, err := protocol.DecodeTx(a.Sign(&protocol.Revoke{})); err != nil || tx.Expires != exp.Add(protocoltest.Lifetime).UnixNano() {
+		t.Fatalf("account with a clock: %+v, %v", tx, err)
+	}
+}
+
 func TestTxRoundTripAndSignature(t *testing.T) {
 	a := protocoltest.NewAccount(testChain)
-	tx := &protocol.Tx{ChainID: testChain, Sequence: 7, Body: protocoltest.PutRecord("x", 3)}
+	tx := &protocol.Tx{ChainID: testChain, Sequence: 7, Expires: 1_800_000_000_000_000_000, Body: protocoltest.PutRecord("x", 3)}
 	if err := tx.Sign(a.Signer); err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +210,14 @@ func TestTxRoundTripAndSignature(t *testing.T) {
 		t.Fatal("signature verified after the sequence changed")
 	}
 	back.Sequence--
+	back.Expires++
+	if back.VerifySig() {
+		t.Fatal("signature verified after the expiry changed")
+	}
+	back.Expires--
+	if !back.VerifySig() {
+		t.Fatal("signature does not verify once restored")
+	}
 	back.ChainID = "rr-other"
 	if back.VerifySig() {
 		t.Fatal("signature verified on another chain")
@@ -171,14 +246,25 @@ func TestDecodeRejects(t *testing.T) {
 		edit(g)
 		return a.Sign(g)
 	}
+	expiring := func(expires int64) []byte {
+		tx := &protocol.Tx{ChainID: testChain, Expires: expires, Body: &protocol.Revoke{}}
+		if err := tx.Sign(a.Signer); err != nil {
+			t.Fatal(err)
+		}
+		return tx.Encode()
+	}
 	cases := map[string]struct {
 		raw  []byte
 		want error
 	}{
 		"empty":            {nil, protocol.ErrMalformed},
-		"version":          {append([]byte{2}, good[1:]...), protocol.ErrMalformed},
-		"next type":        {append([]byte{1, 7}, good[2:]...), protocol.ErrUnsupported},
-		"unknown type":     {append([]byte{1, 200}, good[2:]...), protocol.ErrUnsupported},
+		"version 1":        {append([]byte{1}, good[1:]...), protocol.ErrMalformed},
+		"version 3":        {append([]byte{3}, good[1:]...), protocol.ErrMalformed},
+		"next type":        {append([]byte{protocol.TxVersion, 8}, good[2:]...), protocol.ErrUnsupported},
+		"unknown type":     {append([]byte{protocol.TxVersion, 200}, good[2:]...), protocol.ErrUnsupported},
+		"expires zero":     {expiring(0), protocol.ErrInvalid},
+		"expires negative": {expiring(-1), protocol.ErrInvalid},
+		"expires min":      {expiring(math.MinInt64), protocol.ErrInvalid},
 		"truncated":        {good[:len(good)-1], protocol.ErrMalformed},
 		"trailing":         {append(append([]byte{}, good...), 0), protocol.ErrMalformed},
 		"oversized":        {make([]byte, protocol.MaxTxBytes+1), protocol.ErrMalformed},
@@ -204,21 +290,98 @@ func TestDecodeRejects(t *testing.T) {
 	if _, err := protocol.DecodeTx(good); err != nil {
 		t.Fatalf("the good transaction: %v", err)
 	}
+	// An expiry of zero or less parses (it is well-formed) but is refused statelessly; one
+	// nanosecond after the epoch is a valid expiry (the ledger decides whether it is past).
+	if tx, err := protocol.ParseTx(expiring(0)); err != nil || tx.Expires != 0 {
+		t.Fatalf("expires 0 does not parse: %v", err)
+	}
+	if tx, err := protocol.DecodeTx(expiring(1)); err != nil || tx.Expires != 1 {
+		t.Fatalf("expires 1: %v", err)
+	}
+	if _, err := protocol.DecodeTx(a.Sign(&protocol.FragmentDestroyed{Grant: protocol.ID{1}})); err != nil {
+		t.Fatalf("fragment_destroyed: %v", err)
+	}
 }
 
-// TestDefaultThreshold: 2f+1 of n = 3f+1 nodes.
+// TestFaultTolerance: f = ⌊(n−1)/3⌋ of n nodes.
+func TestFaultTolerance(t *testing.T) {
+	for n, want := range map[int]int{-1: 0, 0: 0, 1: 0, 2: 0, 3: 0, 4: 1, 5: 1, 6: 1, 7: 2, 9: 2, 10: 3, 64: 21} {
+		if got := protocol.FaultTolerance(n); got != want {
+			t.Errorf("FaultTolerance(%d) = %d, want %d", n, got, want)
+		}
+	}
+	nw := testNetwork()
+	if nw.F() != 0 {
+		t.Errorf("F of 2 nodes = %d", nw.F())
+	}
+	for len(nw.Nodes) < 7 {
+		nw.Nodes = append(nw.Nodes, nw.Nodes[0])
+	}
+	if nw.F() != 2 {
+		t.Errorf("F of 7 nodes = %d", nw.F())
+	}
+}
+
+// TestTolerates: a grant on n of a registry's nodes with threshold t needs t > f and
+// n ≥ t + f, f of the registry; the edges for registries of 1, 4 and 7 nodes.
+func TestTolerates(t *testing.T) {
+	for _, c := range []struct {
+		size, n, t int
+		ok         bool
+	}{
+		{1, 1, 0, false}, // t = f
+		{1, 1, 1, true},  // t = f+1, n = t+f
+		{1, 0, 1, false}, // n = t+f−1
+		{1, 1, 2, false}, // n ≥ t + f bounds the threshold by n too
+		{4, 4, 1, false},
+		{4, 3, 1, false},
+		{4, 3, 2, true},
+		{4, 4, 2, true},
+		{4, 2, 2, false},
+		{4, 4, 3, true}, // the default threshold on every node
+		{4, 3, 3, false},
+		{7, 7, 2, false},
+		{7, 5, 3, true},
+		{7, 4, 3, false},
+		{7, 7, 5, true},
+		{7, 6, 5, false},
+		{7, 4, 4, false},
+	} {
+		err := protocol.Tolerates(c.size, c.n, c.t)
+		if c.ok != (err == nil) || (err != nil && !errors.Is(err, protocol.ErrInvalid)) {
+			t.Errorf("Tolerates(size %d, n %d, t %d) = %v, want ok %v", c.size, c.n, c.t, err, c.ok)
+		}
+	}
+	// The default threshold on the whole registry is always tolerated, and below f+1 never.
+	for size := 1; size <= protocol.MaxGrantNodes; size++ {
+		f := protocol.FaultTolerance(size)
+		if err := protocol.Tolerates(size, size, protocol.DefaultThreshold(size, size)); err != nil {
+			t.Errorf("size %d: the default threshold on every node: %v", size, err)
+		}
+		if protocol.Tolerates(size, size, f) == nil || protocol.Tolerates(size, 2*f, f+1) == nil || protocol.Tolerates(size, 2*f+1, f+1) != nil {
+			t.Errorf("size %d: the edges at f = %d", size, f)
+		}
+	}
+}
+
+// TestDefaultThreshold: n − f of a grant's n nodes, f of the registry, at least 1: 2f+1 of
+// n = 3f+1 for a grant on the whole registry.
 func TestDefaultThreshold(t *testing.T) {
-	for n, want := range map[int]int{0: 0, 1: 1, 2: 1, 3: 1, 4: 3, 5: 3, 7: 5, 10: 7, 64: 43} {
-		if got := protocol.DefaultThreshold(n); got != want {
-			t.Errorf("DefaultThreshold(%d) = %d, want %d", n, got, want)
+	for _, c := range []struct{ n, registry, want int }{
+		{1, 1, 1}, {4, 4, 3}, {7, 7, 5}, {10, 10, 7}, {64, 64, 43}, // 2f+1 of 3f+1
+		{2, 2, 2}, {3, 3, 3}, {5, 5, 4}, {6, 6, 5}, // f = 0 or 1 below the next 3f+1
+		{3, 4, 2}, {2, 4, 1}, {1, 4, 1}, {5, 7, 3}, {0, 4, 1}, // grants on part of the registry; at least 1
+	} {
+		if got := protocol.DefaultThreshold(c.n, c.registry); got != c.want {
+			t.Errorf("DefaultThreshold(%d of %d) = %d, want %d", c.n, c.registry, got, c.want)
 		}
 	}
 	g := &protocol.Grant{Nodes: make([]protocol.GrantNode, 4)}
-	if g.EffectiveThreshold() != 3 {
-		t.Fatal("threshold 0 of 4 nodes is not 3")
+	if g.EffectiveThreshold(4) != 3 || g.EffectiveThreshold(7) != 2 {
+		t.Fatal("threshold 0 of 4 nodes is not 3 on a 4-node registry, 2 on a 7-node one")
 	}
 	g.Threshold = 2
-	if g.EffectiveThreshold() != 2 {
+	if g.EffectiveThreshold(4) != 2 || g.EffectiveThreshold(64) != 2 {
 		t.Fatal("an explicit threshold is not kept")
 	}
 }
@@ -278,17 +441,20 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	cryptotest.SetGlobalRandom(t, 1)
 	owner, doc, proxy := protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain), protocoltest.NewAccount(testChain)
+	clock := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) } // the expiries too are fixed
+	owner.Clock, doc.Clock, proxy.Clock = clock, clock, clock
 	rec := owner.RecordID()
 	gid := protocol.GrantID(testChain, owner.Key, 1)
 	g := protocoltest.Grant(rec, doc.Key, []protocol.PubKey{proxy.Key, owner.Key}, 1_800_000_000_000_000_000)
 	g.NotBefore = 1_700_000_000_000_000_000
 	seeds := map[string][]byte{
-		"put_record":     owner.Next(protocoltest.PutRecord("bafkreiseed", 9)),
-		"grant":          owner.Next(g),
-		"revoke":         owner.Next(&protocol.Revoke{Grant: gid}),
-		"request_access": doc.Next(&protocol.RequestAccess{Grant: gid, Purpose: "consult"}),
-		"erase_record":   owner.Next(&protocol.EraseRecord{Record: rec}),
-		"holds_blob":     proxy.Next(&protocol.HoldsBlob{Record: rec}),
+		"put_record":         owner.Next(protocoltest.PutRecord("bafkreiseed", 9)),
+		"grant":              owner.Next(g),
+		"revoke":             owner.Next(&protocol.Revoke{Grant: gid}),
+		"request_access":     doc.Next(&protocol.RequestAccess{Grant: gid, Purpose: "consult"}),
+		"erase_record":       owner.Next(&protocol.EraseRecord{Record: rec}),
+		"holds_blob":         proxy.Next(&protocol.HoldsBlob{Record: rec}),
+		"fragment_destroyed": proxy.Next(&protocol.FragmentDestroyed{Grant: gid}),
 	}
 	for _, target := range []string{"FuzzDecodeTx", "FuzzParseTx"} {
 		dir := filepath.Join("testdata", "fuzz", target)

@@ -62,6 +62,10 @@ type GrantState struct {
 	RevokedHeight int64       `json:"revoked_height,omitempty"`
 	Expired       bool        `json:"expired"`
 	ExpiredHeight int64       `json:"expired_height,omitempty"`
+
+	// Filled in by queries, never encoded: registry indices of the grant's nodes that
+	// reported holding no fragment any more (FragmentDestroyed), ascending.
+	Destroyed []int `json:"destroyed,omitempty"`
 }
 
 // LiveAt reports whether the grant may be used at block time t (unix ns): not revoked, not
@@ -87,10 +91,12 @@ const (
 	AuditExpire  = "expire"
 	AuditErase   = "erase"
 	AuditHolds   = "holds"
+	// AuditDestroyed: a grant node reported that it holds no fragment of the grant any more.
+	AuditDestroyed = "destroyed"
 )
 
 // auditKinds fixes each kind's byte in the encoding; the order never changes.
-var auditKinds = []string{"", AuditPut, AuditGrant, AuditRequest, AuditRevoke, AuditExpire, AuditErase, AuditHolds}
+var auditKinds = []string{"", AuditPut, AuditGrant, AuditRequest, AuditRevoke, AuditExpire, AuditErase, AuditHolds, AuditDestroyed}
 
 // AuditEntry is one line of a record's audit log.
 type AuditEntry struct {
@@ -102,6 +108,14 @@ type AuditEntry struct {
 	Height  int64   `json:"height"`
 	Time    int64   `json:"time"`
 	TxHash  *Hash32 `json:"tx_hash,omitempty"`
+}
+
+// RequestRef is a committed RequestAccess as the /request query finds it: the record, the
+// position of its entry in the record's audit log, and the entry.
+type RequestRef struct {
+	Record ID         `json:"record"`
+	Index  uint64     `json:"index"`
+	Entry  AuditEntry `json:"entry"`
 }
 
 // Tombstone is what the ledger keeps of an erased record: evidence of what was erased and

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -138,7 +139,7 @@ func samples() []struct {
 			API: strings.Repeat("a", protocol.MaxAPIURL), ValidatorKey: make([]byte, protocol.MaxValidatorKey), Power: -5}},
 	}
 	for _, kind := range []string{protocol.AuditPut, protocol.AuditGrant, protocol.AuditRequest, protocol.AuditRevoke,
-		protocol.AuditExpire, protocol.AuditErase, protocol.AuditHolds} {
+		protocol.AuditExpire, protocol.AuditErase, protocol.AuditHolds, protocol.AuditDestroyed} {
 		for present := 0; present < 8; present++ {
 			out = append(out, sample{fmt.Sprintf("audit %s %03b", kind, present), 2, sampleAudit(kind, present)})
 		}
@@ -190,6 +191,47 @@ func TestRecordQueryFieldsNotEncoded(t *testing.T) {
 	}
 }
 
+// TestGrantQueryFieldsNotEncoded: the nodes that reported destroying their fragment are
+// filled in by queries and are no part of the stored grant; JSON shows them, when there are
+// any, as "destroyed".
+func TestGrantQueryFieldsNotEncoded(t *testing.T) {
+	g := sampleGrantState(4)
+	plain := mustMarshal(t, g)
+	if j, _ := json.Marshal(g); bytes.Contains(j, []byte(`"destroyed"`)) {
+		t.Fatalf("a grant without reports has a destroyed field: %s", j)
+	}
+	g.Destroyed = []int{0, 3}
+	if !bytes.Equal(mustMarshal(t, g), plain) {
+		t.Fatal("query-only fields changed the encoding")
+	}
+	if j, _ := json.Marshal(g); !bytes.Contains(j, []byte(`"destroyed":[0,3]`)) {
+		t.Fatalf("JSON of a grant with reports: %s", j)
+	}
+	var back protocol.GrantState
+	if err := back.UnmarshalBinary(plain); err != nil || back.Destroyed != nil {
+		t.Fatalf("decoded query-only fields: %+v, %v", back, err)
+	}
+}
+
+// TestRequestRefJSON: the /request answer's shape.
+func TestRequestRefJSON(t *testing.T) {
+	e := sampleAudit(protocol.AuditRequest, 7)
+	ref := protocol.RequestRef{Record: e.Record, Index: 5, Entry: *e}
+	b, err := json.Marshal(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil || len(m) != 3 || string(m["index"]) != "5" ||
+		string(m["record"]) != `"`+e.Record.String()+`"` || !bytes.Contains(m["entry"], []byte(`"kind":"request"`)) {
+		t.Fatalf("request ref JSON %s, %v", b, err)
+	}
+	var back protocol.RequestRef
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, ref) {
+		t.Fatalf("round trip %+v, %v", back, err)
+	}
+}
+
 // TestStateValuesEncodingPinned fixes the layout of one value of each type, byte for byte,
 // so that reordering two fields cannot go unnoticed.
 func TestStateValuesEncodingPinned(t *testing.T) {
@@ -223,7 +265,7 @@ func TestStateValuesEncodingPinned(t *testing.T) {
 	}
 	// The audit kinds' bytes never change.
 	for i, kind := range []string{protocol.AuditPut, protocol.AuditGrant, protocol.AuditRequest, protocol.AuditRevoke,
-		protocol.AuditExpire, protocol.AuditErase, protocol.AuditHolds} {
+		protocol.AuditExpire, protocol.AuditErase, protocol.AuditHolds, protocol.AuditDestroyed} {
 		if b := mustMarshal(t, sampleAudit(kind, 0)); b[1] != byte(i+1) {
 			t.Errorf("audit kind %q is byte %d, want %d", kind, b[1], i+1)
 		}
@@ -285,7 +327,7 @@ func TestStateValuesDecodeRejects(t *testing.T) {
 		reject{"audit tx hash presence 2", 2, with(none, len(none)-1, 2)},
 		reject{"audit presence 255", 2, with(all, 34, 255)},
 		reject{"audit kind 0", 2, with(none, 1, 0)},
-		reject{"audit kind 8", 2, with(none, 1, 8)},
+		reject{"audit kind 9", 2, with(none, 1, 9)},
 		reject{"audit kind 255", 2, with(none, 1, 255)},
 		reject{"audit purpose too long", 2, grow(mustMarshal(t, maxAudit), 1+1+32+1+1)},
 		reject{"grant revoked 2", 1, with(grant, len(grant)-18, 2)},

@@ -183,7 +183,7 @@ func TestDepositRefusals(t *testing.T) {
 		wantRefusal(t, depositOne(t, c, 0, gid, f.KeyFrag(0)), protocol.ErrInvalidKFrag)
 	})
 	t.Run("not a grant node", func(t *testing.T) {
-		three := c.grantTo(owner, rec, doctor, c.keys()[:3], time.Time{})
+		three := c.grantThreshold(owner, rec, doctor, c.keys()[:3], 2, time.Time{})
 		wantRefusal(t, depositOne(t, c, 3, three.id, three.frags.KeyFrag(0)), protocol.ErrNotGrantNode)
 	})
 	t.Run("duplicate", func(t *testing.T) {

@@ -189,7 +189,7 @@ func newUser(t *testing.T) *user {
 // tx signs body at the user's next sequence and advances it.
 func (u *user) tx(t *testing.T, body protocol.Body) []byte {
 	t.Helper()
-	tx := &protocol.Tx{ChainID: chainID, Sequence: u.seq, Body: body}
+	tx := &protocol.Tx{ChainID: chainID, Sequence: u.seq, Expires: time.Now().Add(10 * time.Minute).UnixNano(), Body: body}
 	if err := tx.Sign(u.id.Signer()); err != nil {
 		t.Fatal(err)
 	}
@@ -235,18 +235,24 @@ type grant struct {
 // grantTo commits a grant of rec to recipient over the given nodes (all
 // when nil); notAfter 0 never expires.
 func (c *chain) grantTo(owner *user, rec *record, recipient *user, nodes []protocol.PubKey, notAfter time.Time) *grant {
+	c.t.Helper()
+	return c.grantThreshold(owner, rec, recipient, nodes, 0, notAfter)
+}
+
+// grantThreshold is grantTo with a threshold (0: the default of a grant on every node).
+func (c *chain) grantThreshold(owner *user, rec *record, recipient *user, nodes []protocol.PubKey, threshold int, notAfter time.Time) *grant {
 	t := c.t
 	t.Helper()
 	if nodes == nil {
 		nodes = c.keys()
 	}
-	f, err := client.MakeFragments(rec.delegating, owner.id.Signer(), recipient.id.Public().Receiving, nodes, 0)
+	f, err := client.MakeFragments(rec.delegating, owner.id.Signer(), recipient.id.Public().Receiving, nodes, threshold)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := &grant{id: protocol.GrantID(chainID, owner.pk, owner.seq), frags: f, rec: rec}
 	b := &protocol.Grant{Record: rec.id, RecipientSig: recipient.pk,
-		RecipientEnc: protocol.PubKeyOf(recipient.id.Public().Receiving), Nodes: f.Nodes}
+		RecipientEnc: protocol.PubKeyOf(recipient.id.Public().Receiving), Threshold: uint8(f.Threshold), Nodes: f.Nodes}
 	if !notAfter.IsZero() {
 		b.NotAfter = notAfter.UnixNano()
 	}
@@ -272,7 +278,7 @@ func (c *chain) request(recipient *user, g *grant) *client.Access {
 	c.commit(raw)
 	snap := c.snapshot()
 	hash := protocol.TxHash(raw)
-	idx, err := client.FindRequest(snap, g.rec.id, hash)
+	ref, err := snap.Request(hash)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +290,7 @@ func (c *chain) request(recipient *user, g *grant) *client.Access {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &client.Access{ChainID: chainID, Grant: gs, Record: rec, RequestTx: hash, AuditIndex: idx}
+	return &client.Access{ChainID: chainID, Grant: gs, Record: rec, RequestTx: hash, AuditIndex: ref.Index}
 }
 
 func (c *chain) testClient() *client.API { return &client.API{Now: c.clock.Now} }

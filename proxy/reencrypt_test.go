@@ -360,3 +360,55 @@ func TestGatherRejectsReplayedCFrag(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// One read, one committed request: a request authorises re-encryption for
+// protocol.RequestWindow of block time after its block, then a new one is needed.
+func TestRequestWindow(t *testing.T) {
+	s := newScenario(t, nil)
+	c := s.c
+	if _, err := ask(t, c, 0, s.access, s.doctor.id.Signer(), nil); err != nil {
+		t.Fatalf("a fresh request: %v", err)
+	}
+	for step := time.Duration(0); step < protocol.RequestWindow; step += 30 * time.Second {
+		c.clock.Add(30 * time.Second)
+		c.block()
+	}
+	c.clock.Add(time.Second)
+	c.block()
+	_, err := ask(t, c, 0, s.access, s.doctor.id.Signer(), nil)
+	wantRefusal(t, err, protocol.ErrRequestExpired)
+	fresh := c.request(s.doctor, s.g)
+	if _, err := ask(t, c, 0, fresh, s.doctor.id.Signer(), nil); err != nil {
+		t.Fatalf("a new request after the window: %v", err)
+	}
+}
+
+// The commit hook that deletes revoked fragments waits for re-encryptions holding the vault,
+// and a re-encryption that starts while the hook waits sees the revocation: no fragment
+// serves after the commit that revokes its grant.
+func TestRevocationWaitsForHolders(t *testing.T) {
+	s := newScenario(t, nil)
+	c := s.c
+	nd := c.nodes[0]
+	release := nd.vault.Hold() // a re-encryption in progress
+	revoked := make(chan struct{})
+	go func() {
+		defer close(revoked)
+		c.commit(s.owner.tx(t, &protocol.Revoke{Grant: s.g.id}))
+	}()
+	select {
+	case <-revoked:
+		t.Fatal("the commit deleted fragments while a re-encryption held the vault")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if !nd.vault.Has(s.g.id) {
+		t.Fatal("the fragment went while the vault was held")
+	}
+	release()
+	<-revoked
+	if nd.vault.Has(s.g.id) {
+		t.Fatal("the fragment outlived the revoking commit")
+	}
+	_, err := ask(t, c, 0, s.access, s.doctor.id.Signer(), nil)
+	wantRefusal(t, err, protocol.ErrGrantRevoked)
+}

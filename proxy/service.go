@@ -119,6 +119,9 @@ func New(cfg Config) (*Service, error) {
 // NodeKey is this node's proxy public key, its name in grants.
 func (s *Service) NodeKey() protocol.PubKey { return s.self }
 
+// Signer signs with the node's proxy key: its receipts, and the node's answers and reports.
+func (s *Service) Signer() *umbral.Signer { return s.signer }
+
 func (s *Service) snapshot() (*ledger.Snapshot, error) {
 	snap, err := s.cfg.Ledger.Committed()
 	if err != nil {
@@ -258,6 +261,11 @@ func (s *Service) Reencrypt(r *protocol.ReencryptRequest) (*protocol.ReencryptRe
 	case r.Node != s.self:
 		return nil, protocol.ErrWrongNode
 	}
+	// The grant is judged live and the fragment used under the vault's gate, which the
+	// commit hook takes to delete fragments: a cfrag is made against a committed state in
+	// which the grant is live, and none is made once the revoking commit has finished.
+	release := s.cfg.Vault.Hold()
+	defer release()
 	snap, err := s.snapshot()
 	if err != nil {
 		return nil, err
@@ -333,6 +341,10 @@ func (s *Service) checkRequest(snap *ledger.Snapshot, g *protocol.GrantState, r 
 	if e.Kind != protocol.AuditRequest || e.TxHash == nil || *e.TxHash != r.RequestTx ||
 		e.Grant == nil || *e.Grant != r.Grant || e.Actor == nil || *e.Actor != g.RecipientSig {
 		return protocol.ErrRequestNotCommitted
+	}
+	if snap.Time-e.Time > int64(protocol.RequestWindow) {
+		return protocol.Errorf(protocol.ErrRequestExpired, "access request committed at height %d, more than %s of block time ago: commit a new one",
+			e.Height, protocol.RequestWindow)
 	}
 	return nil
 }

@@ -53,6 +53,7 @@ type Vault struct {
 	aead cipherAEAD
 	log  *slog.Logger
 
+	gate    sync.RWMutex // held for writing while a commit deletes fragments; see Hold
 	mu      sync.Mutex
 	cache   map[protocol.ID]*umbral.VerifiedKeyFrag
 	pending map[protocol.ID]bool // deletions that failed, retried on every commit
@@ -174,6 +175,14 @@ func (v *Vault) cacheLocked(grant protocol.ID, kf *umbral.VerifiedKeyFrag) {
 	v.cache[grant] = kf
 }
 
+// Hold keeps the commit hook from deleting fragments until release is called: a
+// re-encryption judges its grant live and uses the fragment while holding it, so no
+// fragment is used after the commit that revokes its grant.
+func (v *Vault) Hold() (release func()) {
+	v.gate.RLock()
+	return v.gate.RUnlock
+}
+
 // Get returns the fragment for grant (ErrNotHeld if none).
 func (v *Vault) Get(grant protocol.ID) (*umbral.VerifiedKeyFrag, error) {
 	v.mu.Lock()
@@ -281,6 +290,8 @@ func (v *Vault) Grants() ([]protocol.ID, error) {
 // ABCI Commit, so the deletion is part of committing the block. Deletions
 // that fail are retried on every later commit and at start (Reconcile).
 func (v *Vault) OnCommit(ci ledger.CommitInfo) {
+	v.gate.Lock()
+	defer v.gate.Unlock()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	ids := make([]protocol.ID, 0, len(ci.Revoked)+len(ci.Expired)+len(v.pending))

@@ -256,11 +256,19 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	d.section("The patient revokes the grant")
-	_, took, err = timed(func() (struct{}, error) { return struct{}{}, ps.Revoke(ctx, g.Grant) })
+	rv, took, err := timed(func() (*client.RevokeResult, error) { return ps.Revoke(ctx, g.Grant) })
 	if err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
-	d.say("   revocation committed in %s; every node deletes its fragment at that block.", round(took))
+	d.say("   revocation committed at height %d in %s, confirmed by %d nodes; every node deletes its fragment at that block.",
+		rv.Height, round(took), ps.Network().F()+1)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	rv, err = ps.WaitDestroyed(wctx, g.Grant, 0)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("waiting for the nodes to confirm destroying their fragments: %w", err)
+	}
+	d.say("   %d of %d grant nodes confirmed on the ledger, each signing with its own key, that they destroyed their fragment.", rv.Destroyed, rv.Nodes)
 
 	d.section("The doctor tries again")
 	if _, err := d.get(ctx, ds, rec, "treatment"); !errors.Is(err, client.ErrRevoked) {

@@ -113,7 +113,8 @@ func listShared(ctx context.Context, s *client.Session, w io.Writer, jsonOut boo
 		if e.Record != nil {
 			hold = holders(e.Record)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Grant.ID, e.Grant.Record, short(e.Grant.Owner.String()), purpose, e.Status, hold)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Grant.ID, e.Grant.Record, short(e.Grant.Owner.String()), purpose,
+			e.Status+fragments(e.Grant, e.Status != "live" && e.Status != "not yet valid"), hold)
 	}
 	return tw.Flush()
 }
@@ -132,4 +133,13 @@ func sharedStatus(err error) string {
 		return "erased"
 	}
 	return "unusable: " + err.Error()
+}
+
+// fragments says, for a grant that ended, how many of its nodes confirmed destroying their
+// fragment.
+func fragments(g *protocol.GrantState, ended bool) string {
+	if !ended {
+		return ""
+	}
+	return fmt.Sprintf(" (%d/%d destroyed)", len(g.Destroyed), len(g.Nodes))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
@@ -73,6 +75,62 @@ func holders(r *protocol.Record) string {
 	return "-"
 }
 
+func newGrantsCmd() *cobra.Command {
+	var (
+		cf      clientFlags
+		jsonOut bool
+	)
+	cmd := &cobra.Command{
+		Use:   "grants RECORD [--json]",
+		Short: "List the grants of one of your records, and what became of each",
+		Long: `grants lists every grant of RECORD, oldest first: who it is to, why, until when, whether
+it is live, revoked or expired, and — once it ended — how many of its nodes confirmed on the
+ledger, each signing with its own key, that they destroyed their key fragment.`,
+		Example: `  rrec grants $REC
+  rrec grants $REC --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cf.withID(cmd, "record", args[0], func(ctx context.Context, s *client.Session, rec protocol.ID) error {
+				gs, err := s.Grants(ctx, rec)
+				if err != nil {
+					return explain(err, "record")
+				}
+				if jsonOut {
+					if gs == nil {
+						gs = []*protocol.GrantState{}
+					}
+					return writeJSON(cmd.OutOrStdout(), gs)
+				}
+				st, err := s.Status(ctx)
+				if err != nil {
+					return explain(err, "record")
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "GRANT\tTO\tPURPOSE\tUNTIL\tSTATUS")
+				for _, g := range gs {
+					purpose, until := g.Purpose, "-"
+					if purpose == "" {
+						purpose = "-"
+					}
+					if g.NotAfter != 0 {
+						until = when(g.NotAfter)
+					}
+					status := "live"
+					if err := g.LiveAt(st.Time); err != nil {
+						status = sharedStatus(client.Classify(err))
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.ID, short(g.RecipientSig.String()), purpose, until,
+						status+fragments(g, status != "live" && status != "not yet valid"))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cf.add(cmd)
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
 func newAuditCmd() *cobra.Command {
 	var (
 		cf      clientFlags
@@ -83,7 +141,10 @@ func newAuditCmd() *cobra.Command {
 		Short: "Show a record's audit log: puts, grants, accesses, revocations, expiries",
 		Long: `audit prints every event of RECORD as the ledger committed it, oldest first, with the
 block height and block time: the put, each grant, each access request, each revocation,
-each expiry, and the erasure. Anyone can read a record's audit log.`,
+each expiry, the erasure, each node's report that it holds the ciphertext (holds), and each
+grant node's report that it destroyed its key fragment once the grant ended (destroyed).
+Every page is confirmed by f+1 nodes, so no f lying nodes can hide an access. Anyone can
+read a record's audit log.`,
 		Example: `  rrec audit $REC
   rrec audit $REC --json | jq '.[] | select(.kind=="request")'`,
 		Args: cobra.ExactArgs(1),

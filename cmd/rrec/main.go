@@ -43,6 +43,7 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newGrantCmd(),
 		newGetCmd(),
 		newRevokeCmd(),
+		newGrantsCmd(),
 		newEraseCmd(),
 		newLsCmd(),
 		newAuditCmd(),

@@ -128,26 +128,47 @@ fragments) and hands each node its fragment. The grant ends when you revoke it, 
 }
 
 func newRevokeCmd() *cobra.Command {
-	var cf clientFlags
+	var (
+		cf   clientFlags
+		wait time.Duration
+	)
 	cmd := &cobra.Command{
-		Use:   "revoke GRANT",
-		Short: "End a grant: nodes delete their fragments and refuse to re-encrypt",
-		Long: `revoke commits the end of GRANT. From the block that holds it every node refuses to
-re-encrypt for the grant and deletes its key fragment. What the recipient already read
-cannot be taken back.`,
-		Example: `  rrec revoke $GRANT`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "revoke GRANT [--wait DURATION]",
+		Short: "End a grant: nodes delete their fragments, refuse to re-encrypt, and say so",
+		Long: `revoke commits the end of GRANT, and prints success only once f+1 nodes confirm the
+commit. From the block that holds it every node refuses to re-encrypt for the grant and
+deletes its key fragment; then each grant node reports on the ledger, in a transaction signed
+with its own key, that it holds no fragment any more. revoke says how many have; --wait waits
+for all of them (up to DURATION). What the recipient already read cannot be taken back.`,
+		Example: `  rrec revoke $GRANT
+  rrec revoke $GRANT --wait 30s`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cf.withID(cmd, "grant", args[0], func(ctx context.Context, s *client.Session, g protocol.ID) error {
-				if err := s.Revoke(ctx, g); err != nil {
+				res, err := s.Revoke(ctx, g)
+				if err != nil {
 					return explain(err, "grant")
 				}
-				fmt.Fprintln(cmd.ErrOrStderr(), "revoked", g)
+				if wait > 0 && res.Destroyed < res.Nodes {
+					wctx, cancel := context.WithTimeout(ctx, wait)
+					defer cancel()
+					if r, err := s.WaitDestroyed(wctx, g, 0); r != nil {
+						res.Destroyed = r.Destroyed
+					} else if err != nil && ctx.Err() == nil {
+						return explain(err, "grant")
+					}
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "revoked %s at height %d; %d of %d grant nodes confirmed destroying their fragment\n",
+					g, res.Height, res.Destroyed, res.Nodes)
+				if wait > 0 && res.Destroyed < res.Nodes {
+					return fmt.Errorf("%d of %d grant nodes have not confirmed within %s: 'rrec audit' shows who did", res.Nodes-res.Destroyed, res.Nodes, wait)
+				}
 				return nil
 			})
 		},
 	}
 	cf.add(cmd)
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to `DURATION` for every grant node to confirm destroying its fragment")
 	return cmd
 }
 

@@ -50,7 +50,19 @@ func (f *clientFlags) open(cmd *cobra.Command) (context.Context, *client.Session
 		return nil, nil, nil, err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	return ctx, s, stop, nil
+	done := func() {
+		stop()
+		warnLies(cmd.ErrOrStderr(), s.Lies())
+	}
+	return ctx, s, done, nil
+}
+
+// warnLies tells the user which nodes the session caught lying: the command got the truth
+// from the others (or failed), and the operators of those nodes should hear of it.
+func warnLies(w io.Writer, lies []client.Lie) {
+	for _, l := range lies {
+		fmt.Fprintf(w, "rrec: warning: %v\n", l)
+	}
 }
 
 // withID opens a session and runs do for the record or grant id in arg: the shape of every
@@ -102,7 +114,9 @@ func explain(err error, what string) error {
 	case errors.Is(err, client.ErrUnauthorized):
 		return fmt.Errorf("not allowed: only the record's owner can do this (%w)", err)
 	case errors.Is(err, client.ErrUnavailable):
-		return fmt.Errorf("no node answered: is the network running? (%w)", err)
+		return fmt.Errorf("not enough nodes answered: is the network running? (%w)", err)
+	case errors.Is(err, client.ErrNoQuorum):
+		return fmt.Errorf("the nodes do not agree, and fewer than f+1 of them gave the same answer: nothing was believed (%w)", err)
 	}
 	return err
 }

@@ -61,6 +61,8 @@ answer or names another chain.`,
 						out[i].Error = err.Error()
 					case st.ChainID != nw.ChainID:
 						out[i].Error = fmt.Sprintf("serves chain %q, not %q", st.ChainID, nw.ChainID)
+					case st.ProxyKey != n.ProxyKey || !st.Verify():
+						out[i].Error = "answers without the signature of the key network.json gives it"
 					default:
 						out[i].Status = st
 					}

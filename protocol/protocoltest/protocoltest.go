@@ -3,6 +3,8 @@
 package protocoltest
 
 import (
+	"time"
+
 	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
@@ -14,6 +16,19 @@ type Account struct {
 	Key    protocol.PubKey
 	Seq    uint64
 	Chain  string
+	// Clock is the time its transactions expire after (by Lifetime); nil: time.Now. Tests
+	// that run the ledger on made-up block times set it to their block clock.
+	Clock func() time.Time
+}
+
+// Lifetime is how long after the account's clock its transactions expire.
+const Lifetime = 10 * time.Minute
+
+func (a *Account) expires() time.Time {
+	if a.Clock != nil {
+		return a.Clock().Add(Lifetime)
+	}
+	return time.Now().Add(Lifetime)
 }
 
 // NewAccount makes an account with a fresh key on chainID. It panics if the system's
@@ -45,12 +60,12 @@ func Keys(as []*Account) []protocol.PubKey {
 // Sign encodes body signed at the account's current sequence, without advancing it: the
 // caller advances Seq (Next) when the transaction is expected to commit.
 func (a *Account) Sign(body protocol.Body) []byte {
-	return must(protocol.Sealed(a.Signer, a.Chain, a.Seq, body))
+	return must(protocol.Sealed(a.Signer, a.Chain, a.Seq, a.expires(), body))
 }
 
 // SignAt encodes body signed at sequence seq.
 func (a *Account) SignAt(seq uint64, body protocol.Body) []byte {
-	return must(protocol.Sealed(a.Signer, a.Chain, seq, body))
+	return must(protocol.Sealed(a.Signer, a.Chain, seq, a.expires(), body))
 }
 
 // Next encodes body signed at the current sequence and advances it.

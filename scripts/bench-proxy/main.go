@@ -63,7 +63,7 @@ func newUser() (*user, error) {
 }
 
 func (u *user) sign(chain string, body protocol.Body) ([]byte, error) {
-	tx := &protocol.Tx{ChainID: chain, Sequence: u.seq, Body: body}
+	tx := &protocol.Tx{ChainID: chain, Sequence: u.seq, Expires: time.Now().Add(10 * time.Minute).UnixNano(), Body: body}
 	if err := tx.Sign(u.id.Signer()); err != nil {
 		return nil, err
 	}
@@ -73,6 +73,7 @@ func (u *user) sign(chain string, body protocol.Body) ([]byte, error) {
 
 // worker is one recipient with a deposited grant on its own record.
 type worker struct {
+	s          *client.Session
 	u          *user
 	grant      *protocol.GrantState
 	rec        *protocol.Record
@@ -83,6 +84,8 @@ type worker struct {
 }
 
 type env struct {
+	desc  *protocol.Network
+	http  *http.Client
 	ctx   context.Context
 	nw    *node.LocalNet
 	chain string
@@ -92,6 +95,18 @@ type env struct {
 }
 
 func (e *env) snapshot() (*ledger.Snapshot, error) { return e.nw.Node(0).App().Committed() }
+
+// session is the worker's SDK session (one per recipient, as a recipient's app has).
+func (w *worker) session(e *env) *client.Session {
+	if w.s == nil {
+		s, err := client.New(e.desc, w.u.id, &client.Options{HTTP: e.http})
+		if err != nil {
+			panic(err) // the network description was checked when the network started
+		}
+		w.s = s
+	}
+	return w.s
+}
 
 func run(recipients, clients int, duration time.Duration, n int) error {
 	ctx := context.Background()
@@ -114,7 +129,11 @@ func run(recipients, clients int, duration time.Duration, n int) error {
 	defer nw.Stop()
 	fmt.Printf("network up in %v\n", time.Since(start).Round(time.Millisecond))
 	tr := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
-	e := &env{ctx: ctx, nw: nw, chain: nw.ChainID(), sub: nw.Node(0).RPC(),
+	desc, err := nw.Description()
+	if err != nil {
+		return err
+	}
+	e := &env{ctx: ctx, nw: nw, chain: nw.ChainID(), sub: nw.Node(0).RPC(), desc: desc, http: &http.Client{Transport: tr},
 		cl: &client.API{HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}}
 	snap, err := e.snapshot()
 	if err != nil {
@@ -140,7 +159,10 @@ func run(recipients, clients int, duration time.Duration, n int) error {
 	if err := benchAccesses(e, ws, duration); err != nil {
 		return err
 	}
-	return benchLatency(e, ws[0], n)
+	if err := benchLatency(e, ws[0], n); err != nil {
+		return err
+	}
+	return benchSDKLatency(e, ws[1%len(ws)], n)
 }
 
 // setup puts one record per recipient, grants it, and deposits the
@@ -256,8 +278,17 @@ func waitApps(e *env, h int64) error {
 	}
 }
 
-// request commits a RequestAccess and returns the Access naming it.
+// request commits a RequestAccess through the node's RPC and returns the Access naming it.
 func (e *env) request(w *worker) (*client.Access, error) {
+	snap, err := e.snapshot()
+	if err != nil {
+		return nil, err
+	}
+	w.u.seq, err = snap.Sequence(w.u.pk) // the SDK may have sent some meanwhile
+	snap.Release()
+	if err != nil {
+		return nil, err
+	}
 	raw, err := w.u.sign(e.chain, &protocol.RequestAccess{Grant: w.grant.ID, Purpose: "bench"})
 	if err != nil {
 		return nil, err
@@ -269,16 +300,16 @@ func (e *env) request(w *worker) (*client.Access, error) {
 	if err := waitApps(e, c.Height); err != nil {
 		return nil, err
 	}
-	snap, err := e.snapshot()
+	snap, err = e.snapshot()
 	if err != nil {
 		return nil, err
 	}
 	defer snap.Release()
-	idx, err := client.FindRequest(snap, w.rec.ID, c.Hash)
+	ref, err := snap.Request(c.Hash)
 	if err != nil {
 		return nil, err
 	}
-	return &client.Access{ChainID: e.chain, Grant: w.grant, Record: w.rec, RequestTx: c.Hash, AuditIndex: idx}, nil
+	return &client.Access{ChainID: e.chain, Grant: w.grant, Record: w.rec, RequestTx: c.Hash, AuditIndex: ref.Index}, nil
 }
 
 // benchCFrags: every recipient has one committed request and sends it,
@@ -341,14 +372,12 @@ func benchCFrags(e *env, ws []*worker, clients int, duration time.Duration) erro
 	return nil
 }
 
-// access is one full access: commit the request, gather and verify 3
-// cfrags, decrypt the file key.
+// access is one full access as the SDK makes it, verification included: the record and the
+// live grant read from f+1 nodes, the request committed and its commit confirmed by f+1
+// nodes' signed answers, its audit position read from f+1 nodes, 3 cfrags gathered and
+// verified; then the file key decrypted.
 func (e *env) access(w *worker) error {
-	a, err := e.request(w)
-	if err != nil {
-		return err
-	}
-	g, err := e.cl.Gather(e.ctx, a, w.u.id.Signer(), e.nodes)
+	g, err := w.session(e).Gather(e.ctx, w.rec.ID, client.GetOptions{Purpose: "bench"})
 	if err != nil {
 		return err
 	}
@@ -430,9 +459,60 @@ func benchLatency(e *env, w *worker, n int) error {
 		}
 		commit, total = append(commit, c), append(total, time.Since(s))
 	}
-	fmt.Printf("access latency, %d sequential (light load): p50 %v p90 %v; of which request commit p50 %v p90 %v\n",
+	fmt.Printf("access latency without the SDK's checks, %d sequential (light load; request committed through the node's RPC, index read from its state): p50 %v p90 %v; of which request commit p50 %v p90 %v\n",
 		n, pct(total, 0.5), pct(total, 0.9), pct(commit, 0.5), pct(commit, 0.9))
 	return nil
+}
+
+// benchSDKLatency times sequential accesses through the SDK, verification included, and
+// what the verification costs.
+func benchSDKLatency(e *env, w *worker, n int) error {
+	s := w.session(e)
+	var total []time.Duration
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		g, err := s.Gather(e.ctx, w.rec.ID, client.GetOptions{Purpose: "bench"})
+		if err != nil {
+			return err
+		}
+		if _, err := umbral.DecryptReencrypted(w.u.id.ReceivingKey(), w.delegating, w.capsule, g.CFrags, w.ciphertext); err != nil {
+			return err
+		}
+		total = append(total, time.Since(t0))
+	}
+	fmt.Printf("access latency through the SDK, %d sequential (light load; every answer signed, reads and the commit confirmed by f+1 = %d nodes): p50 %v p90 %v\n",
+		n, e.desc.F()+1, pct(total, 0.5), pct(total, 0.9))
+	sign, verify := verifyCost()
+	fmt.Printf("verification: a node signs each answer (%v), the client verifies it (%v); an access reads %d answers beyond the cfrags: record, grants, status ×%d, sequence, commit, request index\n",
+		verify, sign, sdkAnswers(len(e.nodes), e.desc.F()), len(e.nodes))
+	return nil
+}
+
+// sdkAnswers counts the signed ledger answers the SDK reads for one access: f+1 each for the
+// record, the grant list, the sequence and the request index, n statuses for the block
+// time and n−f for the height wait, the commit and f confirmations.
+func sdkAnswers(n, f int) int { return 4*(f+1) + n + (n - f) + 1 + f }
+
+// verifyCost is the thread CPU of signing and of verifying one answer (best of 5 rounds).
+func verifyCost() (sign, verify time.Duration) {
+	sk, _ := umbral.GenerateSecretKey()
+	signer := umbral.NewSigner(sk)
+	res := protocol.QueryResult{Height: 7, Value: []byte(`{"sequence":3}`)}
+	sign, verify = time.Hour, time.Hour
+	for r := 0; r < 5; r++ {
+		const k = 200
+		t0 := threadCPU()
+		for i := 0; i < k; i++ {
+			_ = res.Sign("bench", "/account/x", signer)
+		}
+		t1 := threadCPU()
+		for i := 0; i < k; i++ {
+			res.Verify("bench", "/account/x")
+		}
+		t2 := threadCPU()
+		sign, verify = min(sign, (t1-t0)/k), min(verify, (t2-t1)/k)
+	}
+	return sign.Round(time.Microsecond), verify.Round(time.Microsecond)
 }
 
 func pct(d []time.Duration, p float64) time.Duration {

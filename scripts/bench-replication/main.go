@@ -167,7 +167,7 @@ func putTx(owner *umbral.Signer, chain string, seq uint64, c cid.Cid, size int64
 	body := &protocol.PutRecord{CID: []byte(c.String()), Size: uint64(size), DelegatingKey: protocol.PubKeyOf(dk.PublicKey())}
 	cb, _ := capsule.MarshalBinary()
 	copy(body.Capsule[:], cb)
-	tx := &protocol.Tx{ChainID: chain, Sequence: seq, Body: body}
+	tx := &protocol.Tx{ChainID: chain, Sequence: seq, Expires: time.Now().Add(10 * time.Minute).UnixNano(), Body: body}
 	if err := tx.Sign(owner); err != nil {
 		return nil, err
 	}

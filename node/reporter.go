@@ -1,0 +1,169 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/resilientrecords/resilientrecords/ledger"
+	"github.com/resilientrecords/resilientrecords/protocol"
+	"github.com/resilientrecords/resilientrecords/umbral"
+)
+
+// reportLifetime is how long a report of the node's may wait for its block.
+const reportLifetime = 10 * time.Minute
+
+// reporter sends the node's own transactions, signed with its proxy key: the blob service's
+// HoldsBlob reports, and the FragmentDestroyed reports the node owes once a grant it was a
+// node of ends (its revocation receipts). They share one account, so one reporter keeps its
+// sequence. It exists before the ledger opens, because the ledger's commit hook pokes it.
+type reporter struct {
+	n      *Node
+	signer *umbral.Signer
+	self   protocol.PubKey
+	log    *slog.Logger
+
+	mu  sync.Mutex // one transaction of the account in flight at a time
+	seq uint64     // next sequence, as far as this node sent
+
+	sentMu sync.Mutex
+	sent   map[protocol.ID]time.Time // destruction reports admitted and not yet seen committed
+
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newReporter() *reporter {
+	return &reporter{sent: make(map[protocol.ID]time.Time), wake: make(chan struct{}, 1)}
+}
+
+// onCommit wakes the reporter when the block ended grants; it never blocks the commit.
+func (r *reporter) onCommit(next func(ledger.CommitInfo)) func(ledger.CommitInfo) {
+	return func(ci ledger.CommitInfo) {
+		if len(ci.Revoked) > 0 || len(ci.Expired) > 0 {
+			r.poke()
+		}
+		if next != nil {
+			next(ci)
+		}
+	}
+}
+
+func (r *reporter) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// report sends body as the node's next transaction and returns once the node's mempool took
+// it (a goroutine waits for its block).
+func (r *reporter) report(ctx context.Context, body protocol.Body) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		snap, e := r.n.app.Committed()
+		if e != nil {
+			return e
+		}
+		committed, e := snap.Sequence(r.self)
+		chainID := snap.ChainID
+		snap.Release()
+		if e != nil {
+			return e
+		}
+		r.seq = max(r.seq, committed)
+		raw, e := protocol.Sealed(r.signer, chainID, r.seq, time.Now().Add(reportLifetime), body)
+		if e != nil {
+			return e
+		}
+		if err = r.n.broadcastBackground(ctx, raw); err == nil {
+			r.seq++ // in a block it is spent, whatever its outcome
+			return nil
+		}
+		if !errors.Is(err, protocol.ErrBadSequence) {
+			return err
+		}
+		r.seq = 0 // a transaction the mempool dropped: take the committed sequence again
+	}
+	return err
+}
+
+// start runs the loop that sends what the node owes: after every block that ended grants,
+// and every half minute in case a report was lost.
+func (r *reporter) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	go func() {
+		defer close(r.done)
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		r.sendOwed(ctx)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.wake:
+			case <-t.C:
+			}
+			r.sendOwed(ctx)
+		}
+	}()
+}
+
+func (r *reporter) stop() {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+	}
+}
+
+// sendOwed reports destroying the fragments of ended grants this node owes a report for,
+// once its vault no longer holds them: a deletion that failed keeps its grant out of the
+// report until the vault's retry at a later commit succeeds.
+func (r *reporter) sendOwed(ctx context.Context) {
+	snap, err := r.n.app.Committed()
+	if err != nil {
+		return
+	}
+	owed, err := snap.OwedReports(r.self, 256)
+	snap.Release()
+	if err != nil {
+		r.log.Error("reporter: listing owed reports", "err", err)
+		return
+	}
+	now := time.Now()
+	r.sentMu.Lock()
+	for id, at := range r.sent {
+		if now.Sub(at) > reportLifetime {
+			delete(r.sent, id)
+		}
+	}
+	r.sentMu.Unlock()
+	for _, id := range owed {
+		if ctx.Err() != nil {
+			return
+		}
+		r.sentMu.Lock()
+		_, sent := r.sent[id]
+		r.sentMu.Unlock()
+		if sent || r.n.px.vault.Has(id) {
+			continue
+		}
+		err := r.report(ctx, &protocol.FragmentDestroyed{Grant: id})
+		switch {
+		case err == nil:
+			r.sentMu.Lock()
+			r.sent[id] = now
+			r.sentMu.Unlock()
+			r.log.Debug("reporter: fragment destruction reported", "grant", id.String())
+		case errors.Is(err, protocol.ErrAlreadyExists):
+		default:
+			r.log.Warn("reporter: reporting a destroyed fragment", "grant", id.String(), "err", err)
+		}
+	}
+}
