@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/resilientrecords/resilientrecords/internal/liar"
+	"github.com/resilientrecords/resilientrecords/node"
 	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store/storetest"
 )
@@ -35,6 +39,7 @@ func TestScripts(t *testing.T) {
 			"freeport":  cmdFreeport,
 			"waitapi":   cmdWaitapi,
 			"sleep":     cmdSleep,
+			"liar":      cmdLiar,
 		},
 	})
 }
@@ -188,4 +193,41 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
 	time.Sleep(d)
+}
+
+// cmdLiar starts a lying node in front of node NODE of the devnet in DIR (internal/liar: a
+// proxy that rewrites the node's answers and signs them with the node's own key) and writes
+// OUT, a copy of DIR/network.json that names the liar in the node's place. It lies until the
+// script ends:
+//
+//	liar DIR NODE OUT LIE...
+func cmdLiar(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 4 {
+		ts.Fatalf("usage: liar DIR NODE OUT LIE... (lies: %v)", liar.All)
+	}
+	dir, name, out := ts.MkAbs(args[0]), args[1], ts.MkAbs(args[2])
+	nw, err := protocol.LoadNetwork(filepath.Join(dir, "network.json"))
+	ts.Check(err)
+	var homes []string
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(filepath.Join(dir, "devnet-homes.json"))), &homes))
+	i := slices.IndexFunc(homes, func(h string) bool { return filepath.Base(h) == name })
+	j := slices.IndexFunc(nw.Nodes, func(n protocol.Node) bool { return n.Name == name })
+	if i < 0 || j < 0 {
+		ts.Fatalf("liar: no node %s in %s", name, dir)
+	}
+	sk, err := node.LoadProxyKey(filepath.Join(dir, homes[i]))
+	ts.Check(err)
+	l, err := liar.New(nw.Nodes[j].API, sk, nw.ChainID)
+	ts.Check(err)
+	ts.Defer(func() { l.Close() })
+	var lies []liar.Lie
+	for _, a := range args[3:] {
+		if !slices.Contains(liar.All, liar.Lie(a)) {
+			ts.Fatalf("liar: no lie %q (lies: %v)", a, liar.All)
+		}
+		lies = append(lies, liar.Lie(a))
+	}
+	l.Tell(lies...)
+	nw.Nodes[j].API = l.URL()
+	ts.Check(node.WriteNetworkFile(out, nw))
 }
