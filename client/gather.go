@@ -20,11 +20,11 @@ const RequestLifetime = 2 * time.Minute
 // Access names a committed access request and what the cfrags are checked
 // against: the grant and the record as committed.
 type Access struct {
-	ChainID    string
-	Grant      *protocol.GrantState
-	Record     *protocol.Record
-	RequestTx  protocol.Hash32 // the committed RequestAccess transaction
-	AuditIndex uint64          // its position in the record's audit log (the /request query)
+	ChainID   string
+	Grant     *protocol.GrantState
+	Record    *protocol.Record
+	RequestTx protocol.Hash32 // the committed RequestAccess transaction
+	Height    int64           // the block it committed in (a node behind it waits to catch up)
 }
 
 // Outcome classifies one node's part in a gathering.
@@ -211,7 +211,7 @@ func accessKeys(a *Access) (*verifyKeys, error) {
 
 func (c *API) askOne(ctx context.Context, a *Access, k *verifyKeys, signer *umbral.Signer, i int, url string) answer {
 	node := a.Grant.Nodes[i].Proxy
-	req := &protocol.ReencryptRequest{RequestTx: a.RequestTx, Grant: a.Grant.ID, AuditIndex: a.AuditIndex,
+	req := &protocol.ReencryptRequest{RequestTx: a.RequestTx, Height: a.Height, Grant: a.Grant.ID,
 		Capsule: a.Record.Capsule, Node: node, NotAfter: c.now().Add(RequestLifetime).UnixNano()}
 	if err := req.Sign(a.ChainID, signer); err != nil {
 		return answer{i: i, outcome: Unreachable, err: err}

@@ -83,12 +83,12 @@ func (e *DepositError) Error() string {
 
 func short(k protocol.PubKey) string { return k.String()[:16] }
 
-// Deposit sends every node of the committed grant its fragment, sealed to
-// the node's key, in parallel, and checks each receipt. nodes must include
-// the grant's nodes (matched by key; others are ignored). It returns one
-// result per grant node, and a *DepositError if fewer than threshold nodes
-// accepted. A node that was down can be sent its fragment again later.
-func (c *API) Deposit(ctx context.Context, chainID string, grant protocol.ID, f *Fragments, nodes []protocol.Node) ([]DepositResult, error) {
+// Deposit sends every node of the grant, committed at height, its fragment, sealed to the
+// node's key, in parallel, and checks each receipt (a node a block or two behind waits for
+// the grant's block). nodes must include the grant's nodes (matched by key; others are
+// ignored). It returns one result per grant node, and a *DepositError if fewer than
+// threshold nodes accepted. A node that was down can be sent its fragment again later.
+func (c *API) Deposit(ctx context.Context, chainID string, grant protocol.ID, height int64, f *Fragments, nodes []protocol.Node) ([]DepositResult, error) {
 	urls := urlsByKey(nodes)
 	res := make([]DepositResult, len(f.Nodes))
 	var wg sync.WaitGroup
@@ -102,7 +102,7 @@ func (c *API) Deposit(ctx context.Context, chainID string, grant protocol.ID, f 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res[i].Receipt, res[i].Err = c.depositOne(ctx, chainID, grant, gn, f.kfrags[i], url)
+			res[i].Receipt, res[i].Err = c.depositOne(ctx, chainID, grant, height, gn, f.kfrags[i], url)
 		}()
 	}
 	wg.Wait()
@@ -122,11 +122,12 @@ func (c *API) Deposit(ctx context.Context, chainID string, grant protocol.ID, f 
 // does not match what was asked.
 var ErrBadReceipt = errors.New("client: bad receipt from node")
 
-func (c *API) depositOne(ctx context.Context, chainID string, grant protocol.ID, gn protocol.GrantNode, kfrag []byte, url string) (*protocol.DepositReceipt, error) {
+func (c *API) depositOne(ctx context.Context, chainID string, grant protocol.ID, height int64, gn protocol.GrantNode, kfrag []byte, url string) (*protocol.DepositReceipt, error) {
 	d, err := protocol.SealDeposit(chainID, grant, gn.Proxy, kfrag)
 	if err != nil {
 		return nil, err
 	}
+	d.Height = height
 	var rc protocol.DepositReceipt
 	if err := c.post(ctx, url+"/v1/grants/"+grant.String()+"/fragment", d, &rc); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,6 +45,10 @@ const txWait = time.Minute
 // report counts as a lie and the transaction goes through another node. Honest nodes commit
 // the same block within moments of each other.
 const confirmWait = 10 * time.Second
+
+// firstWait is how long the first confirmation round waits on each node for the block a
+// node said it committed: honest nodes commit it within moments of each other.
+const firstWait = 2 * time.Second
 
 // agreeWait bounds how long the nodes may take to agree on a read: lagging nodes catch up
 // within a block or two.
@@ -135,6 +140,7 @@ type vote struct {
 	node   int
 	key    string
 	height int64
+	time   int64 // block time of height
 	value  json.RawMessage
 	err    error // the ledger's refusal, when the vote is one
 }
@@ -165,14 +171,22 @@ func (l *ledgerConn) ask(ctx context.Context, i int, path string, key decisive) 
 			return vote{}, false, fmt.Errorf("%w: %s: %v", ErrNodeAnswer, l.nodes[i].Name, err)
 		}
 	}
-	return vote{node: i, key: "value:" + string(k), height: res.Height, value: res.Value}, true, nil
+	return vote{node: i, key: "value:" + string(k), height: res.Height, time: res.Time, value: res.Value}, true, nil
+}
+
+// answered says when a confirmed answer holds: the height of the quorum member whose value
+// is used, and the earliest block time among the quorum's answers — one at least one honest
+// node has reached.
+type answered struct {
+	height int64
+	time   int64
 }
 
 // confirmed reads path until f+1 nodes answer the same (by key), and returns that answer:
-// the value and height of the quorum member that answered first, or the refusal they
-// agree on. Nodes that contradict the quorum at a height one of its members answered at are
-// recorded as lying.
-func (l *ledgerConn) confirmed(ctx context.Context, path string, key decisive) (json.RawMessage, int64, error) {
+// the value of the quorum member that answered first, or the refusal they agree on. Nodes
+// that contradict the quorum at a height one of its members answered at are recorded as
+// lying.
+func (l *ledgerConn) confirmed(ctx context.Context, path string, key decisive) (json.RawMessage, answered, error) {
 	ctx, cancel := context.WithTimeout(ctx, agreeWait)
 	defer cancel()
 	need := l.f + 1
@@ -204,9 +218,13 @@ func (l *ledgerConn) confirmed(ctx context.Context, path string, key decisive) (
 			l.blame(votes, q, path)
 			l.first.Store(uint32(q[0].node))
 			if q[0].err != nil {
-				return nil, 0, q[0].err
+				return nil, answered{}, q[0].err
 			}
-			return q[0].value, q[0].height, nil
+			at := answered{height: q[0].height, time: q[0].time}
+			for _, v := range q {
+				at.time = min(at.time, v.time)
+			}
+			return q[0].value, at, nil
 		}
 		if ctx.Err() != nil {
 			break
@@ -220,9 +238,9 @@ func (l *ledgerConn) confirmed(ctx context.Context, path string, key decisive) (
 		askSome(order) // everyone: the ones not asked yet, and the ones whose answer may have moved on
 	}
 	if len(votes) < need {
-		return nil, 0, fmt.Errorf("%w: %d nodes answered %s, %d needed: %w", ErrUnavailable, len(votes), path, need, errors.Join(failures...))
+		return nil, answered{}, fmt.Errorf("%w: %d nodes answered %s, %d needed: %w", ErrUnavailable, len(votes), path, need, errors.Join(failures...))
 	}
-	return nil, 0, fmt.Errorf("%w on %s: %s", ErrNoQuorum, path, describeVotes(l.nodes, votes))
+	return nil, answered{}, fmt.Errorf("%w on %s: %s", ErrNoQuorum, path, describeVotes(l.nodes, votes))
 }
 
 // quorum finds need votes with the same key, in node order of their answers.
@@ -271,15 +289,15 @@ func describeVotes(nodes []protocol.Node, votes map[int]vote) string {
 }
 
 // query reads path, confirmed by f+1 nodes on the decisive part of the value, into out.
-func (l *ledgerConn) query(ctx context.Context, path string, key decisive, out any) (int64, error) {
-	v, h, err := l.confirmed(ctx, path, key)
+func (l *ledgerConn) query(ctx context.Context, path string, key decisive, out any) (answered, error) {
+	v, at, err := l.confirmed(ctx, path, key)
 	if err != nil {
-		return 0, classify(err)
+		return at, classify(err)
 	}
 	if err := json.Unmarshal(v, out); err != nil {
-		return 0, fmt.Errorf("%w: query %s: %v", ErrNodeAnswer, path, err)
+		return at, fmt.Errorf("%w: query %s: %v", ErrNodeAnswer, path, err)
 	}
-	return h, nil
+	return at, nil
 }
 
 // status asks node i who it is and how far its ledger is; the answer must be signed by the
@@ -296,22 +314,31 @@ func (l *ledgerConn) status(ctx context.Context, i int) (*protocol.Status, error
 	return &st, nil
 }
 
-// blockTime is a block time at least one honest node has reached: the (f+1)-th latest of the
-// nodes' signed statuses, so f nodes claiming a later or earlier time change nothing.
+// blockTime is a block time at least one honest node has reached: the earliest of the first
+// f+1 signed statuses to come, so f nodes claiming a later time change nothing (one claiming
+// an earlier time can only make a grant look live that the ledger then refuses).
 func (l *ledgerConn) blockTime(ctx context.Context) (*protocol.Status, error) {
-	sts := make([]*protocol.Status, len(l.nodes))
-	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	answers := make(chan *protocol.Status, len(l.nodes))
 	for i := range l.nodes {
-		wg.Add(1)
-		go func() { defer wg.Done(); sts[i], _ = l.status(ctx, i) }()
+		go func() {
+			st, _ := l.status(ctx, i)
+			answers <- st
+		}()
 	}
-	wg.Wait()
-	sts = slices.DeleteFunc(sts, func(s *protocol.Status) bool { return s == nil })
-	if len(sts) < l.f+1 {
-		return nil, fmt.Errorf("%w: %d nodes gave their status, %d needed", ErrUnavailable, len(sts), l.f+1)
+	var got []*protocol.Status
+	for range l.nodes {
+		if st := <-answers; st != nil {
+			if got = append(got, st); len(got) == l.f+1 {
+				break
+			}
+		}
 	}
-	slices.SortFunc(sts, func(a, b *protocol.Status) int { return int(b.Time - a.Time) })
-	return sts[l.f], nil
+	if len(got) < l.f+1 {
+		return nil, fmt.Errorf("%w: %d nodes gave their status, %d needed", ErrUnavailable, len(got), l.f+1)
+	}
+	return slices.MinFunc(got, func(a, b *protocol.Status) int { return cmp.Compare(a.Time, b.Time) }), nil
 }
 
 // txVote is one node's signed word on a transaction: committed at Height with Code.
@@ -327,10 +354,15 @@ func (l *ledgerConn) verifyTx(i int, hash protocol.Hash32, res *protocol.TxResul
 	return res.Hash == hash && res.Node == l.nodes[i].ProxyKey && res.Verify(l.chainID)
 }
 
-// lookTx asks node i whether hash is committed: (vote, true) when it says so, signed.
-func (l *ledgerConn) lookTx(ctx context.Context, i int, hash protocol.Hash32) (txVote, bool) {
+// lookTx asks node i whether hash is committed, waiting up to wait for it to commit there:
+// (vote, true) when it says so, signed.
+func (l *ledgerConn) lookTx(ctx context.Context, i int, hash protocol.Hash32, wait time.Duration) (txVote, bool) {
+	path := "/v1/tx/" + hash.String()
+	if wait > 0 {
+		path += "?wait=" + wait.String()
+	}
 	var res protocol.TxResult
-	if l.do(ctx, i, http.MethodGet, "/v1/tx/"+hash.String(), nil, &res) != nil {
+	if l.do(ctx, i, http.MethodGet, path, nil, &res) != nil {
 		return txVote{}, false
 	}
 	if !l.verifyTx(i, hash, &res) {
@@ -354,53 +386,62 @@ func (l *ledgerConn) confirmTx(ctx context.Context, hash protocol.Hash32, known 
 		votes[v.node] = v
 		claimed = max(claimed, v.res.Height)
 	}
+	type answer struct {
+		node  int
+		vote  txVote
+		ok    bool
+		ahead bool // past the claimed height by two blocks, without the transaction
+	}
 	for round := 0; ; round++ {
-		counts := map[string][]txVote{}
-		for _, v := range votes {
-			counts[v.key()] = append(counts[v.key()], v)
-		}
-		for _, g := range counts {
-			if len(g) >= l.f+1 {
-				for _, v := range votes {
-					if v.key() != g[0].key() {
-						l.lie(v.node, "said transaction %s committed at height %d with code %d; %d nodes say height %d, code %d",
-							hash, v.res.Height, v.res.Code, len(g), g[0].res.Height, g[0].res.Code)
-					}
-				}
-				res := g[0].res
-				return &res
-			}
+		if res := l.agreed(hash, votes); res != nil {
+			return res
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		without := 0 // nodes past the claimed height that do not have it
+		// Ask every node without a vote; count answers as they come, so that f+1 agreeing
+		// end the wait whatever the slowest node does.
+		rctx, rcancel := context.WithCancel(ctx)
+		answers := make(chan answer, len(l.nodes))
+		asked := 0
 		for i := range l.nodes {
 			if _, have := votes[i]; have {
 				continue
 			}
-			wg.Add(1)
+			asked++
 			go func() {
-				defer wg.Done()
-				if v, ok := l.lookTx(ctx, i, hash); ok {
-					mu.Lock()
-					votes[i] = v
-					mu.Unlock()
+				// The first round waits on the nodes for the block (long poll); later ones
+				// look again, and check whether the nodes are past a claimed height.
+				var w time.Duration
+				if round == 0 && claimed >= 0 {
+					w = firstWait
+				}
+				if v, ok := l.lookTx(rctx, i, hash, w); ok {
+					answers <- answer{node: i, vote: v, ok: true}
 					return
 				}
-				if claimed < 0 {
-					return
+				ahead := false
+				if claimed >= 0 {
+					st, err := l.status(rctx, i)
+					ahead = err == nil && st.Height >= claimed+2
 				}
-				if st, err := l.status(ctx, i); err == nil && st.Height >= claimed+2 {
-					mu.Lock()
-					without++
-					mu.Unlock()
-				}
+				answers <- answer{node: i, ahead: ahead}
 			}()
 		}
-		wg.Wait()
+		without := 0
+		for ; asked > 0; asked-- {
+			a := <-answers
+			if a.ok {
+				votes[a.node] = a.vote
+				if res := l.agreed(hash, votes); res != nil {
+					rcancel()
+					return res
+				}
+			} else if a.ahead {
+				without++
+			}
+		}
+		rcancel()
 		if without >= l.f+1 {
 			return nil
 		}
@@ -409,6 +450,29 @@ func (l *ledgerConn) confirmTx(ctx context.Context, hash protocol.Hash32, known 
 		case <-time.After(time.Duration(min(round+1, 10)) * 25 * time.Millisecond):
 		}
 	}
+}
+
+// agreed returns the result f+1 of the votes agree on, recording the votes that differ as
+// lies, or nil.
+func (l *ledgerConn) agreed(hash protocol.Hash32, votes map[int]txVote) *protocol.TxResult {
+	counts := map[string][]txVote{}
+	for _, v := range votes {
+		counts[v.key()] = append(counts[v.key()], v)
+	}
+	for _, g := range counts {
+		if len(g) < l.f+1 {
+			continue
+		}
+		for _, v := range votes {
+			if v.key() != g[0].key() {
+				l.lie(v.node, "said transaction %s committed at height %d with code %d; %d nodes say height %d, code %d",
+					hash, v.res.Height, v.res.Code, len(g), g[0].res.Height, g[0].res.Code)
+			}
+		}
+		res := g[0].res
+		return &res
+	}
+	return nil
 }
 
 // submit sends a signed transaction and returns its result once f+1 nodes say, signed, that
@@ -423,7 +487,7 @@ func (l *ledgerConn) submit(ctx context.Context, raw []byte) (*protocol.TxResult
 	ambiguous := false // a node may hold the transaction: look before resending
 	for _, i := range l.order() {
 		if ambiguous {
-			if v, ok := l.lookTx(ctx, i, hash); ok {
+			if v, ok := l.lookTx(ctx, i, hash, 0); ok {
 				if res := l.confirmTx(ctx, hash, []txVote{v}, confirmWait); res != nil {
 					return l.done(res)
 				}
@@ -482,43 +546,4 @@ func (l *ledgerConn) done(res *protocol.TxResult) (*protocol.TxResult, error) {
 		return res, classify(err)
 	}
 	return res, nil
-}
-
-// waitHeight waits, briefly, until n−f nodes (all but the f that may lie or lag) have
-// committed h, so that the proxies asked next already know what was just committed. A node
-// that does not answer counts as one of the f; the gathering asks another in its place.
-func (l *ledgerConn) waitHeight(ctx context.Context, h int64, within time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	enough := len(l.nodes) - l.f
-	var reached, settled atomic.Int32
-	var wg sync.WaitGroup
-	for i := range l.nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if settled.Add(1) == int32(len(l.nodes)) {
-					cancel()
-				}
-			}()
-			for ctx.Err() == nil {
-				st, err := l.status(ctx, i)
-				if err != nil {
-					return
-				}
-				if st.Height >= h {
-					if reached.Add(1) >= int32(enough) {
-						cancel()
-					}
-					return
-				}
-				select {
-				case <-ctx.Done():
-				case <-time.After(20 * time.Millisecond):
-				}
-			}
-		}()
-	}
-	wg.Wait()
 }

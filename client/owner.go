@@ -47,6 +47,7 @@ func (s *Session) Put(ctx context.Context, file io.Reader, size int64, meta enve
 		if !errors.Is(err, protocol.ErrBadSequence) || attempt == 3 {
 			return protocol.ID{}, err
 		}
+		s.seqKnown = false
 		sk, ok := file.(io.Seeker)
 		if !ok {
 			return protocol.ID{}, fmt.Errorf("%w: %w", ErrSequenceMoved, err)
@@ -210,9 +211,8 @@ func (s *Session) Grant(ctx context.Context, record protocol.ID, recipient ident
 		return nil, err
 	}
 	res := &GrantResult{Grant: protocol.GrantID(s.nw.ChainID, s.me, done.seq), Height: done.height}
-	// A node deposits only for a grant it has committed.
-	s.l.waitHeight(ctx, done.height, 3*time.Second)
-	res.Deposits, err = s.api.Deposit(ctx, s.nw.ChainID, res.Grant, frags, nodes)
+	// A node takes a deposit only for a grant it has committed; one a block behind waits.
+	res.Deposits, err = s.api.Deposit(ctx, s.nw.ChainID, res.Grant, done.height, frags, nodes)
 	for _, d := range res.Deposits {
 		if d.Err == nil {
 			res.Accepted++
@@ -308,7 +308,8 @@ func (s *Session) GrantState(ctx context.Context, id protocol.ID) (*protocol.Gra
 // RecordsPage lists the identity's records from position start (limit 0:
 // a full page of protocol.MaxPage).
 func (s *Session) RecordsPage(ctx context.Context, start uint64, limit int) (*protocol.Page[*protocol.Record], error) {
-	return page[*protocol.Record](ctx, s, fmt.Sprintf("/records/owner/%s", s.me), recordPageKey, start, limit)
+	p, _, err := page[*protocol.Record](ctx, s, fmt.Sprintf("/records/owner/%s", s.me), recordPageKey, start, limit)
+	return p, err
 }
 
 // Records lists all the identity's records, oldest first.
@@ -329,15 +330,16 @@ func (s *Session) Audit(ctx context.Context, record protocol.ID) ([]protocol.Aud
 }
 
 // page reads one page of a list, confirmed by f+1 nodes on key.
-func page[T any](ctx context.Context, s *Session, path string, key decisive, start uint64, limit int) (*protocol.Page[T], error) {
+func page[T any](ctx context.Context, s *Session, path string, key decisive, start uint64, limit int) (*protocol.Page[T], answered, error) {
 	if limit <= 0 || limit > protocol.MaxPage {
 		limit = protocol.MaxPage
 	}
 	var p protocol.Page[T]
-	if _, err := s.l.query(ctx, fmt.Sprintf("%s?start=%d&limit=%d", path, start, limit), key, &p); err != nil {
-		return nil, err
+	at, err := s.l.query(ctx, fmt.Sprintf("%s?start=%d&limit=%d", path, start, limit), key, &p)
+	if err != nil {
+		return nil, at, err
 	}
-	return &p, nil
+	return &p, at, nil
 }
 
 // maxListed bounds what all collects, against a node that never ends a
@@ -345,19 +347,29 @@ func page[T any](ctx context.Context, s *Session, path string, key decisive, sta
 const maxListed = 1_000_000
 
 func all[T any](ctx context.Context, s *Session, path string, key decisive) ([]T, error) {
+	out, _, err := allAt[T](ctx, s, path, key)
+	return out, err
+}
+
+// allAt is all, and the earliest block time the pages' quorums answered at.
+func allAt[T any](ctx context.Context, s *Session, path string, key decisive) ([]T, int64, error) {
 	var out []T
 	var start uint64
+	first := int64(-1)
 	for {
-		p, err := page[T](ctx, s, path, key, start, 0)
+		p, at, err := page[T](ctx, s, path, key, start, 0)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
+		}
+		if first < 0 || at.time < first {
+			first = at.time
 		}
 		out = append(out, p.Items...)
 		if p.Next < 0 || len(p.Items) == 0 {
-			return out, nil
+			return out, first, nil
 		}
 		if uint64(p.Next) <= start || len(out) > maxListed {
-			return nil, fmt.Errorf("%w: listing does not advance", ErrNodeAnswer)
+			return nil, 0, fmt.Errorf("%w: listing does not advance", ErrNodeAnswer)
 		}
 		start = uint64(p.Next)
 	}

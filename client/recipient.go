@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/resilientrecords/resilientrecords/envelope"
@@ -26,11 +25,7 @@ type Shared struct {
 // Shared lists every grant made to this identity, live or not, oldest
 // first, with its record.
 func (s *Session) Shared(ctx context.Context) ([]Shared, error) {
-	gs, err := all[*protocol.GrantState](ctx, s, "/grants/recipient/"+s.me.String(), grantPageKey)
-	if err != nil {
-		return nil, err
-	}
-	now, err := s.blockTime(ctx)
+	gs, now, err := allAt[*protocol.GrantState](ctx, s, "/grants/recipient/"+s.me.String(), grantPageKey)
 	if err != nil {
 		return nil, err
 	}
@@ -59,17 +54,8 @@ func grantErr(g *protocol.GrantState, r *protocol.Record, now int64) error {
 	return classify(g.LiveAt(now))
 }
 
-// blockTime is the latest block time a node reports.
-func (s *Session) blockTime(ctx context.Context) (int64, error) {
-	st, err := s.Status(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return st.Time, nil
-}
-
-// Status is a node's signed status whose block time at least one honest node has reached
-// (the (f+1)-th latest of the nodes'): grants start and end by block time, which trails the
+// Status is a node's signed status, the earliest of the first f+1 to answer: a block time at
+// least one honest node has reached. Grants start and end by block time, which trails the
 // wall clock by up to a block interval.
 func (s *Session) Status(ctx context.Context) (*protocol.Status, error) {
 	st, err := s.l.blockTime(ctx)
@@ -154,20 +140,9 @@ func (s *Session) gather(ctx context.Context, rec *protocol.Record, purpose stri
 	if err != nil {
 		return nil, fmt.Errorf("access request: %w", err)
 	}
-	// A node serves only a request it has committed; its audit position comes meanwhile.
-	var idx uint64
-	var idxErr error
-	found := make(chan struct{})
-	go func() {
-		defer close(found)
-		idx, idxErr = s.requestIndex(ctx, rec.ID, g.ID, done.hash)
-	}()
-	s.l.waitHeight(ctx, done.height, 3*time.Second)
-	<-found
-	if idxErr != nil {
-		return nil, idxErr
-	}
-	got, err := s.api.Gather(ctx, &Access{ChainID: s.nw.ChainID, Grant: g, Record: rec, RequestTx: done.hash, AuditIndex: idx},
+	// A node serves only a request it has committed: it finds it by its hash, and waits a
+	// little for the block if it is behind.
+	got, err := s.api.Gather(ctx, &Access{ChainID: s.nw.ChainID, Grant: g, Record: rec, RequestTx: done.hash, Height: done.height},
 		s.id.Signer(), s.nw.Nodes)
 	if err != nil {
 		return nil, classify(err)
@@ -178,11 +153,9 @@ func (s *Session) gather(ctx context.Context, rec *protocol.Record, purpose stri
 // liveGrant finds this identity's live grant for rec, or says why there is
 // none: the newest grant's reason, or ErrNotGranted.
 func (s *Session) liveGrant(ctx context.Context, rec *protocol.Record) (*protocol.GrantState, error) {
-	gs, err := all[*protocol.GrantState](ctx, s, "/grants/recipient/"+s.me.String(), grantPageKey)
-	if err != nil {
-		return nil, err
-	}
-	now, err := s.blockTime(ctx)
+	// The block time the list's quorum answered at says which grants are live (the ledger
+	// checks the request against its own).
+	gs, now, err := allAt[*protocol.GrantState](ctx, s, "/grants/recipient/"+s.me.String(), grantPageKey)
 	if err != nil {
 		return nil, err
 	}
@@ -276,19 +249,4 @@ func (s *Session) fetchVerified(ctx context.Context, nb *nodeBlobs, rec *protoco
 		}
 	}
 	return err
-}
-
-// requestIndex is the audit-log position of this session's committed RequestAccess tx,
-// which the nodes check a re-encryption request against, confirmed by f+1 nodes.
-func (s *Session) requestIndex(ctx context.Context, record, grant protocol.ID, tx protocol.Hash32) (uint64, error) {
-	var ref protocol.RequestRef
-	if _, err := s.l.query(ctx, "/request/"+tx.String(), nil, &ref); err != nil {
-		return 0, fmt.Errorf("finding the access request: %w", err)
-	}
-	e := ref.Entry
-	if ref.Record != record || e.Kind != protocol.AuditRequest || e.TxHash == nil || *e.TxHash != tx ||
-		e.Grant == nil || *e.Grant != grant || e.Actor == nil || *e.Actor != s.me {
-		return 0, fmt.Errorf("%w: the nodes name another entry for access request %s", ErrNodeAnswer, tx)
-	}
-	return ref.Index, nil
 }

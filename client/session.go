@@ -33,8 +33,9 @@ type Session struct {
 	log     *slog.Logger
 	tmp     string
 
-	mu      sync.Mutex // one transaction of this identity in flight at a time
-	nextSeq uint64     // the lowest sequence the next transaction may carry
+	mu       sync.Mutex // one transaction of this identity in flight at a time
+	nextSeq  uint64     // the lowest sequence the next transaction may carry
+	seqKnown bool       // nextSeq is this identity's next sequence, as far as this session knows
 
 	liesMu sync.Mutex
 	lies   []Lie
@@ -238,6 +239,7 @@ func (s *Session) transact(ctx context.Context, build func(seq uint64) (protocol
 		}
 		done, err := s.submitAt(ctx, seq, body)
 		if errors.Is(err, protocol.ErrBadSequence) {
+			s.seqKnown = false
 			// Another client of this identity got there first, or the node
 			// asked was behind: read the sequence again.
 			lastErr = err
@@ -268,7 +270,7 @@ func (s *Session) submitAt(ctx context.Context, seq uint64, body protocol.Body) 
 	}
 	if !errors.Is(err, protocol.ErrBadSequence) {
 		// In a block, whatever its outcome: the sequence is spent (ledger/SPEC.md §2).
-		s.nextSeq = seq + 1
+		s.nextSeq, s.seqKnown = seq+1, true
 	}
 	return &txDone{seq: seq, hash: res.Hash, height: res.Height, res: res}, err
 }
@@ -282,9 +284,13 @@ type txDone struct {
 	res    *protocol.TxResult
 }
 
-// sequence is the identity's next sequence number: the committed one, or
-// the one after this session's last transaction if a node lags behind it.
+// sequence is the identity's next sequence number: the one after this session's last
+// transaction once it had one (a sequence conflict clears it, and the next call reads it
+// again), else the committed one, as f+1 nodes say.
 func (s *Session) sequence(ctx context.Context) (uint64, error) {
+	if s.seqKnown {
+		return s.nextSeq, nil
+	}
 	var v struct {
 		Sequence uint64 `json:"sequence"`
 	}

@@ -15,11 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/envelope"
 	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/node"
 	"github.com/resilientrecords/resilientrecords/protocol"
+	"github.com/resilientrecords/resilientrecords/protocol/protocoltest"
 )
 
 const fileSize = 20 << 20
@@ -303,6 +306,32 @@ func (w *world) refusals(aliceID, bobID *identity.Identity, alice, bob *client.S
 			t.Fatalf("%s get after erase: %v, want ErrErased", who, err)
 		}
 	}
+	// Nobody can keep an erased blob alive by naming it in a record of theirs: the ledger
+	// refuses a record naming another account's blob, and every node keeps refusing to
+	// serve it.
+	erased, err := alice.Record(w.ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	squat := &protocol.PutRecord{CID: erased.CID, Size: erased.Size, DelegatingKey: erased.DelegatingKey}
+	squat.Capsule, squat.DelegatingKey = protocoltest.Capsule()
+	if _, err := bob.Submit(w.ctx, squat); !errors.Is(err, protocol.ErrAlreadyExists) {
+		t.Fatalf("a record naming an erased record's blob: %v, want already_exists", err)
+	}
+	c, err := cid.Decode(erased.CID.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A node that has not committed the erasure yet still serves it; every node then refuses.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		err := (&client.API{}).FetchBlob(w.ctx, w.net.Nodes, c, io.Discard)
+		if errors.Is(err, client.ErrBlobErased) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fetching the erased blob: %v, want ErrBlobErased", err)
+		}
+	}
 
 	// A recipient cannot revoke the owner's grant.
 	rec = put(alice)
@@ -366,7 +395,8 @@ func (w *world) failInBlock(who *identity.Identity, grant protocol.ID) {
 	me := protocol.PubKeyOf(who.Public().Signing)
 	var seq uint64
 	// A block may commit between reading the last block time and CheckTx: then CheckTx
-	// refuses the transaction as expired already, and it is made again.
+	// refuses the transaction as expired already; or it may miss the next block, and the
+	// mempool's recheck after that block drops it. Either way it is made again.
 	for attempt := 0; ; attempt++ {
 		snap, err := n.App().Committed()
 		if err != nil {
@@ -382,8 +412,10 @@ func (w *world) failInBlock(who *identity.Identity, grant protocol.ID) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := n.RPC().Submit(w.ctx, raw)
-		if c == nil && errors.Is(err, protocol.ErrTxExpired) && attempt < 10 {
+		actx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
+		c, err := n.RPC().Submit(actx, raw)
+		cancel()
+		if c == nil && (errors.Is(err, protocol.ErrTxExpired) || errors.Is(err, context.DeadlineExceeded)) && attempt < 10 {
 			continue
 		}
 		if !errors.Is(err, protocol.ErrTxExpired) || c == nil {

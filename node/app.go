@@ -279,6 +279,7 @@ func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQu
 type queryAnswer struct {
 	value  []byte
 	height int64
+	time   int64 // block time of height
 	err    error
 }
 
@@ -291,10 +292,10 @@ func (a *App) query(path string) queryAnswer {
 	defer s.Release()
 	v, err := s.Query(path)
 	if err != nil {
-		return queryAnswer{height: s.Height, err: err}
+		return queryAnswer{height: s.Height, time: s.Time, err: err}
 	}
 	b, err := jsonValue(v)
-	return queryAnswer{value: b, height: s.Height, err: err}
+	return queryAnswer{value: b, height: s.Height, time: s.Time, err: err}
 }
 
 func errLog(err error) string {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
@@ -24,6 +26,9 @@ const maxPendingSubmits = 256
 type ledgerAPI struct {
 	n       *Node
 	pending chan struct{}
+
+	statusMu sync.Mutex
+	status   protocol.Status // the last one signed: a status changes once a block
 }
 
 func (n *Node) registerLedgerAPI(mux *http.ServeMux) {
@@ -98,7 +103,21 @@ func (a *ledgerAPI) serveTx(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "hash must be 64 hex digits"))
 		return
 	}
+	// ?wait=DURATION (at most the commit timeout) answers as soon as the node commits the
+	// transaction, so that a client confirming another node's answer need not poll.
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		if wait, err = time.ParseDuration(v); err != nil || wait < 0 {
+			protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "wait must be a duration such as 2s"))
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), min(wait, protocol.CommitTimeout))
+	defer cancel()
 	c, err := a.n.RPC().Committed(r.Context(), h)
+	if err != nil && wait > 0 {
+		c, err = a.n.RPC().Await(ctx, h)
+	}
 	if err != nil {
 		e := protocol.Errorf(protocol.ErrNotFound, "no committed transaction with this hash")
 		e.Hash = &h
@@ -136,7 +155,7 @@ func (a *ledgerAPI) serveQuery(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, ans.err)
 		return
 	}
-	res := protocol.QueryResult{Height: ans.height, Value: ans.value}
+	res := protocol.QueryResult{Height: ans.height, Time: ans.time, Value: ans.value}
 	if err := res.Sign(a.n.app.ChainID(), asked, a.n.px.svc.Signer()); err != nil {
 		protocol.WriteError(w, err)
 		return
@@ -148,9 +167,14 @@ func (a *ledgerAPI) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	h, t, hash := a.n.app.LastCommit()
 	st := protocol.Status{ChainID: a.n.app.ChainID(), Node: a.n.settings.Moniker, Height: h, Time: t}
 	copy(st.AppHash[:], hash)
-	if err := st.Sign(a.n.px.svc.Signer()); err != nil {
+	a.statusMu.Lock()
+	defer a.statusMu.Unlock()
+	if signed := a.status; signed.Height == st.Height && signed.Time == st.Time && signed.AppHash == st.AppHash && signed.ChainID == st.ChainID {
+		st = signed
+	} else if err := st.Sign(a.n.px.svc.Signer()); err != nil {
 		protocol.WriteError(w, err)
 		return
 	}
+	a.status = st
 	protocol.WriteJSON(w, http.StatusOK, st)
 }

@@ -158,7 +158,7 @@ func (p *pnet) grant(owner *puser, rec *precord, to *puser, notAfter time.Time) 
 }
 
 func (p *pnet) deposit(g *pgrant) ([]client.DepositResult, error) {
-	return (&client.API{}).Deposit(p.ctx, p.chain, g.id, g.frags, p.nodes)
+	return (&client.API{}).Deposit(p.ctx, p.chain, g.id, 0, g.frags, p.nodes)
 }
 
 func (p *pnet) request(to *puser, g *pgrant) *client.Access {
@@ -177,7 +177,10 @@ func (p *pnet) request(to *puser, g *pgrant) *client.Access {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	return &client.Access{ChainID: p.chain, Grant: gs, Record: rec, RequestTx: hash, AuditIndex: ref.Index}
+	if ref.Record != rec.ID {
+		p.t.Fatalf("request indexed under record %s", ref.Record)
+	}
+	return &client.Access{ChainID: p.chain, Grant: gs, Record: rec, RequestTx: hash}
 }
 
 func (p *pnet) gather(a *client.Access, who *puser, nodes []protocol.Node) (*client.Gathered, error) {
@@ -386,7 +389,7 @@ func TestProxyNetwork(t *testing.T) {
 		refusedBy(t, err, 4, protocol.ErrWrongCapsule)
 		// The other grant's request presented under grant g.
 		forged = *access
-		forged.RequestTx, forged.AuditIndex = oa.RequestTx, oa.AuditIndex
+		forged.RequestTx = oa.RequestTx
 		_, err = p.gather(&forged, doctor, p.nodes)
 		refusedBy(t, err, 4, protocol.ErrRequestNotCommitted)
 	})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,7 +23,7 @@ type RPC struct {
 	rpc rpcclient.Client
 
 	mu      sync.Mutex
-	waiters map[protocol.Hash32]chan *Committed
+	waiters map[protocol.Hash32][]chan *Committed
 	subOn   bool
 	cancel  context.CancelFunc
 }
@@ -42,7 +43,7 @@ var ErrRejected = errors.New("node: transaction rejected by the mempool")
 // NewRPC wraps a CometBFT RPC client. An HTTP client must be started (Start)
 // for its event stream; without one, Wait falls back to polling.
 func NewRPC(c rpcclient.Client) *RPC {
-	return &RPC{rpc: c, waiters: make(map[protocol.Hash32]chan *Committed)}
+	return &RPC{rpc: c, waiters: make(map[protocol.Hash32][]chan *Committed)}
 }
 
 // Close ends the event subscription.
@@ -95,11 +96,54 @@ func (c *RPC) subscribe() {
 
 func (c *RPC) deliver(r *Committed) {
 	c.mu.Lock()
-	w := c.waiters[r.Hash]
+	ws := c.waiters[r.Hash]
 	delete(c.waiters, r.Hash)
 	c.mu.Unlock()
-	if w != nil {
-		w <- r
+	for _, w := range ws {
+		w <- r // buffered: each waiter gets one result
+	}
+}
+
+// wait registers a waiter for hash's commit event.
+func (c *RPC) wait(hash protocol.Hash32) chan *Committed {
+	w := make(chan *Committed, 1)
+	c.mu.Lock()
+	c.waiters[hash] = append(c.waiters[hash], w)
+	c.mu.Unlock()
+	return w
+}
+
+// unwait removes a waiter that no longer listens.
+func (c *RPC) unwait(hash protocol.Hash32, w chan *Committed) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ws := slices.DeleteFunc(c.waiters[hash], func(x chan *Committed) bool { return x == w })
+	if len(ws) == 0 {
+		delete(c.waiters, hash)
+	} else {
+		c.waiters[hash] = ws
+	}
+}
+
+// Await returns hash's result once the node has committed it, or ctx's error: the event
+// when it comes, its tx index otherwise. The index is written just after the event, so a
+// commit whose event went out before the waiter was registered shows there within moments:
+// it is looked up again soon, then less and less often.
+func (c *RPC) Await(ctx context.Context, hash protocol.Hash32) (*Committed, error) {
+	c.subscribe()
+	w := c.wait(hash)
+	defer c.unwait(hash, w)
+	for wait := 2 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
+		if r, err := c.Committed(ctx, hash); err == nil {
+			return r, nil
+		}
+		select {
+		case r := <-w:
+			return r, nil
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -127,10 +171,8 @@ type Pending struct {
 // as soon as this returns.
 func (c *RPC) Broadcast(ctx context.Context, raw []byte) (*Pending, error) {
 	c.subscribe()
-	p := &Pending{c: c, raw: raw, hash: protocol.TxHash(raw), w: make(chan *Committed, 1)}
-	c.mu.Lock()
-	c.waiters[p.hash] = p.w
-	c.mu.Unlock()
+	p := &Pending{c: c, raw: raw, hash: protocol.TxHash(raw)}
+	p.w = c.wait(p.hash)
 	res, err := c.rpc.BroadcastTxSync(ctx, raw)
 	if err == nil && res.Code != 0 {
 		err = fmt.Errorf("%w: %w", ErrRejected, protocol.LedgerError(res.Code, res.Log))
@@ -144,11 +186,7 @@ func (c *RPC) Broadcast(ctx context.Context, raw []byte) (*Pending, error) {
 	return p, nil
 }
 
-func (p *Pending) forget() {
-	p.c.mu.Lock()
-	delete(p.c.waiters, p.hash)
-	p.c.mu.Unlock()
-}
+func (p *Pending) forget() { p.c.unwait(p.hash, p.w) }
 
 // Hash is the transaction's hash.
 func (p *Pending) Hash() protocol.Hash32 { return p.hash }

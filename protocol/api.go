@@ -93,6 +93,7 @@ func (r *TxResult) Err() error {
 // committed height it reflects, says Node.
 type QueryResult struct {
 	Height    int64           `json:"height"`
+	Time      int64           `json:"time"` // block time of Height, unix nanoseconds
 	Value     json.RawMessage `json:"value"`
 	Node      PubKey          `json:"node"`
 	Signature Sig             `json:"signature"`
@@ -105,6 +106,7 @@ func (r *QueryResult) SignBytes(chainID, path string) []byte {
 	return signingBytes(queryAnswerDomain, chainID, func(w *writer) {
 		w.str(path)
 		w.i64(r.Height)
+		w.i64(r.Time)
 		w.raw(sum[:])
 	})
 }

@@ -41,11 +41,18 @@ func Commitment(kfrag []byte) Hash32 {
 }
 
 // Deposit is a key fragment sealed to one node's proxy key: an Umbral capsule under the
-// node's key and the DEM ciphertext of the deposit plaintext.
+// node's key and the DEM ciphertext of the deposit plaintext. Height is the block the grant
+// committed in: a node that has not committed it yet waits for it a little (MaxCatchUp).
 type Deposit struct {
 	Capsule    CapsuleBytes `json:"capsule"`
 	Ciphertext HexBytes     `json:"ciphertext"`
+	Height     int64        `json:"height,omitempty"`
 }
+
+// MaxCatchUp bounds how many blocks behind a request's or a deposit's height a node waits
+// to catch up rather than refuse: a node a block or two behind the one that committed a
+// transaction catches up within moments.
+const MaxCatchUp = 3
 
 func depositPlaintext(chainID string, grant ID, node PubKey, kfrag []byte) []byte {
 	return signingBytes(depositDomain, chainID, func(w *writer) {
@@ -135,25 +142,25 @@ func (r *DepositReceipt) Verify(chainID string) bool {
 }
 
 // ReencryptRequest asks one node for a capsule fragment. RequestTx names the recipient's
-// committed RequestAccess transaction; AuditIndex is the position of its entry in the
-// record's audit log, where the node finds it. NotAfter (unix nanoseconds) bounds how long
-// the signed request may be presented.
+// committed RequestAccess transaction, which the node finds by its hash; Height is the block
+// it committed in (a node behind it waits a little to catch up). NotAfter (unix
+// nanoseconds) bounds how long the signed request may be presented.
 type ReencryptRequest struct {
-	RequestTx  Hash32       `json:"request_tx"`
-	Grant      ID           `json:"grant"`
-	AuditIndex uint64       `json:"audit_index"`
-	Capsule    CapsuleBytes `json:"capsule"`
-	Node       PubKey       `json:"node"`
-	NotAfter   int64        `json:"not_after"`
-	Signature  Sig          `json:"signature"`
+	RequestTx Hash32       `json:"request_tx"`
+	Height    int64        `json:"height"`
+	Grant     ID           `json:"grant"`
+	Capsule   CapsuleBytes `json:"capsule"`
+	Node      PubKey       `json:"node"`
+	NotAfter  int64        `json:"not_after"`
+	Signature Sig          `json:"signature"`
 }
 
 // SignBytes is what the recipient signs.
 func (r *ReencryptRequest) SignBytes(chainID string) []byte {
 	return signingBytes(requestDomain, chainID, func(w *writer) {
 		w.raw(r.RequestTx[:])
+		w.i64(r.Height)
 		w.raw(r.Grant[:])
-		w.u64(r.AuditIndex)
 		w.raw(r.Capsule[:])
 		w.raw(r.Node[:])
 		w.i64(r.NotAfter)

@@ -13,10 +13,10 @@ import (
 // FuzzRequestBody feeds arbitrary bodies to the request decoder: it must refuse with a
 // protocol error, never panic, and what it accepts must survive a round trip.
 func FuzzRequestBody(f *testing.F) {
-	f.Add([]byte(`{"request_tx":"` + hex32 + `","grant":"` + hex32 + `","audit_index":3,"capsule":"` +
+	f.Add([]byte(`{"request_tx":"` + hex32 + `","grant":"` + hex32 + `","capsule":"` +
 		string(bytes.Repeat([]byte("ab"), 105)) + `","node":"02` + hex32 + `","not_after":1,"signature":"` + hex32 + hex32 + `"}`))
 	f.Add([]byte(`{}`))
-	f.Add([]byte(`{"audit_index":-1}`))
+	f.Add([]byte(`{"not_after":-1}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var r ReencryptRequest
 		err := ReadJSON(httptest.NewRecorder(), httptest.NewRequest("POST", "/v1/reencrypt", bytes.NewReader(body)), MaxRequestBody, &r)

@@ -262,7 +262,7 @@ func (c *chain) grantThreshold(owner *user, rec *record, recipient *user, nodes 
 
 func (c *chain) deposit(g *grant) []client.DepositResult {
 	c.t.Helper()
-	res, err := (&client.API{}).Deposit(context.Background(), chainID, g.id, g.frags, c.clientNodes())
+	res, err := (&client.API{}).Deposit(context.Background(), chainID, g.id, 0, g.frags, c.clientNodes())
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -290,7 +290,10 @@ func (c *chain) request(recipient *user, g *grant) *client.Access {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &client.Access{ChainID: chainID, Grant: gs, Record: rec, RequestTx: hash, AuditIndex: ref.Index}
+	if ref.Record != rec.ID {
+		t.Fatalf("request indexed under record %s", ref.Record)
+	}
+	return &client.Access{ChainID: chainID, Grant: gs, Record: rec, RequestTx: hash}
 }
 
 func (c *chain) testClient() *client.API { return &client.API{Now: c.clock.Now} }

@@ -21,7 +21,7 @@ import (
 // answer or the refusal.
 func ask(t *testing.T, c *chain, i int, a *client.Access, signer *umbral.Signer, edit func(*protocol.ReencryptRequest)) (*protocol.ReencryptResponse, error) {
 	t.Helper()
-	req := &protocol.ReencryptRequest{RequestTx: a.RequestTx, Grant: a.Grant.ID, AuditIndex: a.AuditIndex,
+	req := &protocol.ReencryptRequest{RequestTx: a.RequestTx, Grant: a.Grant.ID,
 		Capsule: a.Record.Capsule, Node: c.nodes[i].key, NotAfter: c.clock.Now().Add(time.Minute).UnixNano()}
 	if edit != nil {
 		edit(req)
@@ -117,11 +117,7 @@ func TestReencryptRefusals(t *testing.T) {
 		want   *protocol.Error
 	}{
 		{"request not committed", doc, s.access, func(r *protocol.ReencryptRequest) { r.RequestTx[0] ^= 1 }, protocol.ErrRequestNotCommitted},
-		{"wrong audit index", doc, s.access, func(r *protocol.ReencryptRequest) { r.AuditIndex = 0 }, protocol.ErrRequestNotCommitted},
-		{"audit index past the end", doc, s.access, func(r *protocol.ReencryptRequest) { r.AuditIndex = 1 << 40 }, protocol.ErrRequestNotCommitted},
-		{"another grant's request", doc, s.access, func(r *protocol.ReencryptRequest) {
-			r.RequestTx, r.AuditIndex = s.otherAc.RequestTx, s.otherAc.AuditIndex
-		}, protocol.ErrRequestNotCommitted},
+		{"another grant's request", doc, s.access, func(r *protocol.ReencryptRequest) { r.RequestTx = s.otherAc.RequestTx }, protocol.ErrRequestNotCommitted},
 		{"replay by another identity", newUser(t).id.Signer(), s.access, nil, protocol.ErrBadSignature},
 		{"signed by the owner", s.owner.id.Signer(), s.access, nil, protocol.ErrBadSignature},
 		{"another record's capsule", doc, s.access, func(r *protocol.ReencryptRequest) { r.Capsule = s.otherAc.Record.Capsule }, protocol.ErrWrongCapsule},
@@ -138,12 +134,12 @@ func TestReencryptRefusals(t *testing.T) {
 		})
 	}
 	t.Run("bad signature", func(t *testing.T) {
-		req := &protocol.ReencryptRequest{RequestTx: s.access.RequestTx, Grant: s.g.id, AuditIndex: s.access.AuditIndex,
+		req := &protocol.ReencryptRequest{RequestTx: s.access.RequestTx, Grant: s.g.id,
 			Capsule: s.access.Record.Capsule, Node: c.nodes[0].key, NotAfter: c.clock.Now().Add(time.Minute).UnixNano()}
 		if err := req.Sign(chainID, doc); err != nil {
 			t.Fatal(err)
 		}
-		req.AuditIndex++ // signed over another index
+		req.NotAfter-- // signed over another bound
 		status, code := post(t, c.nodes[0], "/v1/reencrypt", mustJSON(t, req))
 		if status != 401 || code != "bad_signature" {
 			t.Fatalf("%d %s", status, code)

@@ -131,6 +131,29 @@ func (s *Service) snapshot() (*ledger.Snapshot, error) {
 	return snap, nil
 }
 
+// catchUpWait bounds how long a request waits for the node to commit the block it names.
+const catchUpWait = 2 * time.Second
+
+// catchUp waits, briefly, until the node has committed height h when it is behind it by at
+// most protocol.MaxCatchUp blocks: the node that answered the client committed h moments
+// ago, and this one follows. Further ahead, or not reached in time, the checks that follow
+// refuse as they would.
+func (s *Service) catchUp(h int64) {
+	deadline := time.Now().Add(catchUpWait)
+	for wait := time.Millisecond; ; wait = min(2*wait, 20*time.Millisecond) {
+		snap, err := s.cfg.Ledger.Committed()
+		if err != nil {
+			return
+		}
+		have := snap.Height
+		snap.Release()
+		if have >= h || h-have > protocol.MaxCatchUp || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(wait)
+	}
+}
+
 // grantRefusal is a ledger refusal as the proxy's answer: the refusal itself when it is
 // about the grant, internal otherwise (a storage error must not reach the client).
 func grantRefusal(err error) error {
@@ -163,6 +186,7 @@ func depositLive(g *protocol.GrantState, t int64) error {
 // committed and live, names this node, matches the commitment and verifies;
 // it returns the node's signed receipt.
 func (s *Service) Deposit(grant protocol.ID, d *protocol.Deposit) (*protocol.DepositReceipt, error) {
+	s.catchUp(d.Height)
 	s.work <- struct{}{}
 	defer func() { <-s.work }()
 	snap, err := s.snapshot()
@@ -250,8 +274,6 @@ func verifyKFrag(b []byte, g *protocol.GrantState, rec *protocol.Record) (*umbra
 
 // Reencrypt serves a capsule fragment for r, or refuses.
 func (s *Service) Reencrypt(r *protocol.ReencryptRequest) (*protocol.ReencryptResponse, error) {
-	s.work <- struct{}{}
-	defer func() { <-s.work }()
 	now := s.cfg.Now()
 	switch {
 	case r.NotAfter <= now.UnixNano():
@@ -261,6 +283,11 @@ func (s *Service) Reencrypt(r *protocol.ReencryptRequest) (*protocol.ReencryptRe
 	case r.Node != s.self:
 		return nil, protocol.ErrWrongNode
 	}
+	// A request's wait for its block holds none of the slots of curve work.
+	s.catchUp(r.Height)
+	s.work <- struct{}{}
+	defer func() { <-s.work }()
+	now = s.cfg.Now()
 	// The grant is judged live and the fragment used under the vault's gate, which the
 	// commit hook takes to delete fragments: a cfrag is made against a committed state in
 	// which the grant is live, and none is made once the revoking commit has finished.
@@ -324,21 +351,20 @@ func (s *Service) Reencrypt(r *protocol.ReencryptRequest) (*protocol.ReencryptRe
 	return resp, nil
 }
 
-// checkRequest finds the committed RequestAccess named by r in the record's
-// audit log: the entry at AuditIndex must be a request for this grant, by
-// its recipient, with this transaction hash. Audit entries exist only for
-// transactions that committed successfully.
+// checkRequest finds the committed RequestAccess named by r by its transaction hash: its
+// audit entry must be a request for this grant, by its recipient, committed at most
+// protocol.RequestWindow of block time ago. Only transactions that committed successfully
+// are indexed.
 func (s *Service) checkRequest(snap *ledger.Snapshot, g *protocol.GrantState, r *protocol.ReencryptRequest) error {
-	page, err := snap.Audit(g.Record, r.AuditIndex, 1)
-	if err != nil {
-		s.log.Error("proxy: reading the audit log", "err", err)
+	ref, err := snap.Request(r.RequestTx)
+	if errors.Is(err, protocol.ErrNotFound) {
+		return protocol.ErrRequestNotCommitted
+	} else if err != nil {
+		s.log.Error("proxy: reading the request index", "err", err)
 		return protocol.ErrInternal
 	}
-	if len(page.Items) != 1 {
-		return protocol.ErrRequestNotCommitted
-	}
-	e := page.Items[0]
-	if e.Kind != protocol.AuditRequest || e.TxHash == nil || *e.TxHash != r.RequestTx ||
+	e := ref.Entry
+	if ref.Record != g.Record || e.Kind != protocol.AuditRequest || e.TxHash == nil || *e.TxHash != r.RequestTx ||
 		e.Grant == nil || *e.Grant != r.Grant || e.Actor == nil || *e.Actor != g.RecipientSig {
 		return protocol.ErrRequestNotCommitted
 	}

@@ -235,7 +235,7 @@ func setup(e *env, recipients int) ([]*worker, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = e.cl.Deposit(e.ctx, e.chain, grants[i], frags[i], e.nodes)
+			_, errs[i] = e.cl.Deposit(e.ctx, e.chain, grants[i], 0, frags[i], e.nodes)
 		}()
 	}
 	wg.Wait()
@@ -309,7 +309,10 @@ func (e *env) request(w *worker) (*client.Access, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &client.Access{ChainID: e.chain, Grant: w.grant, Record: w.rec, RequestTx: c.Hash, AuditIndex: ref.Index}, nil
+	if ref.Record != w.rec.ID {
+		return nil, fmt.Errorf("request %s indexed under another record", c.Hash)
+	}
+	return &client.Access{ChainID: e.chain, Grant: w.grant, Record: w.rec, RequestTx: c.Hash}, nil
 }
 
 // benchCFrags: every recipient has one committed request and sends it,
@@ -323,7 +326,7 @@ func benchCFrags(e *env, ws []*worker, clients int, duration time.Duration) erro
 			return err
 		}
 		for _, nd := range e.nodes {
-			req := &protocol.ReencryptRequest{RequestTx: a.RequestTx, Grant: w.grant.ID, AuditIndex: a.AuditIndex,
+			req := &protocol.ReencryptRequest{RequestTx: a.RequestTx, Grant: w.grant.ID,
 				Capsule: w.rec.Capsule, Node: nd.ProxyKey, NotAfter: time.Now().Add(4 * time.Minute).UnixNano()}
 			if err := req.Sign(e.chain, w.u.id.Signer()); err != nil {
 				return err
@@ -483,18 +486,16 @@ func benchSDKLatency(e *env, w *worker, n int) error {
 	fmt.Printf("access latency through the SDK, %d sequential (light load; every answer signed, reads and the commit confirmed by f+1 = %d nodes): p50 %v p90 %v\n",
 		n, e.desc.F()+1, pct(total, 0.5), pct(total, 0.9))
 	sign, verify := verifyCost()
-	fmt.Printf("verification: a node signs each answer (%v), the client verifies it (%v); an access reads %d answers beyond the cfrags: record, grants, status ×%d, sequence, commit, request index\n",
-		verify, sign, sdkAnswers(len(e.nodes), e.desc.F()), len(e.nodes))
+	f := e.desc.F()
+	fmt.Printf("verification: a node signs each answer (%v), the client verifies it (%v); an access reads %d signed ledger answers besides its %d cfrags "+
+		"(the record and the grant list from f+1 = %d nodes each, the commit and %d confirmations)\n", sign, verify, 2*(f+1)+1+f, 2*f+1, f+1, f)
 	return nil
 }
 
-// sdkAnswers counts the signed ledger answers the SDK reads for one access: f+1 each for the
-// record, the grant list, the sequence and the request index, n statuses for the block
-// time and n−f for the height wait, the commit and f confirmations.
-func sdkAnswers(n, f int) int { return 4*(f+1) + n + (n - f) + 1 + f }
-
 // verifyCost is the thread CPU of signing and of verifying one answer (best of 5 rounds).
 func verifyCost() (sign, verify time.Duration) {
+	runtime.LockOSThread() // thread CPU time means nothing if the goroutine moves
+	defer runtime.UnlockOSThread()
 	sk, _ := umbral.GenerateSecretKey()
 	signer := umbral.NewSigner(sk)
 	res := protocol.QueryResult{Height: 7, Value: []byte(`{"sequence":3}`)}
