@@ -30,6 +30,9 @@ type ledgerConn struct {
 	f       int
 	first   atomic.Uint32 // the node that answered last: asked first next time
 	lied    func(Lie)     // records a node caught lying
+	// seen is the height of this session's last confirmed commit: answers from before it
+	// are not counted, so that a read after a write sees the write.
+	seen atomic.Int64
 }
 
 // maxLedgerAnswer bounds one answer: a page of at most protocol.MaxPage grants with their
@@ -53,6 +56,12 @@ const firstWait = 2 * time.Second
 // agreeWait bounds how long the nodes may take to agree on a read: lagging nodes catch up
 // within a block or two.
 const agreeWait = 8 * time.Second
+
+// newerWait bounds how long a quorum waits for the nodes behind a newer answer to catch up:
+// a Put by one process read by the next must not be not_found because f+1 nodes are a block
+// behind, while a lying node claiming a height the others never reach delays a read by no
+// more than this.
+const newerWait = 2 * time.Second
 
 // perRequest bounds one request to one node, so a node that hangs costs a bounded wait
 // before the next is asked: above the node's own commit timeout.
@@ -155,7 +164,7 @@ func (l *ledgerConn) ask(ctx context.Context, i int, path string, key decisive) 
 	var res protocol.QueryResult
 	err := l.do(ctx, i, http.MethodGet, "/v1/query"+path, nil, &res)
 	if e, ok := ledgerRefusal(err); ok {
-		return vote{node: i, key: "refused:" + e.Code, err: e}, true, nil
+		return vote{node: i, key: "refused:" + e.Code, height: e.Height, err: e}, true, nil
 	}
 	if err != nil {
 		return vote{}, false, err
@@ -203,18 +212,22 @@ func (l *ledgerConn) confirmed(ctx context.Context, path string, key decisive) (
 				v, ok, err := l.ask(ctx, i, path, key)
 				mu.Lock()
 				defer mu.Unlock()
-				if ok {
+				switch {
+				case ok && v.height < l.seen.Load():
+					delete(votes, i) // behind this session's last commit: asked again
+				case ok:
 					votes[i] = v
-				} else if err != nil {
+				case err != nil:
 					failures = append(failures, err)
 				}
 			}()
 		}
 		wg.Wait()
 	}
+	start := time.Now()
 	askSome(order[:min(need, len(order))])
 	for round := 0; ; round++ {
-		if q, ok := quorum(votes, need); ok {
+		if q, ok := quorum(votes, need); ok && (round > 0 || q[0].err == nil) && (!newer(votes, q) || time.Since(start) > newerWait) {
 			l.blame(votes, q, path)
 			l.first.Store(uint32(q[0].node))
 			if q[0].err != nil {
@@ -243,19 +256,46 @@ func (l *ledgerConn) confirmed(ctx context.Context, path string, key decisive) (
 	return nil, answered{}, fmt.Errorf("%w on %s: %s", ErrNoQuorum, path, describeVotes(l.nodes, votes))
 }
 
-// quorum finds need votes with the same key, in node order of their answers.
+// quorum finds need votes with the same key, in node order of their answers. When two
+// groups qualify (nodes on either side of a block), the one answering at the higher height
+// is the ledger as it is now.
 func quorum(votes map[int]vote, need int) ([]vote, bool) {
 	groups := map[string][]vote{}
 	for _, v := range votes {
 		groups[v.key] = append(groups[v.key], v)
 	}
+	var best []vote
 	for _, g := range groups {
-		if len(g) >= need {
-			slices.SortFunc(g, func(a, b vote) int { return a.node - b.node })
-			return g, true
+		if len(g) < need {
+			continue
+		}
+		slices.SortFunc(g, func(a, b vote) int { return a.node - b.node })
+		if best == nil || top(g) > top(best) || top(g) == top(best) && g[0].node < best[0].node {
+			best = g
 		}
 	}
-	return nil, false
+	return best, best != nil
+}
+
+// top is the highest height among votes.
+func top(votes []vote) int64 {
+	var h int64
+	for _, v := range votes {
+		h = max(h, v.height)
+	}
+	return h
+}
+
+// newer says whether a node outside the quorum answered from a height above all of it: the
+// quorum may be a block behind.
+func newer(votes map[int]vote, q []vote) bool {
+	h := top(q)
+	for _, v := range votes {
+		if v.key != q[0].key && v.height > h {
+			return true
+		}
+	}
+	return false
 }
 
 // blame records the nodes whose signed answer contradicts the quorum at a height a quorum
@@ -542,6 +582,8 @@ func (l *ledgerConn) submit(ctx context.Context, raw []byte) (*protocol.TxResult
 // done turns a confirmed result into the caller's answer: the result, and the ledger's
 // refusal when the transaction failed in its block.
 func (l *ledgerConn) done(res *protocol.TxResult) (*protocol.TxResult, error) {
+	for cur := l.seen.Load(); res.Height > cur && !l.seen.CompareAndSwap(cur, res.Height); cur = l.seen.Load() {
+	}
 	if err := res.Err(); err != nil {
 		return res, classify(err)
 	}

@@ -152,7 +152,9 @@ func (a *ledgerAPI) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	ans := a.n.app.query(path)
 	if ans.err != nil {
-		protocol.WriteError(w, ans.err)
+		e := *protocol.ErrorOf(ans.err) // a copy: it may be a shared sentinel
+		e.Height = ans.height
+		protocol.WriteError(w, &e)
 		return
 	}
 	res := protocol.QueryResult{Height: ans.height, Time: ans.time, Value: ans.value}

@@ -16,6 +16,7 @@ type Error struct {
 	Message    string  `json:"message"`
 	LedgerCode uint32  `json:"ledger_code,omitempty"` // the ledger's result code, when the ledger refused
 	Hash       *Hash32 `json:"hash,omitempty"`        // the transaction, when one was received
+	Height     int64   `json:"height,omitempty"`      // the committed height a query's refusal reflects
 }
 
 func (e *Error) Error() string {

@@ -46,10 +46,14 @@ const (
 	Stale Lie = "stale"
 	// WrongBlob serves a blob with one byte changed.
 	WrongBlob Lie = "wrong-blob"
+	// Behind answers /v1/query/record/<id> as an honest node still a block behind the
+	// record would: not_found, at the height before the record's block. Not a lie of its own;
+	// it lets a test hold more than f nodes back.
+	Behind Lie = "behind"
 )
 
 // All lists every lie, for help texts.
-var All = []Lie{RegistryOfOne, Swallow, Succeed, FabricateGrant, FakeRequest, HideReads, Stale, WrongBlob}
+var All = []Lie{RegistryOfOne, Swallow, Succeed, FabricateGrant, FakeRequest, HideReads, Stale, WrongBlob, Behind}
 
 // Liar is the lying proxy of one node.
 type Liar struct {
@@ -101,7 +105,8 @@ func (l *Liar) Tell(lies ...Lie) {
 	}
 }
 
-// Told is how many answers the liar rewrote so far.
+// Told is how many answers the liar rewrote so far (with Behind: the not_found answers it
+// gave, made up or passed on).
 func (l *Liar) Told() int64 { return l.told.Load() }
 
 // Close stops the liar.
@@ -224,6 +229,9 @@ func (l *Liar) rewriteQuery(w http.ResponseWriter, r *http.Request) bool {
 		edit = shiftIndex
 	case len(parts) == 2 && parts[0] == "audit" && l.lying(HideReads):
 		edit = hideReads
+	case len(parts) == 2 && parts[0] == "record" && l.lying(Behind):
+		l.notYet(w, r)
+		return true
 	case l.lying(Stale):
 		edit = func(v json.RawMessage) (any, bool) { return v, true }
 	default:
@@ -246,6 +254,24 @@ func (l *Liar) rewriteQuery(w http.ResponseWriter, r *http.Request) bool {
 	}
 	l.answerQuery(w, asked, res)
 	return true
+}
+
+// notYet refuses a record query not_found at the height before the record's block.
+func (l *Liar) notYet(w http.ResponseWriter, r *http.Request) {
+	status, body := l.forward(r)
+	var res protocol.QueryResult
+	var rec protocol.Record
+	if status != http.StatusOK || json.Unmarshal(body, &res) != nil || json.Unmarshal(res.Value, &rec) != nil {
+		if status == http.StatusNotFound {
+			l.told.Add(1) // truly behind: the truth is the lie
+		}
+		writeRaw(w, status, body)
+		return
+	}
+	e := *protocol.ErrNotFound
+	e.Height = rec.Height - 1
+	l.told.Add(1)
+	protocol.WriteError(w, &e)
 }
 
 func (l *Liar) answerQuery(w http.ResponseWriter, asked string, res protocol.QueryResult) {
