@@ -18,6 +18,10 @@ type GenesisState struct {
 	Nodes []protocol.Node `json:"nodes"`
 	// Replication is how many nodes hold each record's blob; 0 means all.
 	Replication int `json:"replication,omitempty"`
+	// Admission is who may send transactions and what each account keeps. Absent, the
+	// network is open: any key transacts, with no allowance (tests, a single operator's
+	// experiments). The node's tools always write it.
+	Admission *protocol.AdmissionRules `json:"admission,omitempty"`
 }
 
 // Genesis computes the state InitChain writes: the registry and the replication factor, and
@@ -28,7 +32,7 @@ func Genesis(appState []byte) ([]Write, []byte, error) {
 		return nil, nil, fmt.Errorf("ledger: genesis app_state: %w", err)
 	}
 	o := newOverlay(NewMemStore())
-	if err := initState(o, gs.Nodes, gs.Replication); err != nil {
+	if err := initState(o, gs.Nodes, gs.Replication, gs.Admission); err != nil {
 		return nil, nil, err
 	}
 	ws := o.sorted()
@@ -149,8 +153,10 @@ func outcome(hash protocol.Hash32, res *applied, err error) TxOutcome {
 	} else {
 		attrs = append(attrs,
 			Attr{Key: AttrType, Value: res.typ.String(), Index: true},
-			Attr{Key: AttrSigner, Value: res.signer.String(), Index: true},
-			Attr{Key: AttrRecord, Value: res.record.String(), Index: true})
+			Attr{Key: AttrSigner, Value: res.signer.String(), Index: true})
+		if res.record != (protocol.ID{}) {
+			attrs = append(attrs, Attr{Key: AttrRecord, Value: res.record.String(), Index: true})
+		}
 		switch res.typ {
 		case protocol.TxGrant, protocol.TxRevoke, protocol.TxRequestAccess, protocol.TxFragmentDestroyed:
 			attrs = append(attrs, Attr{Key: AttrGrant, Value: res.grant.String(), Index: true})

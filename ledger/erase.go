@@ -87,6 +87,9 @@ func applyErase(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.EraseR
 			o.del(key(pHolder, b.Record[:], idx))
 		}
 	}
+	if err := use(o, rec.Owner, func(u *protocol.Allowance) { less(&u.Records, 1); less(&u.Bytes, rec.Size) }); err != nil {
+		return err
+	}
 	// The capsule leaves current state; block history still has it (SPEC §4).
 	rec.Capsule = protocol.CapsuleBytes{}
 	setValue(o, key(pRecord, rec.ID[:]), &rec)

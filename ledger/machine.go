@@ -69,6 +69,10 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 	if !prechecked && !tx.VerifySig() {
 		return nil, protocol.ErrBadSignature
 	}
+	// Before the sequence: a transaction of an account that may not send any spends nothing.
+	if err := admitted(st, bc, tx); err != nil {
+		return nil, err
+	}
 	next, err := getU64(st, key(pAccount, tx.Signer[:]))
 	if err != nil {
 		return nil, err
@@ -102,6 +106,10 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 		err = applyHolds(scratch, bc, tx, b, res)
 	case *protocol.FragmentDestroyed:
 		err = applyDestroyed(scratch, bc, tx, b, res)
+	case *protocol.Admit:
+		err = applyAdmit(scratch, bc, tx, b, res)
+	case *protocol.Enrol:
+		err = applyEnrol(scratch, bc, tx, b, res)
 	default:
 		err = protocol.ErrUnsupported
 	}
@@ -152,6 +160,9 @@ func applyPut(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.PutRecor
 			return protocol.Errorf(protocol.ErrAlreadyExists, "blob %s belongs to another account's record", b.CID)
 		}
 	}
+	if err := use(o, tx.Signer, func(u *protocol.Allowance) { u.Records++; u.Bytes += b.Size }); err != nil {
+		return err
+	}
 	rec := protocol.Record{ID: id, Owner: tx.Signer, CID: b.CID, Size: b.Size, Capsule: b.Capsule,
 		DelegatingKey: b.DelegatingKey, Height: bc.Height, Time: bc.Time, TxHash: res.hash}
 	setValue(o, key(pRecord, id[:]), &rec)
@@ -187,6 +198,9 @@ func applyGrant(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Grant,
 	}
 	t := b.EffectiveThreshold(len(bc.Nodes))
 	if err := protocol.Tolerates(len(bc.Nodes), len(b.Nodes), t); err != nil {
+		return err
+	}
+	if err := use(o, tx.Signer, func(u *protocol.Allowance) { u.Grants++ }); err != nil {
 		return err
 	}
 	id := protocol.GrantID(bc.ChainID, tx.Signer, tx.Sequence)
@@ -252,6 +266,9 @@ func revoke(o *overlay, g *protocol.GrantState, height int64) error {
 	if g.NotAfter != 0 {
 		o.del(expiryKey(g.NotAfter, g.ID))
 	}
+	if err := use(o, g.Owner, func(u *protocol.Allowance) { less(&u.Grants, 1) }); err != nil {
+		return err
+	}
 	return oweReports(o, g)
 }
 
@@ -305,9 +322,10 @@ type Expiry struct {
 	Record protocol.ID
 }
 
-// expireDue marks every grant whose not-after is ≤ the block time as expired and logs it.
-// It runs before the block's transactions, against a still-empty overlay, so iterating the
-// parent sees exactly committed state.
+// expireDue marks the grants whose not-after is ≤ the block time as expired and logs them,
+// at most MaxExpiriesPerBlock of them, earliest not-after first. It runs before the block's
+// transactions, against a still-empty overlay, so iterating the parent sees exactly
+// committed state.
 func expireDue(o *overlay, bc BlockContext) ([]Expiry, error) {
 	var due []protocol.ID
 	limit := u64b(uint64(bc.Time))
@@ -318,7 +336,7 @@ func expireDue(o *overlay, bc BlockContext) ([]Expiry, error) {
 		var id protocol.ID
 		copy(id[:], k[9:])
 		due = append(due, id)
-		return true
+		return len(due) < MaxExpiriesPerBlock
 	})
 	if err != nil {
 		return nil, err
@@ -335,6 +353,9 @@ func expireDue(o *overlay, bc BlockContext) ([]Expiry, error) {
 		}
 		g.Expired, g.ExpiredHeight = true, bc.Height
 		setValue(o, key(pGrant, id[:]), g)
+		if err := use(o, g.Owner, func(u *protocol.Allowance) { less(&u.Grants, 1) }); err != nil {
+			return nil, err
+		}
 		if err := oweReports(o, g); err != nil {
 			return nil, err
 		}
@@ -347,8 +368,15 @@ func expireDue(o *overlay, bc BlockContext) ([]Expiry, error) {
 	return out, nil
 }
 
-// initState writes the genesis node registry and replication factor.
-func initState(o *overlay, nodes []protocol.Node, replication int) error {
+// initState writes the genesis node registry, replication factor and admission rules (none:
+// an open network).
+func initState(o *overlay, nodes []protocol.Node, replication int, adm *protocol.AdmissionRules) error {
+	if adm != nil {
+		if err := adm.Validate(); err != nil {
+			return err
+		}
+		setValue(o, keyRules, adm)
+	}
 	if len(nodes) == 0 || len(nodes) > protocol.MaxGrantNodes {
 		return protocol.Errorf(protocol.ErrInvalid, "genesis needs 1..%d nodes", protocol.MaxGrantNodes)
 	}

@@ -38,14 +38,21 @@ func newMachine(t testing.TB, replication int) *machine {
 	return newMachineN(t, 4, replication)
 }
 
-// newMachineN starts a chain whose genesis registry has n nodes.
+// testAdmission are the default rules with less work per enrolment.
+var testAdmission = func() protocol.AdmissionRules {
+	r := protocol.DefaultAdmission
+	r.EnrolBits = 12
+	return r
+}()
+
+// newMachineN starts a chain whose genesis registry has n nodes, with testAdmission.
 func newMachineN(t testing.TB, n, replication int) *machine {
 	t.Helper()
 	m := &machine{t: t, store: NewMemStore(), time: testT0.UnixNano()}
 	for range n {
 		m.nodes = append(m.nodes, m.account())
 	}
-	gs := GenesisState{Replication: replication}
+	gs := GenesisState{Replication: replication, Admission: &testAdmission}
 	for i, n := range m.nodes {
 		gs.Nodes = append(gs.Nodes, protocol.Node{Name: fmt.Sprintf("node%d", i), API: fmt.Sprintf("http://127.0.0.1:%d", 26680+i),
 			ProxyKey: n.Key, ValidatorKey: make([]byte, 32), Power: 10})
@@ -68,10 +75,22 @@ func newMachineN(t testing.TB, n, replication int) *machine {
 
 // account makes an account whose transactions expire protocoltest.Lifetime after the last
 // block's time (the block clock, not the wall clock).
+// Once the chain has started, the account is admitted (a member) in a block of its own.
 func (m *machine) account() *protocoltest.Account {
 	a := protocoltest.NewAccount(testChain)
 	a.Clock = m.clock
+	if m.reg != nil {
+		m.admit(protocol.TierMember, a.Key)
+	}
 	return a
+}
+
+// admit admits keys on tier in a block of node 0's.
+func (m *machine) admit(tier uint8, keys ...protocol.PubKey) {
+	m.t.Helper()
+	if errs, _ := m.block(time.Millisecond, m.nodes[0].Next(&protocol.Admit{Tier: tier, Accounts: keys})); errs[0] != nil {
+		m.t.Fatalf("admit: %v", errs[0])
+	}
 }
 
 // clock is the time of the last block.

@@ -240,6 +240,32 @@ func (s *Snapshot) Request(tx protocol.Hash32) (*protocol.RequestRef, error) {
 	return ref, nil
 }
 
+// AdmissionRules are the network's admission rules; not_found for an open network.
+func (s *Snapshot) AdmissionRules() (*protocol.AdmissionRules, error) {
+	r, err := rules(s.st)
+	if err == nil && r == nil {
+		err = protocol.Errorf(protocol.ErrNotFound, "this network is open: every account may transact")
+	}
+	return r, err
+}
+
+// Account is an admitted account with its tier's allowance (not_found if not admitted).
+func (s *Snapshot) Account(pk protocol.PubKey) (*protocol.Account, error) {
+	a, err := account(s.st, pk)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return nil, protocol.Errorf(protocol.ErrNotFound, "account %s is not admitted", pk)
+	}
+	r, err := s.AdmissionRules()
+	if err != nil {
+		return nil, err
+	}
+	a.TierName, a.Allowance = protocol.TierName(a.Tier), r.Of(a.Tier)
+	return a, nil
+}
+
 // Query resolves a query path (SPEC.md §9) against the snapshot. Paths:
 //
 //	/nodes
@@ -254,6 +280,8 @@ func (s *Snapshot) Request(tx protocol.Hash32) (*protocol.RequestRef, error) {
 //	/tombstone/<record id hex>
 //	/records/cid/<cid text>
 //	/placement/<record id hex>
+//	/admission
+//	/admission/<account hex>
 //
 // The answer is a value of the protocol package, for JSON.
 func (s *Snapshot) Query(path string) (any, error) {
@@ -303,6 +331,10 @@ func (s *Snapshot) Query(path string) (any, error) {
 		})
 	case len(parts) == 3 && parts[0] == "records" && parts[1] == "cid":
 		return s.recordsWithCID(parts[2])
+	case len(parts) == 1 && parts[0] == "admission":
+		return s.AdmissionRules()
+	case len(parts) == 2 && parts[0] == "admission":
+		return with(pk(1))(func(k protocol.PubKey) (any, error) { return s.Account(k) })
 	case len(parts) == 2 && parts[0] == "placement":
 		return with(id(1))(func(v protocol.ID) (any, error) { return s.PlacedNodes(v) })
 	}

@@ -31,6 +31,8 @@ const (
 	pDestroyed   = 'D'  // grant id ‖ u16 node index -> empty
 	pRequest     = 'q'  // RequestAccess tx hash -> record id ‖ u64 audit position
 	pOwed        = 'W'  // u16 node index ‖ grant id -> empty: the node owes a FragmentDestroyed
+	pAdmitted    = 'A'  // account key -> protocol.Account (admission and usage)
+	pRules       = 'P'  // 'a' -> protocol.AdmissionRules
 )
 
 // Lists (ordered, append-only, paged by position).

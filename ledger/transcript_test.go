@@ -398,7 +398,10 @@ func generateTranscript(t *testing.T) *transcript {
 	var cur *tBlock
 	clock := func() time.Time { return cur.time }
 	nodes := protocoltest.NewAccounts(chain, 4)
-	gs := ledger.GenesisState{Replication: 2}
+	// A small self-service allowance, so that the transcript reaches it.
+	gs := ledger.GenesisState{Replication: 2, Admission: &protocol.AdmissionRules{EnrolBits: 8,
+		Self: protocol.Allowance{Records: 1, Bytes: 5000, Grants: 1}, Member: protocol.DefaultAdmission.Member,
+		SelfPool: protocol.Allowance{Records: 10, Bytes: 4500, Grants: 10}}}
 	for i, n := range nodes {
 		n.Clock = clock
 		gs.Nodes = append(gs.Nodes, protocol.Node{Name: fmt.Sprintf("node%d", i), API: fmt.Sprintf("https://node%d.example:26680", i),
@@ -410,11 +413,14 @@ func generateTranscript(t *testing.T) *transcript {
 	}
 	s := &transcript{chain: chain, genesis: genesis}
 	alice, bob, carol := protocoltest.NewAccount(chain), protocoltest.NewAccount(chain), protocoltest.NewAccount(chain)
-	alice.Clock, bob.Clock, carol.Clock = clock, clock, clock
+	dave, erin := protocoltest.NewAccount(chain), protocoltest.NewAccount(chain)
+	alice.Clock, bob.Clock, carol.Clock, dave.Clock, erin.Clock = clock, clock, clock, clock, clock
 	name := func(n string, h fmt.Stringer) { s.aliases = append(s.aliases, alias{n, h.String()}) }
 	name("alice", alice.Key)
 	name("bob", bob.Key)
 	name("carol", carol.Key)
+	name("dave", dave.Key)
+	name("erin", erin.Key)
 	missingRecord, missingGrant := protocol.ID{0x77, 0x77}, protocol.ID{0x66, 0x66}
 	name("missing-record", missingRecord)
 	name("missing-grant", missingGrant)
@@ -454,6 +460,23 @@ func generateTranscript(t *testing.T) *transcript {
 		return in, out
 	}
 
+	enrol := func(a *protocoltest.Account, bits int) *protocol.Enrol {
+		for nonce := uint64(0); ; nonce++ {
+			if z := protocol.LeadingZeros(protocol.EnrolWork(chain, a.Key, nonce)); (bits > 0 && z >= bits) || (bits < 0 && z < -bits) {
+				return &protocol.Enrol{Nonce: nonce}
+			}
+		}
+	}
+	block("admission: node0's operator admits alice and bob; carol enrols with 8 bits of work; the rest are refused", 5*time.Second)
+	tx("dave-not-admitted", dave.Next(protocoltest.PutRecord("bafkrei-dave", 10)))
+	tx("admit-alice-bob", nodes[0].Next(&protocol.Admit{Tier: protocol.TierMember, Accounts: []protocol.PubKey{alice.Key, bob.Key}}))
+	tx("admit-by-account", alice.Next(&protocol.Admit{Tier: protocol.TierMember, Accounts: []protocol.PubKey{dave.Key}}))
+	tx("admit-a-node", nodes[1].Next(&protocol.Admit{Tier: protocol.TierSelf, Accounts: []protocol.PubKey{nodes[2].Key}}))
+	tx("enrol-carol-too-little-work", carol.Next(enrol(carol, -8)))
+	tx("enrol-carol", carol.Next(enrol(carol, 8)))
+	tx("enrol-alice-admitted", alice.Next(enrol(alice, 8)))
+	tx("enrol-erin", erin.Next(enrol(erin, 8)))
+
 	recA := alice.RecordID()
 	name("record-A", recA)
 	block("alice puts two records; transactions that do not parse or are invalid on their own", 10*time.Second)
@@ -464,7 +487,7 @@ func generateTranscript(t *testing.T) *transcript {
 	tx("put-B", alice.Next(protocoltest.PutRecord("bafkrei-record-b", 2000)))
 	tx("garbage", []byte("not a transaction"))
 	unsupported := bob.Sign(&protocol.Revoke{Grant: missingGrant})
-	unsupported[1] = 9
+	unsupported[1] = 10
 	tx("unsupported-type", unsupported)
 	tx("truncated", putA[:len(putA)-1])
 	tx("put-no-cid", bob.Sign(&protocol.PutRecord{Capsule: protocol.CapsuleBytes{}, DelegatingKey: bob.Key}))
@@ -576,6 +599,17 @@ func generateTranscript(t *testing.T) *transcript {
 	tx("put-C", bob.Next(protocoltest.PutRecord("bafkrei-record-c", 3000)))
 	tx("destroyed-3-node2", nodes[2].Next(destroyed(g3)))
 	tx("destroyed-4-node3", nodes[3].Next(destroyed(g4)))
+	recD := carol.RecordID()
+	name("record-D", recD)
+	tx("put-D-self-tier", carol.Next(protocoltest.PutRecord("bafkrei-record-d", 4000)))
+	tx("put-over-self-allowance", carol.Next(protocoltest.PutRecord("bafkrei-record-e", 10)))
+	tx("grant-D-to-bob", carol.Next(grant(recD, bob, nodeKeys, 0, 0, "treatment")))
+	tx("grant-over-self-allowance", carol.Next(grant(recD, alice, nodeKeys, 0, 0, "treatment")))
+	tx("put-over-self-pool", erin.Next(protocoltest.PutRecord("bafkrei-record-f", 1000)))
+
+	block("carol becomes a member: her records leave the self pool, which takes erin's", 30*time.Minute)
+	tx("admit-carol-member", nodes[1].Next(&protocol.Admit{Tier: protocol.TierMember, Accounts: []protocol.PubKey{carol.Key}}))
+	tx("put-F-in-freed-pool", erin.Next(protocoltest.PutRecord("bafkrei-record-f", 1000)))
 
 	block("grant-3's not-after passes, but erasure revoked it: nothing expires", time.Hour+10*time.Second)
 
@@ -611,6 +645,11 @@ func generateTranscript(t *testing.T) *transcript {
 		"/tombstone/" + recA.String(),
 		"/records/cid/bafkrei-record-b",
 		"/placement/" + recA.String(),
+		"/admission",
+		"/admission/" + carol.Key.String(),
+		"/admission/" + erin.Key.String(),
+		"/admission/" + alice.Key.String(),
+		"/admission/" + dave.Key.String(), // refused: not_found
 		"/status",
 	}
 	return s

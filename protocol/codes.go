@@ -62,14 +62,15 @@ var codes = []codeInfo{
 	{"unknown_query", http.StatusNotFound, 15, "no such query path"},
 	{"too_large", http.StatusRequestEntityTooLarge, 16, "request too large"},
 	{"tx_expired", http.StatusUnprocessableEntity, 17, "transaction past its expiry"},
+	{"not_admitted", http.StatusForbidden, 18, "account not admitted to this network"},
 	{"internal", http.StatusInternalServerError, 99, "internal error"},
 
 	// Refusals of the nodes' HTTP API that never come from the ledger.
 	{"busy", http.StatusServiceUnavailable, 0, "too many requests waiting"},
 	{"unavailable", http.StatusServiceUnavailable, 0, "node could not do it now"},
 	{"commit_timeout", http.StatusGatewayTimeout, 0, "transaction admitted but not committed in time"},
-	{"rate_limited", http.StatusTooManyRequests, 0, "too many requests"},
-	{"quota", http.StatusTooManyRequests, 0, "account over its quota"},
+	{"rate_limited", http.StatusTooManyRequests, 20, "too many requests"},
+	{"quota", http.StatusTooManyRequests, 19, "account over its quota"},
 	{"bad_envelope", http.StatusBadRequest, 0, "deposit does not open with this node's key"},
 	{"wrong_binding", http.StatusBadRequest, 0, "deposit sealed for another chain, grant or node"},
 	{"invalid_kfrag", http.StatusBadRequest, 0, "key fragment does not verify"},
@@ -113,6 +114,7 @@ var (
 	ErrAlreadyExists = sentinel("already_exists")
 	ErrRecordErased  = sentinel("record_erased")
 	ErrTxExpired     = sentinel("tx_expired")
+	ErrNotAdmitted   = sentinel("not_admitted")
 	ErrInternal      = sentinel("internal")
 
 	ErrTooLarge            = sentinel("too_large")

@@ -22,11 +22,15 @@ const (
 	// TxFragmentDestroyed is a grant node's report that it holds no fragment of a grant that
 	// ended: the revocation receipt.
 	TxFragmentDestroyed TxType = 7
+	// TxAdmit is a registry node operator's admission of accounts.
+	TxAdmit TxType = 8
+	// TxEnrol is an account's self-service admission, with proof of work.
+	TxEnrol TxType = 9
 )
 
 var txTypeNames = map[TxType]string{TxPutRecord: "put_record", TxGrant: "grant", TxRevoke: "revoke",
 	TxRequestAccess: "request_access", TxEraseRecord: "erase_record", TxHoldsBlob: "holds_blob",
-	TxFragmentDestroyed: "fragment_destroyed"}
+	TxFragmentDestroyed: "fragment_destroyed", TxAdmit: "admit", TxEnrol: "enrol"}
 
 func (t TxType) String() string {
 	if s, ok := txTypeNames[t]; ok {
@@ -65,7 +69,7 @@ type Tx struct {
 }
 
 // Body is the type-specific part of a transaction: one of *PutRecord, *Grant, *Revoke,
-// *RequestAccess, *EraseRecord, *HoldsBlob, *FragmentDestroyed.
+// *RequestAccess, *EraseRecord, *HoldsBlob, *FragmentDestroyed, *Admit, *Enrol.
 type Body interface {
 	Type() TxType
 	encode(*writer)
@@ -89,6 +93,10 @@ func newBody(t TxType) Body {
 		return new(HoldsBlob)
 	case TxFragmentDestroyed:
 		return new(FragmentDestroyed)
+	case TxAdmit:
+		return new(Admit)
+	case TxEnrol:
+		return new(Enrol)
 	}
 	return nil
 }

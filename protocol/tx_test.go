@@ -55,6 +55,9 @@ func vectorTxs() map[string]*protocol.Tx {
 		"erase_record":       {ChainID: "rr-vectors", Signer: signer, Sequence: 3, Expires: exp + 4, Body: &protocol.EraseRecord{Record: rec}},
 		"holds_blob":         {ChainID: "rr-vectors", Signer: proxy, Sequence: 0, Expires: exp + 5, Body: &protocol.HoldsBlob{Record: rec}},
 		"fragment_destroyed": {ChainID: "rr-vectors", Signer: proxy, Sequence: 1, Expires: exp + 6, Body: &protocol.FragmentDestroyed{Grant: grant}},
+		"admit": {ChainID: "rr-vectors", Signer: proxy, Sequence: 2, Expires: exp + 7,
+			Body: &protocol.Admit{Tier: protocol.TierMember, Accounts: []protocol.PubKey{signer, rs}}},
+		"enrol": {ChainID: "rr-vectors", Signer: signer, Sequence: 4, Expires: exp + 8, Body: &protocol.Enrol{Nonce: 0x0102030405060708}},
 	}
 }
 
@@ -134,7 +137,7 @@ func TestTxHeaderLayout(t *testing.T) {
 		t.Fatalf("TxVersion %d, want 2", protocol.TxVersion)
 	}
 	types := map[string]protocol.TxType{"put_record": 1, "grant": 2, "revoke": 3, "request_access": 4, "erase_record": 5,
-		"holds_blob": 6, "fragment_destroyed": 7}
+		"holds_blob": 6, "fragment_destroyed": 7, "admit": 8, "enrol": 9}
 	for name, tx := range vectorTxs() {
 		if tx.Body.Type() != types[name] || tx.Body.Type().String() != name {
 			t.Errorf("%s: type %d named %q", name, tx.Body.Type(), tx.Body.Type())
@@ -160,8 +163,8 @@ func TestTxHeaderLayout(t *testing.T) {
 	if g := tx.Body.(*protocol.FragmentDestroyed).Grant; !bytes.Equal(body, g[:]) {
 		t.Errorf("fragment_destroyed body %x, want the grant id %x", body, g)
 	}
-	if s := protocol.TxType(8).String(); s != "tx_type_8" {
-		t.Errorf("type 8 is named %q", s)
+	if s := protocol.TxType(10).String(); s != "tx_type_10" {
+		t.Errorf("type 10 is named %q", s)
 	}
 }
 
@@ -260,7 +263,7 @@ func TestDecodeRejects(t *testing.T) {
 		"empty":            {nil, protocol.ErrMalformed},
 		"version 1":        {append([]byte{1}, good[1:]...), protocol.ErrMalformed},
 		"version 3":        {append([]byte{3}, good[1:]...), protocol.ErrMalformed},
-		"next type":        {append([]byte{protocol.TxVersion, 8}, good[2:]...), protocol.ErrUnsupported},
+		"next type":        {append([]byte{protocol.TxVersion, 10}, good[2:]...), protocol.ErrUnsupported},
 		"unknown type":     {append([]byte{protocol.TxVersion, 200}, good[2:]...), protocol.ErrUnsupported},
 		"expires zero":     {expiring(0), protocol.ErrInvalid},
 		"expires negative": {expiring(-1), protocol.ErrInvalid},
