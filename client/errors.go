@@ -30,6 +30,15 @@ var (
 	ErrUnavailable = errors.New("client: no node available")
 	// ErrCIDMismatch: a node stored the blob under another CID than the one computed locally.
 	ErrCIDMismatch = errors.New("client: node answered with another CID")
+	// ErrNotAdmitted: the network admits accounts through its nodes' operators, and none has
+	// admitted this identity.
+	ErrNotAdmitted = errors.New("client: identity not admitted to the network")
+	// ErrQuota: the identity keeps all its allowance lets it (records, bytes, live grants),
+	// or has that much in uploads waiting for their record; erase or revoke to make room.
+	ErrQuota = errors.New("client: over the identity's allowance")
+	// ErrBusy: the nodes are refusing work for now (too many requests from this address or
+	// in total); try again shortly.
+	ErrBusy = errors.New("client: network busy, try again")
 )
 
 // Classify adds to err the sentinel above it falls under, if any (for errors a program got
@@ -83,6 +92,9 @@ var classes = []struct {
 	{ErrErased, []error{protocol.ErrRecordErased}},
 	{ErrNotFound, []error{protocol.ErrNotFound, store.ErrNotFound}},
 	{ErrUnavailable, []error{ErrBlobUnavailable}},
+	{ErrNotAdmitted, []error{protocol.ErrNotAdmitted}},
+	{ErrQuota, []error{protocol.ErrQuota}},
+	{ErrBusy, []error{protocol.ErrRateLimited, protocol.ErrBusy}},
 }
 
 // gatherKind names why nodes refused, when it is a reason a caller acts on (a grant revoked

@@ -33,6 +33,9 @@ func (s *Session) Put(ctx context.Context, file io.Reader, size int64, meta enve
 	meta.Size = size
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.admit(ctx); err != nil { // before the upload, which nodes refuse otherwise
+		return protocol.ID{}, err
+	}
 	for attempt := 0; ; attempt++ {
 		seq, err := s.sequence(ctx)
 		if err != nil {

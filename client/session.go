@@ -36,6 +36,7 @@ type Session struct {
 	mu       sync.Mutex // one transaction of this identity in flight at a time
 	nextSeq  uint64     // the lowest sequence the next transaction may carry
 	seqKnown bool       // nextSeq is this identity's next sequence, as far as this session knows
+	admitted bool       // the identity may transact (admitted, enrolled, or an open network)
 
 	liesMu sync.Mutex
 	lies   []Lie
@@ -228,6 +229,9 @@ func (s *Session) transact(ctx context.Context, build func(seq uint64) (protocol
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var lastErr error
+	if err := s.admit(ctx); err != nil {
+		return nil, err
+	}
 	for attempt := 0; attempt < 4; attempt++ {
 		seq, err := s.sequence(ctx)
 		if err != nil {
@@ -309,4 +313,69 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// admit makes sure the identity may transact, once per Session: on a network with admission
+// rules, an identity nobody admitted enrols itself with proof of work (about 2^enrol_bits
+// hashes, a fraction of a second), or learns that only an operator can admit it. s.mu is
+// held.
+func (s *Session) admit(ctx context.Context) error {
+	if s.admitted {
+		return nil
+	}
+	var acc protocol.Account
+	_, err := s.l.query(ctx, "/admission/"+s.me.String(), nil, &acc)
+	if err == nil {
+		s.admitted = true
+		return nil
+	}
+	if !errors.Is(err, protocol.ErrNotFound) {
+		return err
+	}
+	var rules protocol.AdmissionRules
+	if _, err := s.l.query(ctx, "/admission", nil, &rules); errors.Is(err, protocol.ErrNotFound) {
+		s.admitted = true // an open network
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if rules.EnrolBits == 0 {
+		return &kindError{ErrNotAdmitted, fmt.Errorf("client: this network admits identities through its nodes' operators: ask one to admit %s", s.me)}
+	}
+	started := time.Now()
+	nonce, err := protocol.SolveEnrol(ctx, s.nw.ChainID, s.me, int(rules.EnrolBits))
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		seq, err := s.sequence(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = s.submitAt(ctx, seq, &protocol.Enrol{Nonce: nonce})
+		switch {
+		case err == nil || errors.Is(err, protocol.ErrAlreadyExists):
+			s.log.Debug("identity enrolled", "bits", rules.EnrolBits, "took", time.Since(started))
+			s.admitted = true
+			return nil
+		case errors.Is(err, protocol.ErrBadSequence) && attempt < 3:
+			s.seqKnown = false
+			if err := sleep(ctx, time.Duration(attempt+1)*150*time.Millisecond); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("client: enrolling the identity: %w", err)
+		}
+	}
+}
+
+// Account is the identity's admission and what it keeps against its allowance, as f+1
+// nodes say (ErrNotFound while nobody admitted it and it has not enrolled; every Session
+// call that transacts enrols it first where the network allows).
+func (s *Session) Account(ctx context.Context) (*protocol.Account, error) {
+	var acc protocol.Account
+	if _, err := s.l.query(ctx, "/admission/"+s.me.String(), nil, &acc); err != nil {
+		return nil, classify(err)
+	}
+	return &acc, nil
 }

@@ -174,6 +174,16 @@ type Mempool struct{ o *overlay }
 // NewMempool starts a view over committed state st.
 func NewMempool(st Store) *Mempool { return &Mempool{o: newOverlay(st)} }
 
+// InFlight is how many of signer's transactions the view holds beyond committed state.
+func (m *Mempool) InFlight(signer protocol.PubKey) (uint64, error) {
+	ahead, err := nextSequence(m.o, signer)
+	if err != nil {
+		return 0, err
+	}
+	committed, err := nextSequence(m.o.parent, signer)
+	return ahead - min(ahead, committed), err
+}
+
 // Check applies raw to the view under the rules of the next block (height, time = last block
 // time) and keeps its writes on success.
 func (m *Mempool) Check(bc BlockContext, raw []byte, prechecked bool) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 
+	"github.com/resilientrecords/resilientrecords/internal/source"
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
@@ -39,7 +41,19 @@ type App struct {
 	check   *ledger.Mempool // committed state plus mempool transactions; under checkMu
 	pending *pendingBlock
 	sigs    *sigCache
+	senders *source.Limiter // CheckTx of new transactions, per signer
+
+	peers map[string]bool // p2p ids this node accepts; nil: any
 }
+
+// Each account's pace at one node's mempool: a clinic's integration stays well below it, and
+// a flood needs many accounts, each admitted. Registry nodes' own reports are not limited.
+const (
+	senderRate     = 20 // transactions a second
+	senderBurst    = 100
+	senderInFlight = 64 // transactions waiting in the mempool
+	maxSenders     = 1 << 16
+)
 
 type pendingBlock struct {
 	height int64
@@ -66,6 +80,9 @@ type AppOptions struct {
 	// NoSigCache makes FinalizeBlock verify every signature again even when CheckTx on this
 	// node already did (for measuring what the cache saves).
 	NoSigCache bool
+	// Peers are the p2p ids of the nodes this node connects with (CometBFT asks through
+	// the /p2p/filter/ queries); nil accepts any.
+	Peers []string
 }
 
 // OpenApp opens (or creates) the application's state database in dir.
@@ -78,7 +95,14 @@ func OpenApp(dir string, opts AppOptions) (*App, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	a := &App{db: db, log: lg, hook: opts.OnCommit, sigs: newSigCache(1 << 16)}
+	a := &App{db: db, log: lg, hook: opts.OnCommit, sigs: newSigCache(1 << 16),
+		senders: source.NewLimiter(senderRate, senderBurst, maxSenders)}
+	if opts.Peers != nil {
+		a.peers = map[string]bool{}
+		for _, id := range opts.Peers {
+			a.peers[id] = true
+		}
+	}
 	if opts.NoSigCache {
 		a.sigs.max = 0
 	}
@@ -171,6 +195,11 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	known := a.sigs.has(hash)
 	a.checkMu.Lock()
 	defer a.checkMu.Unlock()
+	if req.Type == abci.CheckTxType_New {
+		if err := a.pace(bc, req.Tx); err != nil {
+			return &abci.ResponseCheckTx{Code: protocol.LedgerCode(err), Log: err.Error()}, nil
+		}
+	}
 	if err := a.check.Check(bc, req.Tx, known); err != nil {
 		return &abci.ResponseCheckTx{Code: protocol.LedgerCode(err), Log: err.Error()}, nil
 	}
@@ -178,6 +207,25 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 		a.sigs.add(hash)
 	}
 	return &abci.ResponseCheckTx{}, nil
+}
+
+// pace refuses a new transaction whose signer sends faster than senderRate, or has
+// senderInFlight transactions waiting; checkMu is held. A refusal here is this node's alone
+// (other nodes may take the transaction): a mempool's limit, not a rule of the ledger.
+func (a *App) pace(bc ledger.BlockContext, raw []byte) error {
+	tx, err := protocol.ParseTx(raw)
+	if err != nil || bc.Nodes[tx.Signer] {
+		return nil // Check refuses what does not parse
+	}
+	if n, err := a.check.InFlight(tx.Signer); err != nil {
+		return err
+	} else if n >= senderInFlight {
+		return protocol.Errorf(protocol.ErrRateLimited, "account %s has %d transactions waiting for a block at this node", tx.Signer, n)
+	}
+	if !a.senders.Allow(tx.Signer.String(), time.Now()) {
+		return protocol.Errorf(protocol.ErrRateLimited, "account %s sends more than %d transactions a second to this node", tx.Signer, senderRate)
+	}
+	return nil
 }
 
 // ProcessProposal rejects blocks that carry undecodable transactions; decodable but
@@ -270,8 +318,18 @@ func (a *App) resetCheck() {
 	a.checkMu.Unlock()
 }
 
-// Query answers ABCI queries (CometBFT's RPC); the node's HTTP API calls Committed directly.
+// Query answers ABCI queries (CometBFT's RPC, and its peer filter); the node's HTTP API calls
+// Committed directly.
 func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQuery, error) {
+	if id, ok := strings.CutPrefix(req.Path, "/p2p/filter/id/"); ok {
+		if a.peers != nil && !a.peers[id] {
+			return &abci.ResponseQuery{Code: protocol.ErrUnauthorized.LedgerCode, Log: "peer " + id + " is not a node of the registry"}, nil
+		}
+		return &abci.ResponseQuery{}, nil
+	}
+	if strings.HasPrefix(req.Path, "/p2p/filter/addr/") {
+		return &abci.ResponseQuery{}, nil // peers are known by id, whatever their address
+	}
 	res := a.query(req.Path)
 	return &abci.ResponseQuery{Code: protocol.LedgerCode(res.err), Log: errLog(res.err), Value: res.value, Height: res.height}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cometbft/cometbft/types"
 
 	"github.com/resilientrecords/resilientrecords/internal/atomicfile"
+	"github.com/resilientrecords/resilientrecords/internal/source"
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
@@ -99,6 +100,29 @@ type Settings struct {
 	PersistentPeers []string     `json:"persistent_peers"`       // id@host:port
 	Timing          Timing       `json:"timing"`
 	Blobs           BlobSettings `json:"blobs"` // blob store and service (blobs.go)
+	API             APISettings  `json:"api"`
+}
+
+// APISettings tell the node's HTTP API where requests come from, for its limits per source
+// (an IPv4 address or an IPv6 /64).
+type APISettings struct {
+	// TrustedProxyHeader is the header a reverse proxy in front of the node sets to the
+	// client's address (X-Forwarded-For or X-Real-IP); empty: no header is believed.
+	TrustedProxyHeader string `json:"trusted_proxy_header,omitempty"`
+	// TrustedProxies are the addresses or CIDR prefixes of those reverse proxies.
+	TrustedProxies []string `json:"trusted_proxies,omitempty"`
+}
+
+// resolver builds the request-source resolver the settings describe.
+func (a APISettings) resolver() (*source.Resolver, error) {
+	proxies, err := source.ParsePrefixes(strings.Join(a.TrustedProxies, ","))
+	if err != nil {
+		return nil, fmt.Errorf("node: api.trusted_proxies: %w", err)
+	}
+	if a.TrustedProxyHeader != "" && len(proxies) == 0 {
+		return nil, errors.New("node: api.trusted_proxy_header needs api.trusted_proxies: the header is believed only from them")
+	}
+	return &source.Resolver{Header: a.TrustedProxyHeader, Proxies: proxies}, nil
 }
 
 // PublicKeys is the public part of a node's keys.
@@ -130,6 +154,16 @@ type NetworkSpec struct {
 	// Replication is how many nodes hold each record's blob (genesis
 	// app_state.replication); 0 means every node.
 	Replication int
+	// Admission is who may transact and what each account keeps (genesis
+	// app_state.admission); nil means protocol.DefaultAdmission.
+	Admission *protocol.AdmissionRules
+}
+
+// appState is genesis.json's app_state: the ledger's genesis, and the p2p ids of the
+// registry's nodes, the only peers a node accepts (filterPeers).
+type appState struct {
+	ledger.GenesisState
+	P2PIDs []string `json:"p2p_ids,omitempty"`
 }
 
 // GenerateNetwork writes one home directory per node under dir (dir/<name>)
@@ -193,11 +227,12 @@ func GenerateNetwork(dir string, spec NetworkSpec) ([]string, error) {
 
 // Init prepares a single-node home: keys, settings and a genesis in which
 // this node is the only validator. For several hosts use GenerateNetwork.
-func Init(home, chainID string, h HostSpec, timing Timing) (*PublicKeys, error) {
+// adm is the network's admission rules (nil: protocol.DefaultAdmission).
+func Init(home, chainID string, h HostSpec, timing Timing, adm *protocol.AdmissionRules) (*PublicKeys, error) {
 	home = filepath.Clean(home)
 	h.Name = filepath.Base(home)
 	if _, err := GenerateNetwork(filepath.Dir(home), NetworkSpec{ChainID: chainID,
-		Nodes: []HostSpec{h}, Timing: timing}); err != nil {
+		Nodes: []HostSpec{h}, Timing: timing, Admission: adm}); err != nil {
 		return nil, err
 	}
 	id, err := initKeys(home)
@@ -208,9 +243,14 @@ func Init(home, chainID string, h HostSpec, timing Timing) (*PublicKeys, error) 
 }
 
 func genesisDoc(spec NetworkSpec, ids []*PublicKeys) (*types.GenesisDoc, error) {
-	gs := ledger.GenesisState{Replication: spec.Replication}
+	adm := spec.Admission
+	if adm == nil {
+		adm = &protocol.DefaultAdmission
+	}
+	gs := appState{GenesisState: ledger.GenesisState{Replication: spec.Replication, Admission: adm}}
 	vals := make([]types.GenesisValidator, len(ids))
 	for i, id := range ids {
+		gs.P2PIDs = append(gs.P2PIDs, id.NodeID)
 		pub := id.validator
 		vals[i] = types.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: validatorPower, Name: id.Name}
 		gs.Nodes = append(gs.Nodes, protocol.Node{Name: id.Name, API: apiURL(spec.Nodes[i].APIAddr),

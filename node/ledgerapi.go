@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/resilientrecords/resilientrecords/internal/source"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
@@ -18,21 +19,32 @@ import (
 // the ledger: submit a transaction and wait for its block, read committed state, and see who
 // the node is.
 
-// maxPendingSubmits bounds the submissions waiting for their block at once; beyond it a node
-// answers busy rather than hold more goroutines.
-const maxPendingSubmits = 256
+// Submissions waiting for their block are bounded in total, beyond which a node answers
+// busy rather than hold more goroutines, and per source, so that one client cannot hold them
+// all; each source also has a pace. Checking a transaction costs a signature verification
+// before anything tells a stranger's junk apart.
+const (
+	maxPendingSubmits   = 256
+	maxSourceSubmits    = 16
+	submitRatePerSource = 50 // a second
+	submitBurst         = 100
+	maxSubmitSources    = 1 << 16
+)
 
 // ledgerAPI serves the ledger routes of one node.
 type ledgerAPI struct {
 	n       *Node
-	pending chan struct{}
+	sources *source.Resolver
+	pending *source.Gate
+	pace    *source.Limiter
 
 	statusMu sync.Mutex
 	status   protocol.Status // the last one signed: a status changes once a block
 }
 
-func (n *Node) registerLedgerAPI(mux *http.ServeMux) {
-	a := &ledgerAPI{n: n, pending: make(chan struct{}, maxPendingSubmits)}
+func (n *Node) registerLedgerAPI(mux *http.ServeMux, sources *source.Resolver) {
+	a := &ledgerAPI{n: n, sources: sources, pending: source.NewGate(maxSourceSubmits, maxPendingSubmits),
+		pace: source.NewLimiter(submitRatePerSource, submitBurst, maxSubmitSources)}
 	mux.HandleFunc(protocol.RouteSubmitTx, a.serveSubmit)
 	mux.HandleFunc(protocol.RouteTx, a.serveTx)
 	mux.HandleFunc(protocol.RouteQuery, a.serveQuery)
@@ -40,13 +52,23 @@ func (n *Node) registerLedgerAPI(mux *http.ServeMux) {
 }
 
 func (a *ledgerAPI) serveSubmit(w http.ResponseWriter, r *http.Request) {
-	select {
-	case a.pending <- struct{}{}:
-		defer func() { <-a.pending }()
-	default:
-		protocol.WriteError(w, protocol.Errorf(protocol.ErrBusy, "too many transactions waiting for commit"))
+	from := a.sources.Key(r)
+	if !a.pace.Allow(from, time.Now()) {
+		w.Header().Set("Retry-After", "1")
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrRateLimited, "more than %d transactions a second from this address", submitRatePerSource))
 		return
 	}
+	release, full, ok := a.pending.Enter(from)
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		if full {
+			protocol.WriteError(w, protocol.Errorf(protocol.ErrBusy, "too many transactions waiting for commit"))
+		} else {
+			protocol.WriteError(w, protocol.Errorf(protocol.ErrRateLimited, "%d transactions from this address already wait for commit", maxSourceSubmits))
+		}
+		return
+	}
+	defer release()
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxTxBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError

@@ -31,7 +31,20 @@ type LocalNetOptions struct {
 	// KuboAPIs, if set, gives node i's blob store to the kubo daemon at KuboAPIs[i] ("": the
 	// embedded store).
 	KuboAPIs []string
+	// Admission is the network's admission rules (nil: LocalAdmission).
+	Admission *protocol.AdmissionRules
+	// API is every node's API settings (a benchmark trusts a header to tell its clients
+	// apart on loopback).
+	API APISettings
 }
+
+// LocalAdmission are the rules of a local network: the defaults, with less work per
+// enrolment, so that tests and demonstrations enrol their identities in milliseconds.
+var LocalAdmission = func() protocol.AdmissionRules {
+	r := protocol.DefaultAdmission
+	r.EnrolBits = 14
+	return r
+}()
 
 // LocalNet is n validators in this process on 127.0.0.1, each with its own
 // home directory under one parent, so that nodes and the whole network can
@@ -96,21 +109,25 @@ func (nw *LocalNet) generate() error {
 		hosts[i] = HostSpec{Name: fmt.Sprintf("node%d", i), Host: "127.0.0.1", Listen: "127.0.0.1",
 			P2PPort: port, APIAddr: fmt.Sprintf("127.0.0.1:%d", api)}
 	}
+	adm := nw.opts.Admission
+	if adm == nil {
+		adm = &LocalAdmission
+	}
 	homes, err := GenerateNetwork(nw.dir, NetworkSpec{ChainID: nw.opts.ChainID, Nodes: hosts, Timing: nw.opts.Timing,
-		Replication: nw.opts.Replication})
+		Replication: nw.opts.Replication, Admission: adm})
 	if err != nil {
 		return err
 	}
-	for i, api := range nw.opts.KuboAPIs {
-		if i >= len(homes) || api == "" {
-			continue
-		}
-		st, err := ReadSettings(homes[i])
+	for i, home := range homes {
+		st, err := ReadSettings(home)
 		if err != nil {
 			return err
 		}
-		st.Blobs.KuboAPI = api
-		if err := WriteSettings(homes[i], st); err != nil {
+		if i < len(nw.opts.KuboAPIs) {
+			st.Blobs.KuboAPI = nw.opts.KuboAPIs[i]
+		}
+		st.API = nw.opts.API
+		if err := WriteSettings(home, st); err != nil {
 			return err
 		}
 	}

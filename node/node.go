@@ -4,6 +4,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +20,9 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/proxy"
 	"github.com/cometbft/cometbft/rpc/client/local"
+	"github.com/cometbft/cometbft/types"
 
+	"github.com/resilientrecords/resilientrecords/internal/source"
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
@@ -43,6 +46,7 @@ type Node struct {
 	px       *proxyServer
 	bl       *blobNode
 	rep      *reporter
+	sources  *source.Resolver // where API requests come from, for limits per source
 
 	mu      sync.Mutex
 	stopped bool
@@ -71,6 +75,17 @@ func Open(home string, opts Options) (*Node, error) {
 	if err := c.ValidateBasic(); err != nil {
 		return nil, fmt.Errorf("node: config: %w", err)
 	}
+	peers, err := registryPeers(c.GenesisFile())
+	if err != nil {
+		return nil, err
+	}
+	sources, err := s.API.resolver()
+	if err != nil {
+		return nil, err
+	}
+	// Only the registry's nodes may connect: anyone else could feed the mempool past every
+	// limit of the HTTP API.
+	c.FilterPeers = peers != nil
 	px, err := openVault(home, lg)
 	if err != nil {
 		return nil, err
@@ -78,7 +93,7 @@ func Open(home string, opts Options) (*Node, error) {
 	bl := &blobNode{}
 	rep := newReporter()
 	app, err := OpenApp(filepath.Join(home, ledgerDir), AppOptions{Logger: lg, NoSigCache: opts.NoSigCache,
-		OnCommit: px.onCommit(bl.onCommit(rep.onCommit(opts.OnCommit)))})
+		OnCommit: px.onCommit(bl.onCommit(rep.onCommit(opts.OnCommit))), Peers: peers})
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +118,7 @@ func Open(home string, opts Options) (*Node, error) {
 		app.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg, px: px, bl: bl, rep: rep}
+	n := &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg, px: px, bl: bl, rep: rep, sources: sources}
 	rep.n, rep.signer, rep.log = n, px.svc.Signer(), lg
 	rep.self = protocol.PubKeyOf(rep.signer.VerifyingKey())
 	n.bg, n.bgCancel = context.WithCancel(context.Background())
@@ -113,6 +128,19 @@ func Open(home string, opts Options) (*Node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// registryPeers reads the p2p ids of the registry's nodes from genesis (nil if it names none).
+func registryPeers(genesisPath string) ([]string, error) {
+	gen, err := types.GenesisDocFromFile(genesisPath)
+	if err != nil {
+		return nil, fmt.Errorf("node: genesis: %w", err)
+	}
+	var st appState
+	if err := json.Unmarshal(gen.AppState, &st); err != nil {
+		return nil, fmt.Errorf("node: genesis app_state: %w", err)
+	}
+	return st.P2PIDs, nil
 }
 
 // cometConfig builds CometBFT's configuration from the node's settings.

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -166,4 +167,34 @@ func (r *reporter) sendOwed(ctx context.Context) {
 			r.log.Warn("reporter: reporting a destroyed fragment", "grant", id.String(), "err", err)
 		}
 	}
+}
+
+// Admit admits accounts on tier, as the node's operator: an Admit signed with the node's
+// proxy key (the account its reports use, so one sequence), sent to its mempool. It returns
+// once this node has committed it.
+func (n *Node) Admit(ctx context.Context, tier uint8, keys ...protocol.PubKey) error {
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), protocol.MaxAdmitBatch)]
+		keys = keys[len(batch):]
+		if err := n.rep.report(ctx, &protocol.Admit{Tier: tier, Accounts: batch}); err != nil {
+			return fmt.Errorf("node: admit: %w", err)
+		}
+		for {
+			snap, err := n.app.Committed()
+			if err != nil {
+				return err
+			}
+			a, err := snap.Account(batch[len(batch)-1])
+			snap.Release()
+			if err == nil && a.Tier == tier {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("node: admit: %w", ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }

@@ -49,6 +49,7 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newAuditCmd(),
 		newDemoCmd(),
 		newStatusCmd(),
+		newAccountCmd(),
 		newNodeCmd(),
 	)
 	return root

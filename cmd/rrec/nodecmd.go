@@ -27,7 +27,7 @@ and run 'rrec node start' there. For a network on one machine, 'rrec devnet' is 
 		Example: `  rrec node generate --dir ./homes --chain-id clinic-net --hosts a.example,b.example,c.example,d.example
   rrec node start --home ./homes/node0`,
 	}
-	cmd.AddCommand(newNodeInitCmd(), newNodeGenerateCmd(), newNodeStartCmd())
+	cmd.AddCommand(newNodeInitCmd(), newNodeGenerateCmd(), newNodeStartCmd(), newNodeAdmitCmd())
 	return cmd
 }
 
@@ -106,6 +106,7 @@ func newNodeInitCmd() *cobra.Command {
 	var (
 		home, chainID, host string
 		pl                  placement
+		af                  admissionFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "init --home DIR --chain-id ID --host HOST",
@@ -118,7 +119,11 @@ genesis in which this node is the only validator. It refuses a home that already
 			if home == "" || chainID == "" || host == "" {
 				return errors.New("node init needs --home DIR, --chain-id ID and --host HOST (the address clients and peers dial)")
 			}
-			id, err := node.Init(home, chainID, pl.host(filepath.Base(home), host), pl.timing())
+			adm, err := af.rules()
+			if err != nil {
+				return err
+			}
+			id, err := node.Init(home, chainID, pl.host(filepath.Base(home), host), pl.timing(), adm)
 			if errors.Is(err, node.ErrHomeExists) {
 				return fmt.Errorf("%s already holds a node: start it with 'rrec node start --home %s'", home, home)
 			}
@@ -136,6 +141,7 @@ genesis in which this node is the only validator. It refuses a home that already
 	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain `ID` of the new network")
 	cmd.Flags().StringVar(&host, "host", "", "`HOST` that peers and clients dial")
 	pl.flags(cmd)
+	af.flags(cmd)
 	return cmd
 }
 
@@ -143,6 +149,7 @@ func newNodeGenerateCmd() *cobra.Command {
 	var (
 		dir, chainID, hosts string
 		pl                  placement
+		af                  admissionFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "generate --dir DIR --chain-id ID --hosts HOST,HOST,...",
@@ -173,7 +180,11 @@ ones.`,
 				}
 				specs = append(specs, spec)
 			}
-			homes, err := node.GenerateNetwork(dir, node.NetworkSpec{ChainID: chainID, Nodes: specs, Timing: pl.timing()})
+			adm, err := af.rules()
+			if err != nil {
+				return err
+			}
+			homes, err := node.GenerateNetwork(dir, node.NetworkSpec{ChainID: chainID, Nodes: specs, Timing: pl.timing(), Admission: adm})
 			if err != nil {
 				return err
 			}
@@ -190,6 +201,7 @@ ones.`,
 	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain `ID` of the new network")
 	cmd.Flags().StringVar(&hosts, "hosts", "", "comma-separated `LIST` of [NAME=]HOST[:P2PPORT:APIPORT], one per node")
 	pl.flags(cmd)
+	af.flags(cmd)
 	return cmd
 }
 
