@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/resilientrecords/resilientrecords/internal/source"
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/proxy"
 )
@@ -35,6 +36,10 @@ type proxyServer struct {
 	svc   *proxy.Service
 	srv   *http.Server
 	log   *slog.Logger
+	// sources keys the proxy's per-source limits; set before attach. Nil keys by peer
+	// address and believes no forwarding header, the only safe choice until the operator
+	// names the reverse proxies in front of the node.
+	sources *source.Resolver
 }
 
 // openVault opens the vault before the ledger, whose commit hook must
@@ -67,7 +72,7 @@ func (p *proxyServer) attach(home string, app *App, s Settings) error {
 	}
 	stale := 3 * time.Duration(s.Timing.EmptyBlocksInterval)
 	p.svc, err = proxy.New(proxy.Config{Ledger: app, ProxyKey: sk, Vault: p.vault, Logger: p.log,
-		MaxStaleness: max(stale, minStaleness)})
+		MaxStaleness: max(stale, minStaleness), Sources: p.sources})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}

@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -518,6 +520,33 @@ func TestProxyNetwork(t *testing.T) {
 				t.Fatal("caught-up node still holds g2's fragment")
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
+	// Last: it spends this host's deposit budget at node 1.
+	t.Run("deposits limited per source, forwarding header not believed", func(t *testing.T) {
+		url := p.nodes[1].API + "/v1/grants/" + protocol.ID{9}.String() + "/fragment"
+		for i := 0; ; i++ {
+			if i == 500 {
+				t.Fatal("500 junk deposits from one source and none limited")
+			}
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader("{"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A fresh address per request: believed, it would be a fresh budget each time.
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.%d.%d", i/250, i%250))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusTooManyRequests {
+				break
+			}
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("junk deposit %d: status %d", i, resp.StatusCode)
+			}
 		}
 	})
 }

@@ -76,12 +76,20 @@ func TestVaultAtRest(t *testing.T) {
 				t.Fatalf("%s: mode %v, want 0600", f, fi.Mode().Perm())
 			}
 		}
-		// Renamed to another grant, the file does not open (AAD binds it).
+		// Renamed to another grant, the file does not open (AAD binds it). The running vault
+		// ignores a file put there behind its back; a reopened one lists it, and refuses it.
 		other := protocol.ID{1}
 		if err := os.WriteFile(filepath.Join(nd.dir, "vault", other.String()), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := nd.vault.Get(other); !errors.Is(err, proxy.ErrVaultCorrupt) {
+		if _, err := nd.vault.Get(other); !errors.Is(err, proxy.ErrNotHeld) {
+			t.Fatalf("file planted in a running vault: got %v", err)
+		}
+		reopened, err := proxy.OpenVault(filepath.Join(nd.dir, "vault"), filepath.Join(nd.dir, "vault_key"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reopened.Get(other); !errors.Is(err, proxy.ErrVaultCorrupt) {
 			t.Fatalf("renamed vault file: got %v", err)
 		}
 	}

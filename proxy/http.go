@@ -1,7 +1,7 @@
 package proxy
 
 import (
-	"net"
+	"errors"
 	"net/http"
 
 	"github.com/resilientrecords/resilientrecords/protocol"
@@ -17,40 +17,57 @@ func (s *Service) Handler() http.Handler {
 }
 
 func (s *Service) serveDeposit(w http.ResponseWriter, r *http.Request) {
+	// Limited by source before the body is read or the node waits for any block: a refused
+	// flood costs the node a map lookup per request.
+	src := s.cfg.Sources.Key(r)
+	if !s.depos.Allow(src, s.cfg.Now()) {
+		writeError(w, protocol.ErrRateLimited)
+		return
+	}
 	grant, err := protocol.ParseHex[protocol.ID](r.PathValue("grant"))
 	if err != nil {
-		protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "grant id in the path must be 64 hex digits"))
+		writeError(w, protocol.Errorf(protocol.ErrMalformed, "grant id in the path must be 64 hex digits"))
 		return
 	}
 	var d protocol.Deposit
 	if err := protocol.ReadJSON(w, r, protocol.MaxDepositBody, &d); err != nil {
-		protocol.WriteError(w, err)
+		writeError(w, err)
 		return
 	}
-	rc, err := s.Deposit(grant, &d)
+	rc, err := s.deposit(src, grant, &d)
 	if err != nil {
-		protocol.WriteError(w, err)
+		writeError(w, err)
 		return
 	}
 	protocol.WriteJSON(w, http.StatusCreated, rc)
 }
 
 func (s *Service) serveReencrypt(w http.ResponseWriter, r *http.Request) {
-	// Requests from one address are limited before any signature check, so junk costs the
+	// Requests from one source are limited before any signature check, so junk costs the
 	// node little; honest requesters are limited by key in Reencrypt.
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil && !s.addrs.allow(host, s.cfg.Now()) {
-		protocol.WriteError(w, protocol.ErrRateLimited)
+	src := s.cfg.Sources.Key(r)
+	if !s.addrs.Allow(src, s.cfg.Now()) {
+		writeError(w, protocol.ErrRateLimited)
 		return
 	}
 	var req protocol.ReencryptRequest
 	if err := protocol.ReadJSON(w, r, protocol.MaxRequestBody, &req); err != nil {
-		protocol.WriteError(w, err)
+		writeError(w, err)
 		return
 	}
-	resp, err := s.Reencrypt(&req)
+	resp, err := s.reencrypt(src, &req)
 	if err != nil {
-		protocol.WriteError(w, err)
+		writeError(w, err)
 		return
 	}
 	protocol.WriteJSON(w, http.StatusOK, resp)
+}
+
+// writeError tells a client refused busy when to come back: the queue it found full drains
+// within moments.
+func writeError(w http.ResponseWriter, err error) {
+	if errors.Is(err, protocol.ErrBusy) {
+		w.Header().Set("Retry-After", "1")
+	}
+	protocol.WriteError(w, err)
 }

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/resilientrecords/resilientrecords/internal/source"
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
@@ -48,28 +49,43 @@ type Config struct {
 	// requests per recipient key (default 50/s, burst 100).
 	RequesterRate  rate.Limit
 	RequesterBurst int
-	// AddrRate and AddrBurst limit re-encryption requests per remote
-	// address before any signature is checked (default 1000/s, burst 2000).
+	// AddrRate and AddrBurst limit re-encryption requests per source (Sources)
+	// before any signature is checked (default 1000/s, burst 2000).
 	AddrRate  rate.Limit
 	AddrBurst int
+	// DepositRate and DepositBurst limit deposits per source before the body is
+	// read (default 20/s, burst 40): an owner deposits once per grant and node.
+	DepositRate  rate.Limit
+	DepositBurst int
+	// Sources names a request's source for the limits: its IPv4 address or IPv6
+	// /64, read from a trusted reverse proxy's header if configured. Nil: the
+	// peer's address, no header believed.
+	Sources *source.Resolver
 	// MaxConcurrent bounds the requests doing curve arithmetic at once
-	// (default GOMAXPROCS); the rest queue. Without it a burst of requests
-	// starves the node's own consensus of CPU, its blocks fall behind, and
-	// it turns stale.
+	// (default GOMAXPROCS); deposits take at most half of them. Without it a
+	// burst of requests starves the node's own consensus of CPU, its blocks
+	// fall behind, and it turns stale.
 	MaxConcurrent int
+	// MaxQueue bounds the requests waiting for a curve slot (default 4 ×
+	// MaxConcurrent; deposits at most half of them), QueueWait how long one
+	// waits (default 2 s). Past either, the node answers busy (503).
+	MaxQueue  int
+	QueueWait time.Duration
 	// Now is the wall clock (default time.Now); tests move it.
 	Now func() time.Time
 }
 
 // Service is one node's re-encryption proxy.
 type Service struct {
-	cfg    Config
-	signer *umbral.Signer
-	self   protocol.PubKey
-	log    *slog.Logger
-	limits *limiter // per recipient key
-	addrs  *limiter // per remote address
-	work   chan struct{}
+	cfg      Config
+	signer   *umbral.Signer
+	self     protocol.PubKey
+	log      *slog.Logger
+	limits   *source.Limiter // per recipient key
+	addrs    *source.Limiter // re-encryptions per source
+	depos    *source.Limiter // deposits per source
+	inFlight *source.Gate    // requests holding or waiting for a curve slot, per source
+	curve    *curve
 
 	capsMu   sync.Mutex
 	capsules map[protocol.ID]*umbral.Capsule // decoded committed capsules; records never change
@@ -98,8 +114,20 @@ func New(cfg Config) (*Service, error) {
 	if cfg.AddrBurst <= 0 {
 		cfg.AddrBurst = 2000
 	}
+	if cfg.DepositRate <= 0 {
+		cfg.DepositRate = 20
+	}
+	if cfg.DepositBurst <= 0 {
+		cfg.DepositBurst = 40
+	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = 4 * cfg.MaxConcurrent
+	}
+	if cfg.QueueWait <= 0 {
+		cfg.QueueWait = 2 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -109,12 +137,24 @@ func New(cfg Config) (*Service, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	s := umbral.NewSigner(cfg.ProxyKey)
+	places := cfg.MaxConcurrent + cfg.MaxQueue
 	return &Service{cfg: cfg, signer: s, self: protocol.PubKeyOf(s.VerifyingKey()), log: lg,
-		limits:   newLimiter(cfg.RequesterRate, cfg.RequesterBurst),
-		addrs:    newLimiter(cfg.AddrRate, cfg.AddrBurst),
-		work:     make(chan struct{}, cfg.MaxConcurrent),
+		limits:   source.NewLimiter(cfg.RequesterRate, cfg.RequesterBurst, maxLimited),
+		addrs:    source.NewLimiter(cfg.AddrRate, cfg.AddrBurst, maxSources),
+		depos:    source.NewLimiter(cfg.DepositRate, cfg.DepositBurst, maxSources),
+		inFlight: source.NewGate(max(1, places/2), places),
+		curve:    newCurve(cfg.MaxConcurrent, cfg.MaxQueue, cfg.QueueWait),
 		capsules: make(map[protocol.ID]*umbral.Capsule)}, nil
 }
+
+// The limiters track at most this many keys, dropping the least recently seen past it (a
+// dropped key comes back with a full bucket: the bound costs precision, never
+// availability). Sources are cheap to change (an IPv6 /48 holds 65 536 /64s), recipient
+// keys are not: each needs a committed grant.
+const (
+	maxSources = 1 << 16
+	maxLimited = 1 << 14
+)
 
 // NodeKey is this node's proxy public key, its name in grants.
 func (s *Service) NodeKey() protocol.PubKey { return s.self }
@@ -173,107 +213,13 @@ func (s *Service) grantNode(g *protocol.GrantState) (protocol.GrantNode, bool) {
 	return g.Nodes[i], true
 }
 
-// depositLive is the deposit rule on liveness: a grant that is not valid
-// yet may take its fragments already; a revoked or expired one may not.
-func depositLive(g *protocol.GrantState, t int64) error {
-	if err := g.LiveAt(t); err != nil && !errors.Is(err, protocol.ErrNotYetValid) {
-		return grantRefusal(err)
-	}
-	return nil
-}
-
-// Deposit accepts the key fragment for grant sealed in d, if the grant is
-// committed and live, names this node, matches the commitment and verifies;
-// it returns the node's signed receipt.
-func (s *Service) Deposit(grant protocol.ID, d *protocol.Deposit) (*protocol.DepositReceipt, error) {
-	s.catchUp(d.Height)
-	s.work <- struct{}{}
-	defer func() { <-s.work }()
-	snap, err := s.snapshot()
-	if err != nil {
-		return nil, err
-	}
-	defer snap.Release()
-	kfb, err := protocol.OpenDeposit(s.cfg.ProxyKey, snap.ChainID, grant, s.self, d)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(kfb)
-	g, err := snap.Grant(grant)
-	if err != nil {
-		return nil, grantRefusal(err)
-	}
-	if err := depositLive(g, snap.Time); err != nil {
-		return nil, err
-	}
-	gn, ok := s.grantNode(g)
-	if !ok {
-		return nil, protocol.ErrNotGrantNode
-	}
-	if protocol.Commitment(kfb) != gn.Commitment {
-		return nil, protocol.ErrWrongCommitment
-	}
-	rec, err := snap.Record(g.Record)
-	if err != nil {
-		s.log.Error("proxy: grant without record", "grant", grant.String(), "err", err)
-		return nil, protocol.ErrInternal
-	}
-	vkf, err := verifyKFrag(kfb, g, rec)
-	if err != nil {
-		return nil, err
-	}
-	height := snap.Height
-	err = s.cfg.Vault.Put(grant, vkf, func() error {
-		// Under the vault lock: a revocation committed since snap must win.
-		now, err := s.snapshot()
-		if err != nil {
-			return err
-		}
-		defer now.Release()
-		g, err := now.Grant(grant)
-		if err != nil {
-			return grantRefusal(err)
-		}
-		height = now.Height
-		return depositLive(g, now.Time)
-	})
-	switch {
-	case errors.Is(err, ErrHeld):
-		return nil, protocol.ErrAlreadyExists
-	case err != nil && errors.As(err, new(*protocol.Error)):
-		return nil, err
-	case err != nil:
-		s.log.Error("proxy: storing a fragment", "grant", grant.String(), "err", err)
-		return nil, protocol.ErrInternal
-	}
-	s.log.Info("proxy: fragment deposited", "grant", grant.String(), "height", height)
-	r := &protocol.DepositReceipt{Node: s.self, Grant: grant, Commitment: gn.Commitment, Height: height}
-	if err := r.Sign(snap.ChainID, s.signer); err != nil {
-		return nil, protocol.ErrInternal
-	}
-	return r, nil
-}
-
-func verifyKFrag(b []byte, g *protocol.GrantState, rec *protocol.Record) (*umbral.VerifiedKeyFrag, error) {
-	var kf umbral.KeyFrag
-	if err := kf.UnmarshalBinary(b); err != nil {
-		return nil, protocol.Errorf(protocol.ErrInvalidKFrag, "key fragment does not decode")
-	}
-	owner, err1 := umbral.PublicKeyFromBytes(g.Owner[:])
-	deleg, err2 := umbral.PublicKeyFromBytes(rec.DelegatingKey[:])
-	recv, err3 := umbral.PublicKeyFromBytes(g.RecipientEnc[:])
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return nil, protocol.ErrInternal // committed keys were validated by the ledger
-	}
-	vkf, err := kf.Verify(owner, deleg, recv)
-	if err != nil {
-		return nil, protocol.Errorf(protocol.ErrInvalidKFrag, "key fragment does not verify for the grant's owner, record and recipient")
-	}
-	return vkf, nil
-}
-
 // Reencrypt serves a capsule fragment for r, or refuses.
 func (s *Service) Reencrypt(r *protocol.ReencryptRequest) (*protocol.ReencryptResponse, error) {
+	return s.reencrypt("", r)
+}
+
+// reencrypt is Reencrypt for a request from src.
+func (s *Service) reencrypt(src string, r *protocol.ReencryptRequest) (*protocol.ReencryptResponse, error) {
 	now := s.cfg.Now()
 	switch {
 	case r.NotAfter <= now.UnixNano():
@@ -285,14 +231,17 @@ func (s *Service) Reencrypt(r *protocol.ReencryptRequest) (*protocol.ReencryptRe
 	}
 	// A request's wait for its block holds none of the slots of curve work.
 	s.catchUp(r.Height)
-	s.work <- struct{}{}
-	defer func() { <-s.work }()
+	release, err := s.slot(src, false)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	now = s.cfg.Now()
 	// The grant is judged live and the fragment used under the vault's gate, which the
 	// commit hook takes to delete fragments: a cfrag is made against a committed state in
 	// which the grant is live, and none is made once the revoking commit has finished.
-	release := s.cfg.Vault.Hold()
-	defer release()
+	unhold := s.cfg.Vault.Hold()
+	defer unhold()
 	snap, err := s.snapshot()
 	if err != nil {
 		return nil, err
@@ -308,7 +257,7 @@ func (s *Service) Reencrypt(r *protocol.ReencryptRequest) (*protocol.ReencryptRe
 	if !protocol.Verify(g.RecipientSig, r.SignBytes(snap.ChainID), r.Signature) {
 		return nil, protocol.ErrBadSignature
 	}
-	if !s.limits.allow(g.RecipientSig, now) {
+	if !s.limits.Allow(string(g.RecipientSig[:]), now) {
 		return nil, protocol.ErrRateLimited
 	}
 	if err := s.checkRequest(snap, g, r); err != nil {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -10,8 +11,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -53,10 +55,22 @@ type Vault struct {
 	aead cipherAEAD
 	log  *slog.Logger
 
-	gate    sync.RWMutex // held for writing while a commit deletes fragments; see Hold
-	mu      sync.Mutex
+	gate sync.RWMutex // held for writing while a commit deletes fragments; see Hold
+	mu   sync.Mutex
+	// held names the grants with a file in dir. A block may end 100 000 grants this node
+	// never held; looking them up here costs no system call inside ABCI Commit.
+	held    map[protocol.ID]struct{}
 	cache   map[protocol.ID]*umbral.VerifiedKeyFrag
 	pending map[protocol.ID]bool // deletions that failed, retried on every commit
+	ops     vaultOps
+}
+
+// vaultOps counts what deletions cost on disk, so tests can check a commit's bill without
+// timing it, and lets them make directory syncs fail.
+type vaultOps struct {
+	files    atomic.Int64 // fragment files overwritten and removed
+	dirSyncs atomic.Int64 // directory fsyncs, Put's included
+	syncDir  func(dir string) error
 }
 
 type cipherAEAD interface {
@@ -82,20 +96,37 @@ func OpenVault(dir, keyFile string, log *slog.Logger) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Vault{dir: dir, aead: aead, log: log,
+	v := &Vault{dir: dir, aead: aead, log: log, held: make(map[protocol.ID]struct{}),
 		cache: make(map[protocol.ID]*umbral.VerifiedKeyFrag), pending: make(map[protocol.ID]bool)}
-	// Leftover temp files are writes a crash interrupted; they were never
-	// acknowledged, so they go.
+	v.ops.syncDir = atomicfile.SyncDir
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: vault dir: %w", err)
 	}
 	for _, e := range ents {
 		if atomicfile.IsTemp(e.Name()) {
+			// A write a crash interrupted; it was never acknowledged.
 			_ = os.Remove(filepath.Join(dir, e.Name()))
+			continue
+		}
+		if id, ok := grantOfFile(e.Name()); ok && !e.IsDir() {
+			v.held[id] = struct{}{}
 		}
 	}
 	return v, nil
+}
+
+// grantOfFile reads a vault file name; only the name path writes counts, so every
+// grant in held can be deleted by its path.
+func grantOfFile(name string) (protocol.ID, bool) {
+	var id protocol.ID
+	if len(name) != 2*len(id) {
+		return id, false
+	}
+	if _, err := hex.Decode(id[:], []byte(name)); err != nil || hex.EncodeToString(id[:]) != name {
+		return id, false
+	}
+	return id, true
 }
 
 func loadOrCreateKey(path string) ([]byte, error) {
@@ -158,12 +189,16 @@ func (v *Vault) Put(grant protocol.ID, kf *umbral.VerifiedKeyFrag, check func() 
 			return err
 		}
 	}
-	if _, err := os.Stat(v.path(grant)); err == nil {
+	if _, ok := v.held[grant]; ok {
 		return ErrHeld
 	}
+	v.ops.dirSyncs.Add(1) // WriteFile syncs the directory
 	if err := atomicfile.WriteFile(v.path(grant), file, 0o600); err != nil {
 		return fmt.Errorf("proxy: vault write: %w", err)
 	}
+	v.held[grant] = struct{}{}
+	// The write synced the directory, which made an earlier removal whose sync failed durable.
+	delete(v.pending, grant)
 	v.cacheLocked(grant, kf)
 	return nil
 }
@@ -187,11 +222,15 @@ func (v *Vault) Hold() (release func()) {
 func (v *Vault) Get(grant protocol.ID) (*umbral.VerifiedKeyFrag, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if _, ok := v.held[grant]; !ok {
+		return nil, ErrNotHeld
+	}
 	if kf, ok := v.cache[grant]; ok {
 		return kf, nil
 	}
 	b, err := readBounded(v.path(grant), int64(vaultFileSize)+1)
 	if errors.Is(err, fs.ErrNotExist) {
+		delete(v.held, grant) // removed behind the vault's back
 		return nil, ErrNotHeld
 	} else if err != nil {
 		return nil, fmt.Errorf("proxy: vault read: %w", err)
@@ -229,8 +268,8 @@ func readBounded(path string, limit int64) ([]byte, error) {
 func (v *Vault) Has(grant protocol.ID) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	_, err := os.Stat(v.path(grant))
-	return err == nil
+	_, ok := v.held[grant]
+	return ok
 }
 
 // Delete removes grant's fragment (no error if absent) and syncs the
@@ -240,11 +279,48 @@ func (v *Vault) Has(grant protocol.ID) bool {
 func (v *Vault) Delete(grant protocol.ID) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.deleteLocked(grant)
+	_, err := v.deleteLocked([]protocol.ID{grant})
+	return err
 }
 
-func (v *Vault) deleteLocked(grant protocol.ID) error {
+// deleteLocked removes the files of the grants in ids that the vault holds or failed to
+// delete before, then syncs the directory once for all of them: one fsync per commit,
+// not one per grant. Whatever fails stays pending, for the next commit to retry.
+func (v *Vault) deleteLocked(ids []protocol.ID) (deleted int, err error) {
+	var removed []protocol.ID
+	var errs []error
+	for _, id := range ids {
+		if _, ok := v.held[id]; !ok && !v.pending[id] {
+			continue
+		}
+		if err := v.removeLocked(id); err != nil {
+			v.pending[id] = true
+			errs = append(errs, fmt.Errorf("proxy: vault delete: %w", err))
+			continue
+		}
+		removed = append(removed, id)
+	}
+	if len(removed) == 0 {
+		return 0, errors.Join(errs...)
+	}
+	v.ops.dirSyncs.Add(1)
+	if err := v.ops.syncDir(v.dir); err != nil {
+		for _, id := range removed {
+			v.pending[id] = true
+		}
+		return 0, errors.Join(append(errs, fmt.Errorf("proxy: vault delete: %w", err))...)
+	}
+	for _, id := range removed {
+		delete(v.pending, id)
+	}
+	return len(removed), errors.Join(errs...)
+}
+
+// removeLocked overwrites grant's file with zeros, syncs it and removes it; the caller
+// syncs the directory.
+func (v *Vault) removeLocked(grant protocol.ID) error {
 	delete(v.cache, grant)
+	v.ops.files.Add(1)
 	p := v.path(grant)
 	if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
 		_, _ = f.Write(make([]byte, vaultFileSize))
@@ -252,63 +328,62 @@ func (v *Vault) deleteLocked(grant protocol.ID) error {
 		f.Close()
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		v.pending[grant] = true
-		return fmt.Errorf("proxy: vault delete: %w", err)
+		return err
 	}
-	if err := atomicfile.SyncDir(v.dir); err != nil {
-		v.pending[grant] = true
-		return fmt.Errorf("proxy: vault delete: %w", err)
-	}
-	delete(v.pending, grant)
+	delete(v.held, grant)
 	return nil
 }
 
-// Grants lists the grants the vault holds fragments for.
+// Grants lists the grants the vault holds fragments for, in byte order.
 func (v *Vault) Grants() ([]protocol.ID, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	ents, err := os.ReadDir(v.dir)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: vault list: %w", err)
-	}
-	var out []protocol.ID
-	for _, e := range ents {
-		var id protocol.ID
-		if len(e.Name()) != 2*len(id) {
-			continue
-		}
-		if _, err := hex.Decode(id[:], []byte(e.Name())); err != nil {
-			continue
-		}
+	return sortedIDs(v.held), nil
+}
+
+func sortedIDs[V any](m map[protocol.ID]V) []protocol.ID {
+	out := make([]protocol.ID, 0, len(m))
+	for id := range m {
 		out = append(out, id)
 	}
-	return out, nil
+	slices.SortFunc(out, func(a, b protocol.ID) int { return bytes.Compare(a[:], b[:]) })
+	return out
 }
 
 // OnCommit deletes the fragments of grants that the block revoked or
 // expired. It is the ledger's commit hook: it runs synchronously inside
-// ABCI Commit, so the deletion is part of committing the block. Deletions
-// that fail are retried on every later commit and at start (Reconcile).
+// ABCI Commit, so the deletion is part of committing the block. Grants the
+// vault does not hold cost a map lookup each; the directory is synced once.
+// Deletions that fail are retried on every later commit and at start
+// (Reconcile).
 func (v *Vault) OnCommit(ci ledger.CommitInfo) {
 	v.gate.Lock()
 	defer v.gate.Unlock()
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	ids := make([]protocol.ID, 0, len(ci.Revoked)+len(ci.Expired)+len(v.pending))
-	ids = append(ids, ci.Revoked...)
-	for _, e := range ci.Expired {
-		ids = append(ids, e.Grant)
-	}
+	due := make(map[protocol.ID]bool, len(v.pending))
 	for id := range v.pending {
-		ids = append(ids, id)
+		due[id] = true
 	}
-	for _, id := range ids {
-		if err := v.deleteLocked(id); err != nil {
-			v.log.Error("vault: deleting a fragment failed; will retry", "grant", id.String(), "height", ci.Height, "err", err)
-			continue
+	mark := func(id protocol.ID) {
+		if _, ok := v.held[id]; ok {
+			due[id] = true
 		}
 	}
-	if len(ids) > 0 {
-		v.log.Debug("vault: fragments deleted at commit", "height", ci.Height, "count", len(ids))
+	for _, id := range ci.Revoked {
+		mark(id)
+	}
+	for _, e := range ci.Expired {
+		mark(e.Grant)
+	}
+	if len(due) == 0 {
+		return
+	}
+	n, err := v.deleteLocked(sortedIDs(due))
+	if err != nil {
+		v.log.Error("vault: deleting fragments failed; will retry", "height", ci.Height, "pending", len(v.pending), "err", err)
+	}
+	if n > 0 {
+		v.log.Debug("vault: fragments deleted at commit", "height", ci.Height, "count", n)
 	}
 }
