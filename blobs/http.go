@@ -1,25 +1,19 @@
 package blobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store"
 )
-
-// IdleTimeout is how long an upload or download may make no progress
-// before the node drops it. The node's server has short whole-request
-// deadlines for its small JSON routes; these routes replace them with a
-// deadline that moves forward while bytes flow.
-const IdleTimeout = 30 * time.Second
 
 // maxCIDText bounds a CID in a path (the ledger's own bound).
 const maxCIDText = 128
@@ -34,68 +28,36 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc(protocol.RouteUpload, s.upload)
 	mux.HandleFunc(protocol.RouteBlob, s.get)
 	mux.HandleFunc(protocol.RouteBlobCAR, s.car)
-	return mux
-}
-
-// progress keeps moving the connection's deadlines while bytes flow.
-type progress struct {
-	rc   *http.ResponseController
-	last time.Time
-}
-
-func newProgress(w http.ResponseWriter) *progress {
-	p := &progress{rc: http.NewResponseController(w)}
-	p.touch()
-	return p
-}
-
-func (p *progress) touch() {
-	now := time.Now()
-	if now.Sub(p.last) < time.Second {
-		return
-	}
-	p.last = now
-	_ = p.rc.SetReadDeadline(now.Add(IdleTimeout))
-	_ = p.rc.SetWriteDeadline(now.Add(IdleTimeout))
-}
-
-type progressReader struct {
-	r io.Reader
-	p *progress
-	n int64
-}
-
-func (r *progressReader) Read(b []byte) (int, error) {
-	n, err := r.r.Read(b)
-	r.n += int64(n)
-	r.p.touch()
-	return n, err
-}
-
-type progressWriter struct {
-	w io.Writer
-	p *progress
-	n int64
-}
-
-func (w *progressWriter) Write(b []byte) (int, error) {
-	n, err := w.w.Write(b)
-	w.n += int64(n)
-	w.p.touch()
-	return n, err
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A blob can be erased, and an answer about one is true only now: no cache on the
+		// way may keep either.
+		w.Header().Set("Cache-Control", "no-store")
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func (s *Service) upload(w http.ResponseWriter, r *http.Request) {
+	leave, ok := s.enter(w, r)
+	if !ok {
+		return
+	}
+	defer leave()
 	snap, err := s.cfg.Ledger.Committed()
 	if err != nil {
 		protocol.WriteError(w, protocol.Errorf(protocol.ErrUnavailable, "ledger state unavailable"))
 		return
 	}
 	chainID := snap.ChainID
-	snap.Release()
 	auth, err := protocol.ParseUploadAuth(r.Header, chainID, s.self, s.cfg.Now())
 	if err != nil {
+		snap.Release()
 		protocol.WriteError(w, err)
+		return
+	}
+	room, rerr := accountRoom(snap, auth.Signer)
+	snap.Release()
+	if rerr != nil {
+		protocol.WriteError(w, rerr)
 		return
 	}
 	if auth.Size > s.cfg.MaxUpload {
@@ -112,52 +74,74 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, protocol.Errorf(protocol.ErrBadSignature, "this upload signature was already used"))
 		return
 	}
-	if p := s.pendingBytesLocked(auth.Signer); p+auth.Size > s.cfg.MaxPending {
+	unreserve, perr := s.reserveLocked(auth.Signer, s.cfg.Sources.Key(r), auth.Size, room)
+	if perr != nil {
 		s.mu.Unlock()
-		protocol.WriteError(w, protocol.Errorf(protocol.ErrQuota, "account has %d bytes uploaded but not yet in a committed record; limit %d", p, s.cfg.MaxPending))
+		if errors.Is(perr, protocol.ErrQuota) {
+			protocol.WriteError(w, perr) // waiting does not help: a record must take the uploads
+		} else {
+			refuse(w, perr)
+		}
 		return
 	}
 	s.seen[auth.Sig] = auth.Time
 	s.mu.Unlock()
+	defer unreserve()
 
-	pr := &progressReader{r: http.MaxBytesReader(w, r.Body, auth.Size+1), p: newProgress(w)}
-	c, n, err := s.cfg.Store.Put(r.Context(), pr)
+	p := s.newProgress(w)
+	f, n, err := s.spool(&progressReader{r: http.MaxBytesReader(w, r.Body, auth.Size+1), p: p})
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
 			protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "body is longer than the signed size %d", auth.Size))
-		case errors.Is(err, store.ErrTooLarge):
-			protocol.WriteError(w, protocol.Errorf(protocol.ErrTooLarge, "blob exceeds the store's limit"))
+		case errors.Is(err, errSpoolDisk):
+			s.log.Error("blobs: spooling an upload", "err", err)
+			refuse(w, protocol.Errorf(protocol.ErrUnavailable, "could not take the upload now"))
 		default:
-			s.log.Warn("blobs: upload failed", "err", err)
+			s.log.Debug("blobs: upload cut", "err", err)
 			protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "upload did not complete"))
 		}
 		return
 	}
+	defer s.unspool(f)
 	if n != auth.Size {
-		if ids, _, err := s.recordsWith(c); err == nil && len(ids) == 0 && !s.hasMarker(c) {
-			_ = s.cfg.Store.Delete(r.Context(), c)
-		}
 		protocol.WriteError(w, protocol.Errorf(protocol.ErrMalformed, "body has %d bytes, signed size is %d", n, auth.Size))
 		return
+	}
+	s.putting.RLock()
+	c, err := s.importUpload(r.Context(), f, auth)
+	s.putting.RUnlock()
+	p.answer()
+	if err != nil {
+		protocol.WriteError(w, err)
+		return
+	}
+	s.log.Debug("blobs: upload stored", "cid", c.String(), "size", n, "signer", auth.Signer.String())
+	protocol.WriteJSON(w, http.StatusCreated, protocol.UploadAnswer{CID: c.String(), Size: n})
+}
+
+// importUpload imports a complete upload and marks it, unless a record already names it.
+func (s *Service) importUpload(ctx context.Context, f io.Reader, auth *protocol.UploadAuth) (cid.Cid, error) {
+	c, n, err := s.cfg.Store.Put(ctx, f)
+	switch {
+	case errors.Is(err, store.ErrTooLarge):
+		return c, protocol.Errorf(protocol.ErrTooLarge, "blob exceeds the store's limit")
+	case err != nil:
+		s.log.Warn("blobs: upload import failed", "err", err)
+		return c, protocol.Errorf(protocol.ErrUnavailable, "store unavailable")
 	}
 	if ids, _, err := s.recordsWith(c); err != nil || len(ids) == 0 {
 		if err := s.addMarker(c, &marker{Signer: auth.Signer, Size: n, Time: s.cfg.Now().UnixNano()}); err != nil {
 			s.log.Error("blobs: upload marker", "err", err)
-			protocol.WriteError(w, protocol.Errorf(protocol.ErrInternal, "could not record the upload"))
-			return
+			return c, protocol.Errorf(protocol.ErrInternal, "could not record the upload")
 		}
 	} else {
-		s.mu.Lock() // a record already names this blob: make sure it is reported
-		for _, id := range ids {
-			s.sync[id] = true
+		for _, id := range ids { // a record already names this blob: make sure it is reported
+			s.q.add(id)
 		}
-		s.mu.Unlock()
-		s.poke()
 	}
-	s.log.Debug("blobs: upload stored", "cid", c.String(), "size", n, "signer", auth.Signer.String())
-	protocol.WriteJSON(w, http.StatusCreated, protocol.UploadAnswer{CID: c.String(), Size: n})
+	return c, nil
 }
 
 // target parses the path CID and refuses erased blobs.
@@ -197,6 +181,11 @@ func (s *Service) storeError(w http.ResponseWriter, c cid.Cid, err error) {
 }
 
 func (s *Service) get(w http.ResponseWriter, r *http.Request) {
+	leave, ok := s.enter(w, r)
+	if !ok {
+		return
+	}
+	defer leave()
 	c, ok := s.target(w, r)
 	if !ok {
 		return
@@ -240,7 +229,7 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, off+length-1, size))
 	}
 	w.WriteHeader(status)
-	pw := &progressWriter{w: w, p: newProgress(w)}
+	pw := &progressWriter{w: w, p: s.newProgress(w)}
 	if _, err := pw.Write(first[:k]); err != nil {
 		return
 	}
@@ -248,12 +237,17 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, store.ErrCorrupt) {
 			s.reportCorrupt(c)
 		}
-		s.log.Warn("blobs: read aborted", "cid", c.String(), "sent", pw.n+int64(0), "err", err)
+		s.log.Warn("blobs: read aborted", "cid", c.String(), "sent", pw.n, "err", err)
 		panic(http.ErrAbortHandler) // the client must see a broken response, not a short one
 	}
 }
 
 func (s *Service) car(w http.ResponseWriter, r *http.Request) {
+	leave, ok := s.enter(w, r)
+	if !ok {
+		return
+	}
+	defer leave()
 	c, ok := s.target(w, r)
 	if !ok {
 		return
@@ -266,7 +260,7 @@ func (s *Service) car(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/vnd.ipld.car; version=1")
-	pw := &progressWriter{w: w, p: newProgress(w)}
+	pw := &progressWriter{w: w, p: s.newProgress(w)}
 	if err := s.cfg.Store.ExportCAR(r.Context(), c, pw); err != nil {
 		if errors.Is(err, store.ErrCorrupt) {
 			s.reportCorrupt(c)

@@ -91,6 +91,7 @@ func (s *Service) addMarker(c cid.Cid, m *marker) error {
 		return fmt.Errorf("blobs: upload marker: %w", err)
 	}
 	s.pending[c] = m
+	s.pendingBy[m.Signer] += m.Size
 	return nil
 }
 
@@ -104,6 +105,10 @@ func (s *Service) dropMarker(c cid.Cid) {
 		s.log.Warn("blobs: removing an upload marker", "cid", c.String(), "err", err)
 		return
 	}
+	m := s.pending[c]
+	if s.pendingBy[m.Signer] -= m.Size; s.pendingBy[m.Signer] <= 0 {
+		delete(s.pendingBy, m.Signer)
+	}
 	delete(s.pending, c)
 }
 
@@ -112,15 +117,4 @@ func (s *Service) hasMarker(c cid.Cid) bool {
 	defer s.mu.Unlock()
 	_, ok := s.pending[c]
 	return ok
-}
-
-// pendingBytes is what an account has uploaded that no record took yet.
-func (s *Service) pendingBytesLocked(pk protocol.PubKey) int64 {
-	var n int64
-	for _, m := range s.pending {
-		if m.Signer == pk {
-			n += m.Size
-		}
-	}
-	return n
 }

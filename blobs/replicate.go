@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -61,9 +62,19 @@ func (s *Service) ensure(ctx context.Context, id protocol.ID) error {
 		if err := s.fetch(ctx, c, rec, all); err != nil {
 			return err
 		}
+		// An erasure that committed while the fetch ran found nothing to delete, or deleted
+		// what the fetch then completed: the deletion is this side's to finish.
+		if live, err := s.liveRecordWith(c); err == nil && !live {
+			s.eraseBlob(ctx, rec.CID)
+			return nil
+		}
 	}
 	return s.report(ctx, rec)
 }
+
+// errNotYet is a record whose work must wait for other nodes: it is retried like a failure,
+// but it is none.
+var errNotYet = errors.New("blobs: waiting for the placed nodes to report")
 
 // dropUnplaced deletes the copy a node holds of a blob placed elsewhere
 // (it took the owner's upload) once every placed node reported holding
@@ -74,8 +85,7 @@ func (s *Service) dropUnplaced(ctx context.Context, c cid.Cid, rec *protocol.Rec
 		return err
 	}
 	if len(rec.Holders) < placed {
-		s.retryLater(ctx, rec.ID)
-		return nil
+		return errNotYet
 	}
 	if err := s.cfg.Store.Delete(ctx, c); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -129,10 +139,15 @@ func (s *Service) fetch(ctx context.Context, c cid.Cid, rec *protocol.Record, re
 }
 
 func (s *Service) fetchCAR(ctx context.Context, c cid.Cid, base string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/blobs/"+c.String()+"/car", nil)
 	if err != nil {
 		return err
 	}
+	m := &meter{}
+	stop := s.watch(cancel, m)
+	defer stop()
 	resp, err := s.cfg.HTTP.Do(req)
 	if err != nil {
 		return err
@@ -141,7 +156,23 @@ func (s *Service) fetchCAR(ctx context.Context, c cid.Cid, base string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
-	roots, err := s.cfg.Store.ImportCAR(ctx, resp.Body)
+	// The CAR of a blob the store would take is its bytes, its internal nodes (about 1/64
+	// more) and framing; anything longer is refused before it fills the spool.
+	limit := s.cfg.MaxUpload + s.cfg.MaxUpload/32 + 4<<20
+	m.r = io.LimitReader(resp.Body, limit+1)
+	f, n, err := s.spool(m)
+	stop()
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, errSpoolDisk) {
+			return fmt.Errorf("peer sent under %d bytes in %s: %w", s.cfg.MinRate, s.cfg.IdleTimeout, err)
+		}
+		return err
+	}
+	defer s.unspool(f)
+	if n > limit {
+		return fmt.Errorf("%w: CAR longer than %d bytes", store.ErrTooLarge, limit)
+	}
+	roots, err := s.cfg.Store.ImportCAR(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -243,7 +274,7 @@ func (s *Service) recordsWith(c cid.Cid) (ids []protocol.ID, allErased bool, err
 
 // repairBlob replaces a blob whose read failed verification: the store
 // keeps an existing block rather than overwrite it, so the blob is deleted
-// and fetched again from peers.
+// and its records queued to fetch it again from peers.
 func (s *Service) repairBlob(ctx context.Context, c cid.Cid) {
 	ids, _, err := s.recordsWith(c)
 	if err != nil || len(ids) == 0 {
@@ -254,68 +285,8 @@ func (s *Service) repairBlob(ctx context.Context, c cid.Cid) {
 		s.log.Error("blobs: repair could not delete the damaged blob", "cid", c.String(), "err", err)
 	}
 	for _, id := range ids {
-		if err := s.ensure(ctx, id); err != nil {
-			s.log.Warn("blobs: repair fetch", "cid", c.String(), "err", err)
-			s.retryLater(ctx, id)
-		}
+		s.q.add(id)
 	}
-}
-
-// RepairAll walks every committed record: it fetches the placed blobs the
-// store lacks, deletes erased ones it still has, then deletes stored roots
-// that belong to no record and to no pending upload.
-func (s *Service) RepairAll(ctx context.Context) error {
-	var after *protocol.ID
-	known := map[cid.Cid]bool{}
-	for {
-		snap, err := s.cfg.Ledger.Committed()
-		if err != nil {
-			return err
-		}
-		ids, err := snap.Records(after, 100)
-		var cids [][]byte
-		for _, id := range ids {
-			if r, err := snap.Record(id); err == nil {
-				cids = append(cids, r.CID)
-			}
-		}
-		snap.Release()
-		if err != nil {
-			return err
-		}
-		for _, t := range cids {
-			if c, err := cid.Decode(string(t)); err == nil {
-				known[c] = true
-			}
-		}
-		for _, id := range ids {
-			if err := s.ensure(ctx, id); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				s.log.Warn("blobs: repair", "record", id.String(), "err", err)
-				s.retryLater(ctx, id)
-			}
-		}
-		if len(ids) < 100 {
-			break
-		}
-		after = &ids[len(ids)-1]
-	}
-	roots, err := s.cfg.Store.List(ctx)
-	if err != nil {
-		return err
-	}
-	for _, r := range roots {
-		if known[r] || s.hasMarker(r) {
-			continue
-		}
-		s.log.Info("blobs: deleting a stored blob no record or upload accounts for", "cid", r.String())
-		if err := s.cfg.Store.Delete(ctx, r); err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.log.Warn("blobs: delete stray blob", "cid", r.String(), "err", err)
-		}
-	}
-	return nil
 }
 
 // sweep deletes uploads older than the grace period that no committed

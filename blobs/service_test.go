@@ -29,7 +29,7 @@ type single struct {
 	node  protocol.PubKey
 }
 
-func newSingle(t *testing.T, timeout time.Duration) *single {
+func newSingle(t *testing.T, timeout time.Duration, tune func(*Config)) *single {
 	t.Helper()
 	sk, _ := umbral.GenerateSecretKey()
 	nodeKey := protocol.PubKeyOf(sk.PublicKey())
@@ -42,8 +42,12 @@ func newSingle(t *testing.T, timeout time.Duration) *single {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc, err := New(Config{Store: st, Ledger: app, Signer: umbral.NewSigner(sk), Dir: t.TempDir(),
-		MaxUpload: 8 << 20, Report: func(context.Context, protocol.Body) error { return nil }})
+	cfg := Config{Store: st, Ledger: app, Signer: umbral.NewSigner(sk), Dir: t.TempDir(),
+		MaxUpload: 8 << 20, Report: func(context.Context, protocol.Body) error { return nil }}
+	if tune != nil {
+		tune(&cfg)
+	}
+	svc, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +82,7 @@ func (r *slowReader) Read(p []byte) (int, error) {
 // An upload and a download that each take several times the server's
 // whole-request timeout complete, because they keep making progress.
 func TestSlowTransfersOutliveServerTimeouts(t *testing.T) {
-	s := newSingle(t, 300*time.Millisecond)
+	s := newSingle(t, 300*time.Millisecond, nil)
 	data := make([]byte, 1<<20)
 	rand.Read(data)
 	sk, _ := umbral.GenerateSecretKey()
@@ -125,7 +129,7 @@ func TestSlowTransfersOutliveServerTimeouts(t *testing.T) {
 }
 
 func TestUploadQuotaAndMarkers(t *testing.T) {
-	s := newSingle(t, 5*time.Second)
+	s := newSingle(t, 5*time.Second, nil)
 	sk, _ := umbral.GenerateSecretKey()
 	signer := umbral.NewSigner(sk)
 	put := func(n int) int {

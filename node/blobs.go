@@ -22,9 +22,11 @@ import (
 //
 //	data/blobs/store/    the embedded store (unless Settings.Blobs.KuboAPI names a daemon)
 //	data/blobs/uploads/  markers of uploads not yet in a committed record
+//	data/blobs/spool/    transfers in progress (blobs/spool.go), emptied at start
 const (
 	blobStoreDir   = "data/blobs/store"
 	blobUploadsDir = "data/blobs/uploads"
+	blobSpoolDir   = "data/blobs/spool"
 )
 
 // BlobSettings configure the node's blob store and service (config/node.json "blobs").
@@ -89,9 +91,12 @@ func (n *Node) openBlobs() error {
 		st.Close()
 		return err
 	}
+	// The transfer limits are per source, as the rest of the API's are: behind a reverse
+	// proxy, every client would otherwise share the proxy's one allowance. Limits not set
+	// here take the package's defaults (blobs/SPEC.md §3).
 	svc, err := blobs.New(blobs.Config{Store: st, Ledger: n.app, Signer: umbral.NewSigner(sk),
-		Report: n.rep.report, Dir: filepath.Join(n.home, blobUploadsDir),
-		MaxUpload: bs.MaxUpload, Grace: time.Duration(bs.UploadGrace), Logger: n.log})
+		Report: n.rep.report, Dir: filepath.Join(n.home, blobUploadsDir), SpoolDir: filepath.Join(n.home, blobSpoolDir),
+		MaxUpload: bs.MaxUpload, Grace: time.Duration(bs.UploadGrace), Sources: n.sources, Logger: n.log})
 	if err != nil {
 		st.Close()
 		return fmt.Errorf("node: %w", err)

@@ -195,6 +195,18 @@ func TestBlobNetwork(t *testing.T) {
 		if err != nil || !bytes.Equal(part, dataA[300_000:301_000]) {
 			t.Fatalf("range from node 1: %v", err)
 		}
+		// An erasable blob, and any answer about one, must not sit in a cache.
+		for _, path := range []string{cidA.String(), cidA.String() + "/car", "bafkqaaa", "not-a-cid"} {
+			resp, err := http.Get(p.nodes[2].URL() + "/v1/blobs/" + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("GET /v1/blobs/%s: HTTP %d, Cache-Control %q", path, resp.StatusCode, cc)
+			}
+		}
 	})
 
 	t.Run("uploads need a fresh signature for this node, once, within the size limit", func(t *testing.T) {
