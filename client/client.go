@@ -15,7 +15,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/resilientrecords/resilientrecords/protocol"
@@ -52,21 +54,52 @@ func (c *API) now() time.Time {
 var ErrNodeAnswer = protocol.ErrBadAnswer
 
 // post sends v as JSON and decodes a 2xx answer into out; a refusal comes back as a
-// *protocol.Error.
+// *protocol.Error. A node that is busy, or paces this client, says when to come back
+// (Retry-After): post does, a few times, within ctx.
 func (c *API) post(ctx context.Context, url string, v, out any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.http().Do(req)
+		if err != nil {
+			return err
+		}
+		wait, again := retryAfter(resp)
+		err = protocol.ReadAnswer(resp, maxAnswer, out)
+		resp.Body.Close()
+		if !again || attempt == maxRetries {
+			return err
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http().Do(req)
-	if err != nil {
-		return err
+}
+
+// maxRetries bounds the retries of one request a node asked to come back later.
+const maxRetries = 4
+
+// retryAfter says whether resp asks to come back later (busy or paced: 503 or 429), and
+// when: its Retry-After, at most 2 s, with up to half of it again as jitter so that clients
+// turned away together do not all return together.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
+		return 0, false
 	}
-	defer resp.Body.Close()
-	return protocol.ReadAnswer(resp, maxAnswer, out)
+	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || secs < 0 {
+		return 0, false
+	}
+	d := min(time.Duration(secs)*time.Second, 2*time.Second)
+	if d == 0 {
+		d = 100 * time.Millisecond
+	}
+	return d + rand.N(d/2+1), true
 }

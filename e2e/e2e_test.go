@@ -37,7 +37,7 @@ type world struct {
 func startWorld(t *testing.T, kuboAPIs ...string) *world {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	nw, err := node.StartLocalNet(ctx, t.TempDir(), node.LocalNetOptions{Validators: 4, ChainID: "rr-e2e", KuboAPIs: kuboAPIs})
+	nw, err := node.StartLocalNet(ctx, t.TempDir(), node.LocalNetOptions{Validators: 4, ChainID: "rr-e2e", KuboAPIs: kuboAPIs, Admission: &node.LocalAdmission})
 	if err != nil {
 		t.Fatal(err)
 	}

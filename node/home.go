@@ -157,6 +157,9 @@ type NetworkSpec struct {
 	// Admission is who may transact and what each account keeps (genesis
 	// app_state.admission); nil means protocol.DefaultAdmission.
 	Admission *protocol.AdmissionRules
+	// Open writes no admission rules: any key transacts, with no allowance (tests of
+	// other things).
+	Open bool
 }
 
 // appState is genesis.json's app_state: the ledger's genesis, and the p2p ids of the
@@ -244,7 +247,7 @@ func Init(home, chainID string, h HostSpec, timing Timing, adm *protocol.Admissi
 
 func genesisDoc(spec NetworkSpec, ids []*PublicKeys) (*types.GenesisDoc, error) {
 	adm := spec.Admission
-	if adm == nil {
+	if adm == nil && !spec.Open {
 		adm = &protocol.DefaultAdmission
 	}
 	gs := appState{GenesisState: ledger.GenesisState{Replication: spec.Replication, Admission: adm}}

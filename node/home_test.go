@@ -57,7 +57,7 @@ func TestSingleNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	home := filepath.Join(t.TempDir(), "solo")
-	id, err := Init(home, "rr-solo", HostSpec{Host: "127.0.0.1", Listen: "127.0.0.1", P2PPort: port, APIAddr: "127.0.0.1:1"}, LoopbackTiming())
+	id, err := Init(home, "rr-solo", HostSpec{Host: "127.0.0.1", Listen: "127.0.0.1", P2PPort: port, APIAddr: "127.0.0.1:1"}, LoopbackTiming(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +90,13 @@ func TestSingleNode(t *testing.T) {
 	}
 	owner := newAcct(t)
 	e := &env{t: t, ctx: ctx, nw: &LocalNet{opts: LocalNetOptions{ChainID: "rr-solo"}, nodes: []*Node{n}, homes: []string{home}}}
+	// Init writes the default admission rules: a stranger is refused until the operator
+	// admits it.
+	body := &protocol.Revoke{Grant: protocol.ID{1}}
+	e.refused(owner.sign(t, "rr-solo", 0, body), protocol.ErrNotAdmitted)
+	if err := n.Admit(ctx, protocol.TierMember, owner.pk); err != nil {
+		t.Fatal(err)
+	}
 	e.putRecord(owner)
 	stop()
 	stopped = true

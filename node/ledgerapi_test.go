@@ -108,9 +108,9 @@ func TestLedgerAPI(t *testing.T) {
 		if err := nw.WaitHeight(ctx, res.Height); err != nil {
 			t.Fatal(err)
 		}
-		// Another node says the same, signed with its own key.
+		// Another node says the same, signed with its own key (once it has the block: wait).
 		var got protocol.TxResult
-		s := apiCall(t, "GET", base(3)+"/v1/tx/"+hex.EncodeToString(res.Hash[:]), nil, &got)
+		s := apiCall(t, "GET", base(3)+"/v1/tx/"+hex.EncodeToString(res.Hash[:])+"?wait=10s", nil, &got)
 		if s != 200 || got.Hash != res.Hash || got.Height != res.Height || got.Code != res.Code ||
 			got.Node != nw.Node(3).Proxy().NodeKey() || !got.Verify(nw.ChainID()) {
 			t.Fatalf("HTTP %d %+v, want %+v signed by node 3", s, got, res)

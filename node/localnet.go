@@ -31,7 +31,8 @@ type LocalNetOptions struct {
 	// KuboAPIs, if set, gives node i's blob store to the kubo daemon at KuboAPIs[i] ("": the
 	// embedded store).
 	KuboAPIs []string
-	// Admission is the network's admission rules (nil: LocalAdmission).
+	// Admission is the network's admission rules; nil makes an open network, for tests of
+	// other things (LocalAdmission are the rules of a local network that shows admission).
 	Admission *protocol.AdmissionRules
 	// API is every node's API settings (a benchmark trusts a header to tell its clients
 	// apart on loopback).
@@ -109,12 +110,8 @@ func (nw *LocalNet) generate() error {
 		hosts[i] = HostSpec{Name: fmt.Sprintf("node%d", i), Host: "127.0.0.1", Listen: "127.0.0.1",
 			P2PPort: port, APIAddr: fmt.Sprintf("127.0.0.1:%d", api)}
 	}
-	adm := nw.opts.Admission
-	if adm == nil {
-		adm = &LocalAdmission
-	}
 	homes, err := GenerateNetwork(nw.dir, NetworkSpec{ChainID: nw.opts.ChainID, Nodes: hosts, Timing: nw.opts.Timing,
-		Replication: nw.opts.Replication, Admission: adm})
+		Replication: nw.opts.Replication, Admission: nw.opts.Admission, Open: nw.opts.Admission == nil})
 	if err != nil {
 		return err
 	}

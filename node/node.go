@@ -90,6 +90,7 @@ func Open(home string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	px.sources = sources
 	bl := &blobNode{}
 	rep := newReporter()
 	app, err := OpenApp(filepath.Join(home, ledgerDir), AppOptions{Logger: lg, NoSigCache: opts.NoSigCache,

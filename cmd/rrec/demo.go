@@ -126,7 +126,7 @@ func (d *demo) run(ctx context.Context) error {
 
 	d.section(fmt.Sprintf("Start a %d-node network in this process", d.nodes))
 	nw, took, err := timed(func() (*node.LocalNet, error) {
-		return node.StartLocalNet(ctx, filepath.Join(d.dir, "net"), node.LocalNetOptions{Validators: d.nodes, ChainID: "rr-demo", Logger: d.log})
+		return node.StartLocalNet(ctx, filepath.Join(d.dir, "net"), node.LocalNetOptions{Validators: d.nodes, ChainID: "rr-demo", Logger: d.log, Admission: &node.LocalAdmission})
 	})
 	if err != nil {
 		return fmt.Errorf("start network: %w", err)

@@ -148,7 +148,7 @@ func startDevnet(ctx context.Context, dir string, n int, lg *slog.Logger) (*devn
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	nw, err := node.StartLocalNet(ctx, dir, node.LocalNetOptions{Validators: n, Logger: lg})
+	nw, err := node.StartLocalNet(ctx, dir, node.LocalNetOptions{Validators: n, Logger: lg, Admission: &node.LocalAdmission})
 	if err != nil {
 		return nil, fmt.Errorf("devnet: start: %w", err)
 	}
