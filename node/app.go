@@ -49,8 +49,8 @@ type App struct {
 // Each account's pace at one node's mempool: a clinic's integration stays well below it, and
 // a flood needs many accounts, each admitted. Registry nodes' own reports are not limited.
 const (
-	senderRate     = 20 // transactions a second
-	senderBurst    = 100
+	senderRate     = 50 // transactions a second
+	senderBurst    = 200
 	senderInFlight = 64 // transactions waiting in the mempool
 	maxSenders     = 1 << 16
 )

@@ -100,7 +100,7 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 		"=> CPU floor %.0f tx/s per core\n", verifyCost, verifies, float64(time.Second)/(verifies*float64(verifyCost)))
 
 	start := time.Now()
-	nw, err := node.StartLocalNet(ctx, dir, node.LocalNetOptions{Logger: lg, NoSigCache: noCache})
+	nw, err := node.StartLocalNet(ctx, dir, node.LocalNetOptions{Logger: lg, NoSigCache: noCache, Admission: &node.LocalAdmission})
 	if err != nil {
 		return err
 	}
@@ -139,6 +139,9 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 	if err != nil {
 		return err
 	}
+	if err := nw.Node(0).Admit(ctx, protocol.TierMember, owner.pk); err != nil {
+		return err
+	}
 	raw, err := put(owner)
 	if err != nil {
 		return err
@@ -169,10 +172,15 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 	// Throughput: many accounts, each keeping `inflight` grants in flight,
 	// transactions signed in advance so client signing is not measured.
 	accs := make([]*account, accounts)
+	keys := make([]protocol.PubKey, accounts)
 	for i := range accs {
 		if accs[i], err = newAccount(); err != nil {
 			return err
 		}
+		keys[i] = accs[i].pk
+	}
+	if err := nw.Node(0).Admit(ctx, protocol.TierMember, keys...); err != nil {
+		return err
 	}
 	var wg sync.WaitGroup
 	errc := make(chan error, accounts)
@@ -369,6 +377,9 @@ func sdkLatency(ctx context.Context, nw *node.LocalNet, reg []protocol.Node, n i
 		return err
 	}
 	me := protocol.PubKeyOf(id.Public().Signing)
+	if err := nw.Node(0).Admit(ctx, protocol.TierMember, me); err != nil {
+		return err
+	}
 	rec := protocol.RecordID(desc.ChainID, me, 0)
 	if _, err := s.Submit(ctx, protocoltest.PutRecord(fmt.Sprintf("bafkreibench%x", me[1:9]), 1)); err != nil {
 		return err

@@ -73,6 +73,7 @@ func (u *user) sign(chain string, body protocol.Body) ([]byte, error) {
 
 // worker is one recipient with a deposited grant on its own record.
 type worker struct {
+	idx        int // its own source address (benchkit.From)
 	s          *client.Session
 	u          *user
 	grant      *protocol.GrantState
@@ -99,7 +100,11 @@ func (e *env) snapshot() (*ledger.Snapshot, error) { return e.nw.Node(0).App().C
 // session is the worker's SDK session (one per recipient, as a recipient's app has).
 func (w *worker) session(e *env) *client.Session {
 	if w.s == nil {
-		s, err := client.New(e.desc, w.u.id, &client.Options{HTTP: e.http})
+		tr := e.http.Transport
+		if tr == nil {
+			tr = http.DefaultTransport
+		}
+		s, err := client.New(e.desc, w.u.id, &client.Options{HTTP: &http.Client{Transport: benchkit.From(tr, w.idx+1)}})
 		if err != nil {
 			panic(err) // the network description was checked when the network started
 		}
@@ -122,7 +127,8 @@ func run(recipients, clients int, duration time.Duration, n int) error {
 		return err
 	}
 	start := time.Now()
-	nw, err := node.StartLocalNet(ctx, dir, node.LocalNetOptions{})
+	// Admission on, and each recipient its own source: the limits a real deployment has.
+	nw, err := node.StartLocalNet(ctx, dir, node.LocalNetOptions{Admission: &node.LocalAdmission, API: benchkit.LoopbackAPI})
 	if err != nil {
 		return err
 	}
@@ -179,13 +185,22 @@ func setup(e *env, recipients int) ([]*worker, error) {
 	ws := make([]*worker, recipients)
 	frags := make([]*client.Fragments, recipients)
 	grants := make([]protocol.ID, recipients)
-	var pend []*node.Pending
-	for i := range ws {
-		u, err := newUser()
-		if err != nil {
+	users := make([]*user, recipients)
+	admit := []protocol.PubKey{owner.pk}
+	for i := range users {
+		if users[i], err = newUser(); err != nil {
 			return nil, err
 		}
-		w := &worker{u: u, fileKey: bytes.Repeat([]byte{byte(i)}, 32)}
+		admit = append(admit, users[i].pk)
+	}
+	// A clinic's operator admits its patient and the doctors.
+	if err := e.nw.Node(0).Admit(e.ctx, protocol.TierMember, admit...); err != nil {
+		return nil, err
+	}
+	var pend []*node.Pending
+	for i := range ws {
+		u := users[i]
+		w := &worker{idx: i, u: u, fileKey: bytes.Repeat([]byte{byte(i)}, 32)}
 		recID := protocol.RecordID(e.chain, owner.pk, owner.seq)
 		dk, err := owner.id.DelegatingKey(recID[:])
 		if err != nil {
@@ -231,10 +246,13 @@ func setup(e *env, recipients int) ([]*worker, error) {
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, recipients)
+	owners := make(chan struct{}, 2) // one owner's app: a couple of grants at a time
 	for i := range ws {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			owners <- struct{}{}
+			defer func() { <-owners }()
 			_, errs[i] = e.cl.Deposit(e.ctx, e.chain, grants[i], 0, frags[i], e.nodes)
 		}()
 	}
@@ -341,11 +359,12 @@ func benchCFrags(e *env, ws []*worker, clients int, duration time.Duration) erro
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
+		hc := &http.Client{Transport: benchkit.From(e.cl.HTTP.Transport, 1000+c), Timeout: e.cl.HTTP.Timeout}
 		go func() {
 			defer wg.Done()
 			for k := c; time.Now().Before(stop); k++ {
 				i, j := k%len(ws), (k/len(ws)+c)%len(e.nodes)
-				resp, err := e.cl.HTTP.Post(e.nodes[j].URL()+"/v1/reencrypt", "application/json", bytes.NewReader(bodies[i][j]))
+				resp, err := hc.Post(e.nodes[j].URL()+"/v1/reencrypt", "application/json", bytes.NewReader(bodies[i][j]))
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					refused.Add(1)

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"runtime/pprof"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/resilientrecords/resilientrecords/node"
 )
 
 // Median returns the median of xs (the mean of the two middle values when there is an even
@@ -102,4 +105,26 @@ func CPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// LoopbackAPI makes a local network's nodes believe X-Forwarded-For from loopback, as nodes
+// behind a reverse proxy believe it: a benchmark's clients, all on 127.0.0.1, then each
+// count as the source From gives them, and the nodes' limits per source apply as they would
+// to clients on their own machines.
+var LoopbackAPI = node.APISettings{TrustedProxyHeader: "X-Forwarded-For", TrustedProxies: []string{"127.0.0.0/8"}}
+
+// From sends every request through rt as coming from client i's own address (10.x.y.z).
+func From(rt http.RoundTripper, i int) http.RoundTripper {
+	return &fromAddr{rt: rt, addr: fmt.Sprintf("10.%d.%d.%d", (i>>16)&0xff, (i>>8)&0xff, i&0xff)}
+}
+
+type fromAddr struct {
+	rt   http.RoundTripper
+	addr string
+}
+
+func (f *fromAddr) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", f.addr)
+	return f.rt.RoundTrip(r)
 }
