@@ -170,10 +170,10 @@ func (o *owner) tx(t *testing.T, body protocol.Body) []byte {
 	return tx.Encode()
 }
 
-// put returns a PutRecord of blob c and the record's id.
-func (o *owner) put(t *testing.T, c cid.Cid) ([]byte, protocol.ID) {
+// put returns a PutRecord of blob c, declared size bytes long, and the record's id.
+func (o *owner) put(t *testing.T, c cid.Cid, size int) ([]byte, protocol.ID) {
 	id := protocol.RecordID(netChain, o.pk, o.seq)
-	return o.tx(t, &protocol.PutRecord{CID: []byte(c.String()), Size: 1, Capsule: o.capsule, DelegatingKey: o.dk}), id
+	return o.tx(t, &protocol.PutRecord{CID: []byte(c.String()), Size: uint64(size), Capsule: o.capsule, DelegatingKey: o.dk}), id
 }
 
 // junkCID names a blob nobody has.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -54,7 +55,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, err)
 		return
 	}
-	room, rerr := accountRoom(snap, auth.Signer)
+	room, tier, rerr := accountRoom(snap, auth.Signer)
 	snap.Release()
 	if rerr != nil {
 		protocol.WriteError(w, rerr)
@@ -75,6 +76,15 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	unreserve, perr := s.reserveLocked(auth.Signer, s.cfg.Sources.Key(r), auth.Size, room)
+	if perr == nil && tier == protocol.TierSelf {
+		if wait, err := s.paceSelfLocked(auth.Signer, auth.Size); err != nil {
+			s.mu.Unlock()
+			unreserve()
+			w.Header().Set("Retry-After", strconv.Itoa(int(min(wait, time.Hour).Seconds())+1))
+			protocol.WriteError(w, err)
+			return
+		}
+	}
 	if perr != nil {
 		s.mu.Unlock()
 		if errors.Is(perr, protocol.ErrQuota) {

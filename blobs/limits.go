@@ -185,21 +185,21 @@ func (s *Service) watch(cancel context.CancelFunc, m *meter) (stop func()) {
 
 // accountRoom is how many more sealed bytes the ledger lets an account keep: its tier's
 // allowance less what its records keep (no bound on an open network). An account nobody
-// admitted may not upload: no record of its could commit.
-func accountRoom(snap *ledger.Snapshot, pk protocol.PubKey) (int64, *protocol.Error) {
+// admitted may not upload: no record of its could commit. Tier is the account's (0: open network).
+func accountRoom(snap *ledger.Snapshot, pk protocol.PubKey) (room int64, tier uint8, err *protocol.Error) {
 	if _, err := snap.AdmissionRules(); errors.Is(err, protocol.ErrNotFound) {
-		return math.MaxInt64, nil
+		return math.MaxInt64, 0, nil
 	} else if err != nil {
-		return 0, protocol.Errorf(protocol.ErrUnavailable, "ledger state unavailable")
+		return 0, 0, protocol.Errorf(protocol.ErrUnavailable, "ledger state unavailable")
 	}
-	acc, err := snap.Account(pk)
+	acc, aerr := snap.Account(pk)
 	switch {
-	case errors.Is(err, protocol.ErrNotFound):
-		return 0, protocol.Errorf(protocol.ErrNotAdmitted, "account %s is not admitted: enrol it, or ask a node's operator to admit it", pk)
-	case err != nil:
-		return 0, protocol.Errorf(protocol.ErrUnavailable, "ledger state unavailable")
+	case errors.Is(aerr, protocol.ErrNotFound):
+		return 0, 0, protocol.Errorf(protocol.ErrNotAdmitted, "account %s is not admitted: enrol it, or ask a node's operator to admit it", pk)
+	case aerr != nil:
+		return 0, 0, protocol.Errorf(protocol.ErrUnavailable, "ledger state unavailable")
 	case acc.Usage.Bytes >= acc.Allowance.Bytes:
-		return 0, nil
+		return 0, acc.Tier, nil
 	}
-	return int64(min(acc.Allowance.Bytes-acc.Usage.Bytes, math.MaxInt64)), nil
+	return int64(min(acc.Allowance.Bytes-acc.Usage.Bytes, math.MaxInt64)), acc.Tier, nil
 }

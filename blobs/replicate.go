@@ -69,6 +69,19 @@ func (s *Service) ensure(ctx context.Context, id protocol.ID) error {
 			return nil
 		}
 	}
+	// The ledger counts a record's declared size against its owner's allowance; a blob of
+	// another size is not the record's, and keeping it would let an owner store more than
+	// the allowance by declaring less.
+	if size, err := s.cfg.Store.Size(ctx, c); err != nil {
+		return err
+	} else if size != int64(rec.Size) {
+		s.log.Warn("blobs: a record declares another size than its blob's; not keeping it",
+			"record", id.String(), "cid", c.String(), "declared", rec.Size, "size", size)
+		if err := s.cfg.Store.Delete(ctx, c); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return nil
+	}
 	return s.report(ctx, rec)
 }
 
@@ -125,7 +138,7 @@ func (s *Service) fetch(ctx context.Context, c cid.Cid, rec *protocol.Record, re
 	}
 	var errs []error
 	for _, p := range ordered {
-		err := s.fetchCAR(ctx, c, p.URL())
+		err := s.fetchCAR(ctx, c, p.URL(), int64(rec.Size))
 		if err == nil {
 			s.log.Debug("blobs: fetched CAR", "cid", c.String(), "from", p.Name, "took", time.Since(started))
 			return nil
@@ -138,7 +151,8 @@ func (s *Service) fetch(ctx context.Context, c cid.Cid, rec *protocol.Record, re
 	return fmt.Errorf("blobs: no peer gave %s: %w", c, errors.Join(errs...))
 }
 
-func (s *Service) fetchCAR(ctx context.Context, c cid.Cid, base string) error {
+// fetchCAR fetches blob c from the peer at base; size is the record's declared size.
+func (s *Service) fetchCAR(ctx context.Context, c cid.Cid, base string, size int64) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/blobs/"+c.String()+"/car", nil)
@@ -156,9 +170,11 @@ func (s *Service) fetchCAR(ctx context.Context, c cid.Cid, base string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
-	// The CAR of a blob the store would take is its bytes, its internal nodes (about 1/64
-	// more) and framing; anything longer is refused before it fills the spool.
-	limit := s.cfg.MaxUpload + s.cfg.MaxUpload/32 + 4<<20
+	// The CAR of a blob is its bytes, its internal nodes (about 1/64 more) and framing;
+	// anything longer than the record declares, or the store would take, is refused before
+	// it fills the spool.
+	size = min(max(size, 0), s.cfg.MaxUpload)
+	limit := size + size/32 + 4<<20
 	m.r = io.LimitReader(resp.Body, limit+1)
 	f, n, err := s.spool(m)
 	stop()

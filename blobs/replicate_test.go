@@ -70,14 +70,14 @@ func TestErasureNotBehindStalledFetches(t *testing.T) {
 	data := make([]byte, 600<<10)
 	rand.Read(data)
 	c := a.upload(t, o.id.Signer(), data)
-	tx, rec := o.put(t, c)
+	tx, rec := o.put(t, c, len(data))
 	nw.commit(tx)
 
 	var junk [][]byte
 	for range 300 {
 		j := junkCID()
 		peer.junk[j.String()] = true
-		tx, _ := o.put(t, j)
+		tx, _ := o.put(t, j, 1024)
 		junk = append(junk, tx)
 	}
 	nw.commit(junk...)
@@ -143,13 +143,13 @@ func TestJunkRetriesBackOff(t *testing.T) {
 	var txs [][]byte
 	for range 50 {
 		c := junkCID()
-		tx, _ := o.put(t, c)
+		tx, _ := o.put(t, c, 1024)
 		cids, txs = append(cids, c), append(txs, tx)
 	}
 	late := make([]byte, 100<<10) // a blob that turns up later
 	rand.Read(late)
 	lateCID, _, _ := local.CID(bytes.NewReader(late))
-	lateTx, lateRec := o.put(t, lateCID)
+	lateTx, lateRec := o.put(t, lateCID, len(late))
 	nw.commit(append(txs, lateTx)...)
 
 	const tries = 5
@@ -183,5 +183,34 @@ func TestJunkRetriesBackOff(t *testing.T) {
 		a.svc.q.mu.Lock()
 		defer a.svc.q.mu.Unlock()
 		return a.svc.q.failed[lateRec] == nil
+	})
+}
+
+// TestRecordOfAnotherSizeIsNotKept: a record that declares less than its blob's size (its
+// owner's allowance counts the declared size) is kept by no node, the one that took the
+// upload included; a record that declares its size truly is kept by all.
+func TestRecordOfAnotherSizeIsNotKept(t *testing.T) {
+	nw := newNetwork(t, 2, nil, nil)
+	a := nw.nodes[0]
+	o := newOwner(t)
+	blob := func() ([]byte, cid.Cid) {
+		data := make([]byte, 300<<10)
+		rand.Read(data)
+		return data, a.upload(t, o.id.Signer(), data)
+	}
+	small, smallCID := blob()
+	liar, _ := o.put(t, smallCID, len(small)/100)
+	_, trueCID := blob()
+	honest, _ := o.put(t, trueCID, len(small))
+	nw.commit(liar, honest)
+	holds := func(m *member, c cid.Cid) bool {
+		has, err := m.svc.cfg.Store.Has(t.Context(), c)
+		return err == nil && has
+	}
+	eventually(t, "both nodes hold the truly declared blob", func() bool {
+		return holds(nw.nodes[0], trueCID) && holds(nw.nodes[1], trueCID)
+	})
+	eventually(t, "no node holds the blob declared smaller", func() bool {
+		return !holds(nw.nodes[0], smallCID) && !holds(nw.nodes[1], smallCID)
 	})
 }

@@ -82,6 +82,11 @@ type Config struct {
 	// progress from one source (default DefaultMaxSourceTransfers) and in all (default
 	// DefaultMaxTransfers).
 	MaxSourceTransfers, MaxTransfers int
+	// SelfUploadRate and SelfUploadBurst pace each self-enrolled account's uploads in bytes,
+	// SelfPoolUploadRate and SelfPoolUploadBurst all of theirs together (defaults
+	// DefaultSelfUploadRate and so on; see budget.go).
+	SelfUploadRate, SelfUploadBurst         int64
+	SelfPoolUploadRate, SelfPoolUploadBurst int64
 	// Sources names a request's source for those bounds (nil: its peer address).
 	Sources *source.Resolver
 	// IdleTimeout and MinRate: a transfer, either way and peers' included, is cut once an
@@ -126,6 +131,8 @@ type Service struct {
 	pendingBy    map[protocol.PubKey]int64 // sizes of pending, per signer
 	inFlightBy   map[protocol.PubKey]int64 // signed sizes of uploads in progress, per signer
 	inFlightFrom map[string]int64          // the same per source
+	selfBudgets  map[protocol.PubKey]*byteBudget
+	selfPool     *byteBudget
 	inFlight     int64
 	seen         map[protocol.Sig]int64 // upload signatures already used, until their time expires
 
@@ -158,6 +165,10 @@ func New(cfg Config) (*Service, error) {
 	orInt64(&cfg.MaxSourceInFlight, 2*cfg.MaxUpload)
 	orInt64(&cfg.MaxInFlight, 8*cfg.MaxUpload)
 	orInt64(&cfg.MinRate, DefaultMinRate)
+	orInt64(&cfg.SelfUploadRate, DefaultSelfUploadRate)
+	orInt64(&cfg.SelfUploadBurst, DefaultSelfUploadBurst)
+	orInt64(&cfg.SelfPoolUploadRate, DefaultSelfPoolUploadRate)
+	orInt64(&cfg.SelfPoolUploadBurst, DefaultSelfPoolUploadBurst)
 	orInt(&cfg.MaxTransfers, DefaultMaxTransfers)
 	orInt(&cfg.MaxSourceTransfers, DefaultMaxSourceTransfers)
 	orInt(&cfg.Workers, DefaultWorkers)
@@ -188,7 +199,8 @@ func New(cfg Config) (*Service, error) {
 		q:      newQueue(cfg.RetryMin, cfg.RetryMax, maxQueued),
 		gate:   source.NewGate(cfg.MaxSourceTransfers, cfg.MaxTransfers),
 		repair: map[cid.Cid]bool{}, deletes: make(chan struct{}, 1), pendingBy: map[protocol.PubKey]int64{},
-		inFlightBy: map[protocol.PubKey]int64{}, inFlightFrom: map[string]int64{}, seen: map[protocol.Sig]int64{}}
+		inFlightBy: map[protocol.PubKey]int64{}, inFlightFrom: map[string]int64{}, seen: map[protocol.Sig]int64{},
+		selfBudgets: map[protocol.PubKey]*byteBudget{}, selfPool: newByteBudget(cfg.SelfPoolUploadRate, cfg.SelfPoolUploadBurst, cfg.Now())}
 	var err error
 	if s.pending, err = loadMarkers(cfg.Dir); err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
-// Admission and allowances (SPEC.md §2, protocol/SPEC.md §10): who may send transactions,
+// Admission and allowances (SPEC.md §2, protocol/SPEC.md §13): who may send transactions,
 // and how much each account keeps in the ledger.
 
 // MaxExpiriesPerBlock bounds the grants one block expires; the rest wait for the next
@@ -171,6 +171,9 @@ func applyEnrol(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Enrol,
 	}
 	if r.EnrolBits == 0 {
 		return protocol.Errorf(protocol.ErrUnauthorized, "this network admits accounts through its nodes' operators only")
+	}
+	if bc.Nodes[tx.Signer] {
+		return protocol.Errorf(protocol.ErrInvalid, "%s is a registry node's key, not an account", tx.Signer)
 	}
 	if a, err := account(o, tx.Signer); err != nil {
 		return err

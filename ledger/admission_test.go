@@ -107,6 +107,17 @@ func TestAdmissionInCheckTx(t *testing.T) {
 	if a, _ = account(m.store, stranger.Key); a.Tier != protocol.TierMember || a.By == nil || *a.By != m.nodes[0].Key || a.Usage.Records != 1 {
 		t.Fatalf("promoted account %+v", a)
 	}
+	// a registry node's key is not an account, by Admit or by Enrol
+	nd := m.nodes[1]
+	if nonce, err = protocol.SolveEnrol(t.Context(), testChain, nd.Key, int(r.EnrolBits)); err != nil {
+		t.Fatal(err)
+	}
+	if errs, _ := m.block(time.Second, nd.Next(&protocol.Enrol{Nonce: nonce})); !errors.Is(errs[0], protocol.ErrInvalid) {
+		t.Fatalf("a registry node's key enrolled: %v", errs[0])
+	}
+	if a, _ := account(m.store, nd.Key); a != nil {
+		t.Fatalf("a registry node's key is an account: %+v", a)
+	}
 }
 
 // TestOpenNetwork: a genesis without admission rules admits every account, with no

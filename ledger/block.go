@@ -184,6 +184,15 @@ func (m *Mempool) InFlight(signer protocol.PubKey) (uint64, error) {
 	return ahead - min(ahead, committed), err
 }
 
+// Tier is signer's tier as the view sees it (0: not admitted).
+func (m *Mempool) Tier(signer protocol.PubKey) (uint8, error) {
+	a, err := account(m.o, signer)
+	if a == nil || err != nil {
+		return 0, err
+	}
+	return a.Tier, nil
+}
+
 // Check applies raw to the view under the rules of the next block (height, time = last block
 // time) and keeps its writes on success.
 func (m *Mempool) Check(bc BlockContext, raw []byte, prechecked bool) error {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,73 @@ func TestCheckTxPace(t *testing.T) {
 		if res := checkNew(nodeAcct.Sign(&protocol.HoldsBlob{Record: protocol.ID{1}})); res.Code == protocol.ErrRateLimited.LedgerCode {
 			t.Fatal("a registry node's report was paced")
 		}
+	}
+}
+
+// TestCheckTxPaceSelfEnrolled: a self-enrolled account is paced harder than an admitted
+// one, and all self-enrolled accounts together share one budget at each node.
+func TestCheckTxPaceSelfEnrolled(t *testing.T) {
+	ctx := context.Background()
+	a := openTestApp(t, t.TempDir(), nil)
+	defer a.Close()
+	rules := protocol.DefaultAdmission
+	rules.EnrolBits = 4
+	nodeAcct := protocoltest.NewAccount(testChain)
+	gs, _ := json.Marshal(ledger.GenesisState{Nodes: []protocol.Node{{Name: "n", API: "http://127.0.0.1:1", ProxyKey: nodeAcct.Key}}, Admission: &rules})
+	t0 := time.Now()
+	if _, err := a.InitChain(ctx, &abci.RequestInitChain{ChainId: testChain, Time: t0, AppStateBytes: gs}); err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return t0 }
+	selfs := make([]*protocoltest.Account, 2*selfPoolBurst/selfBurst)
+	var enrol [][]byte
+	for i := range selfs {
+		selfs[i] = protocoltest.NewAccount(testChain)
+		selfs[i].Clock = clock
+		nonce, err := protocol.SolveEnrol(ctx, testChain, selfs[i].Key, int(rules.EnrolBits))
+		if err != nil {
+			t.Fatal(err)
+		}
+		enrol = append(enrol, selfs[i].Next(&protocol.Enrol{Nonce: nonce}))
+	}
+	fb, err := a.FinalizeBlock(ctx, &abci.RequestFinalizeBlock{Height: 1, Time: t0.Add(time.Second), Txs: enrol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range fb.TxResults {
+		if r.Code != 0 {
+			t.Fatalf("enrol %d: %s", i, r.Log)
+		}
+	}
+	if _, err := a.Commit(ctx, &abci.RequestCommit{}); err != nil {
+		t.Fatal(err)
+	}
+	junk := &protocol.Revoke{Grant: protocol.ID{7}}
+	paced := func(acct *protocoltest.Account) (passed int, log string) {
+		for {
+			res, err := a.CheckTx(ctx, &abci.RequestCheckTx{Tx: acct.Sign(junk), Type: abci.CheckTxType_New})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Code == protocol.ErrRateLimited.LedgerCode {
+				return passed, res.Log
+			}
+			if passed++; passed > senderBurst {
+				t.Fatalf("a self-enrolled account passed %d transactions", passed)
+			}
+		}
+	}
+	total := 0
+	var last string
+	for i, acct := range selfs {
+		n, log := paced(acct)
+		if i == 0 && (n < selfBurst || n > selfBurst+selfRate) {
+			t.Fatalf("one self-enrolled account passed %d before %q, want about %d", n, log, selfBurst)
+		}
+		total, last = total+n, log
+	}
+	if total > selfPoolBurst+selfPoolRate || !strings.Contains(last, "self-enrolled accounts send") {
+		t.Fatalf("%d self-enrolled accounts passed %d together, the last refused with %q", len(selfs), total, last)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
+	"golang.org/x/time/rate"
 
 	"github.com/resilientrecords/resilientrecords/internal/source"
 	"github.com/resilientrecords/resilientrecords/ledger"
@@ -42,17 +43,29 @@ type App struct {
 	pending *pendingBlock
 	sigs    *sigCache
 	senders *source.Limiter // CheckTx of new transactions, per signer
+	selfs   *source.Limiter // and again per signer, for self-enrolled accounts
+	selfAll *rate.Limiter   // all self-enrolled accounts together
 
 	peers map[string]bool // p2p ids this node accepts; nil: any
 }
 
 // Each account's pace at one node's mempool: a clinic's integration stays well below it, and
 // a flood needs many accounts, each admitted. Registry nodes' own reports are not limited.
+//
+// Self-enrolled accounts cost only proof of work, so they are paced harder — a patient acts
+// a few times a minute — and share one budget of the chain's capacity, so that however many
+// enrol, the accounts a registry admitted keep the rest (the chain commits over a thousand
+// transactions a second on modest hardware).
 const (
 	senderRate     = 50 // transactions a second
 	senderBurst    = 200
 	senderInFlight = 64 // transactions waiting in the mempool
 	maxSenders     = 1 << 16
+
+	selfRate      = 5
+	selfBurst     = 50
+	selfPoolRate  = 200
+	selfPoolBurst = 400
 )
 
 type pendingBlock struct {
@@ -96,7 +109,9 @@ func OpenApp(dir string, opts AppOptions) (*App, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	a := &App{db: db, log: lg, hook: opts.OnCommit, sigs: newSigCache(1 << 16),
-		senders: source.NewLimiter(senderRate, senderBurst, maxSenders)}
+		senders: source.NewLimiter(senderRate, senderBurst, maxSenders),
+		selfs:   source.NewLimiter(selfRate, selfBurst, maxSenders),
+		selfAll: rate.NewLimiter(selfPoolRate, selfPoolBurst)}
 	if opts.Peers != nil {
 		a.peers = map[string]bool{}
 		for _, id := range opts.Peers {
@@ -222,8 +237,20 @@ func (a *App) pace(bc ledger.BlockContext, raw []byte) error {
 	} else if n >= senderInFlight {
 		return protocol.Errorf(protocol.ErrRateLimited, "account %s has %d transactions waiting for a block at this node", tx.Signer, n)
 	}
-	if !a.senders.Allow(tx.Signer.String(), time.Now()) {
+	now := time.Now()
+	if !a.senders.Allow(tx.Signer.String(), now) {
 		return protocol.Errorf(protocol.ErrRateLimited, "account %s sends more than %d transactions a second to this node", tx.Signer, senderRate)
+	}
+	if tier, err := a.check.Tier(tx.Signer); err != nil {
+		return err
+	} else if tier != protocol.TierSelf {
+		return nil
+	}
+	if !a.selfs.Allow(tx.Signer.String(), now) {
+		return protocol.Errorf(protocol.ErrRateLimited, "self-enrolled account %s sends more than %d transactions a second to this node", tx.Signer, selfRate)
+	}
+	if !a.selfAll.AllowN(now, 1) {
+		return protocol.Errorf(protocol.ErrRateLimited, "self-enrolled accounts send more than %d transactions a second to this node: try again shortly", selfPoolRate)
 	}
 	return nil
 }

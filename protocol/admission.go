@@ -7,7 +7,7 @@ import (
 	"math/bits"
 )
 
-// Admission (SPEC.md §10). An account may send transactions once it is admitted: by a
+// Admission (SPEC.md §13). An account may send transactions once it is admitted: by a
 // registry node's operator (Admit, the "member" tier: a clinic enrolling its patients and
 // staff) or by itself with proof of work (Enrol, the "self" tier), when the network allows
 // it. Each tier has an allowance of live records, their bytes, and live grants.

@@ -239,6 +239,25 @@ func TestRateLimitPerRequester(t *testing.T) {
 	}
 }
 
+// TestAnswersPerRequest: a node makes AnswersPerRequest capsule fragments for one committed
+// request; replaying it past that buys no more curve work, and a new request is answered.
+func TestAnswersPerRequest(t *testing.T) {
+	s := newScenario(t, nil)
+	for i := range proxy.AnswersPerRequest {
+		if _, err := ask(t, s.c, 0, s.access, s.doctor.id.Signer(), nil); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+	}
+	_, err := ask(t, s.c, 0, s.access, s.doctor.id.Signer(), nil)
+	wantRefusal(t, err, protocol.ErrRateLimited)
+	if _, err := ask(t, s.c, 1, s.access, s.doctor.id.Signer(), nil); err != nil {
+		t.Fatalf("another node counts its own answers: %v", err)
+	}
+	if _, err := ask(t, s.c, 0, s.c.request(s.doctor, s.g), s.doctor.id.Signer(), nil); err != nil {
+		t.Fatalf("a new request: %v", err)
+	}
+}
+
 // byzantine serves node i's real answers with the cfrag corrupted and the
 // receipt re-signed over the corrupted bytes, so only the cfrag's proof
 // can give it away.

@@ -86,6 +86,7 @@ type Service struct {
 	depos    *source.Limiter // deposits per source
 	inFlight *source.Gate    // requests holding or waiting for a curve slot, per source
 	curve    *curve
+	answers  *answers // capsule fragments made per access request
 
 	capsMu   sync.Mutex
 	capsules map[protocol.ID]*umbral.Capsule // decoded committed capsules; records never change
@@ -140,6 +141,7 @@ func New(cfg Config) (*Service, error) {
 	places := cfg.MaxConcurrent + cfg.MaxQueue
 	return &Service{cfg: cfg, signer: s, self: protocol.PubKeyOf(s.VerifyingKey()), log: lg,
 		limits:   source.NewLimiter(cfg.RequesterRate, cfg.RequesterBurst, maxLimited),
+		answers:  newAnswers(maxLimited),
 		addrs:    source.NewLimiter(cfg.AddrRate, cfg.AddrBurst, maxSources),
 		depos:    source.NewLimiter(cfg.DepositRate, cfg.DepositBurst, maxSources),
 		inFlight: source.NewGate(max(1, places/2), places),
@@ -262,6 +264,9 @@ func (s *Service) reencrypt(src string, r *protocol.ReencryptRequest) (*protocol
 	}
 	if err := s.checkRequest(snap, g, r); err != nil {
 		return nil, err
+	}
+	if !s.answers.take(r.RequestTx) {
+		return nil, protocol.Errorf(protocol.ErrRateLimited, "this node made %d capsule fragments for access request %s already: commit a new request", AnswersPerRequest, r.RequestTx)
 	}
 	if err := g.LiveAt(snap.Time); err != nil {
 		return nil, grantRefusal(err)
