@@ -45,6 +45,13 @@ type member struct {
 // wrap (may be nil) wraps each one's handler.
 func newNetwork(t *testing.T, n int, tune func(i int, c *Config), wrap func(i int, h http.Handler) http.Handler) *network {
 	t.Helper()
+	return newPlacedNetwork(t, n, 0, tune, wrap)
+}
+
+// newPlacedNetwork is newNetwork on a ledger that places each blob on replication nodes
+// (0: all).
+func newPlacedNetwork(t *testing.T, n, replication int, tune func(i int, c *Config), wrap func(i int, h http.Handler) http.Handler) *network {
+	t.Helper()
 	nw := &network{t: t}
 	srvs := make([]*httptest.Server, n)
 	sks := make([]*umbral.SecretKey, n)
@@ -55,7 +62,7 @@ func newNetwork(t *testing.T, n int, tune func(i int, c *Config), wrap func(i in
 		reg = append(reg, protocol.Node{Name: fmt.Sprint("n", i), API: "http://" + srvs[i].Listener.Addr().String(),
 			ProxyKey: protocol.PubKeyOf(sks[i].PublicKey())})
 	}
-	chain, err := ledgertest.New(netChain, ledger.GenesisState{Nodes: reg}, time.Now())
+	chain, err := ledgertest.New(netChain, ledger.GenesisState{Nodes: reg, Replication: replication}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,16 +47,23 @@ func (s *Service) ensure(ctx context.Context, id protocol.ID) error {
 		return nil
 	}
 	s.dropMarker(c) // the upload became a record
+	has, err := s.cfg.Store.Has(ctx, c)
+	if err != nil {
+		return err
+	}
+	if has {
+		// Placed here or not (a node that took the upload may not be): a blob of another
+		// size than its record declares goes at once.
+		if wrong, err := s.dropWrongSize(ctx, id, c, rec); wrong || err != nil {
+			return err
+		}
+	}
 	var mine bool
 	for _, n := range placed {
 		mine = mine || n.ProxyKey == s.self
 	}
 	if !mine {
 		return s.dropUnplaced(ctx, c, rec, len(placed))
-	}
-	has, err := s.cfg.Store.Has(ctx, c)
-	if err != nil {
-		return err
 	}
 	if !has {
 		if err := s.fetch(ctx, c, rec, all); err != nil {
@@ -69,20 +76,27 @@ func (s *Service) ensure(ctx context.Context, id protocol.ID) error {
 			return nil
 		}
 	}
-	// The ledger counts a record's declared size against its owner's allowance; a blob of
-	// another size is not the record's, and keeping it would let an owner store more than
-	// the allowance by declaring less.
-	if size, err := s.cfg.Store.Size(ctx, c); err != nil {
+	if wrong, err := s.dropWrongSize(ctx, id, c, rec); wrong || err != nil {
 		return err
-	} else if size != int64(rec.Size) {
-		s.log.Warn("blobs: a record declares another size than its blob's; not keeping it",
-			"record", id.String(), "cid", c.String(), "declared", rec.Size, "size", size)
-		if err := s.cfg.Store.Delete(ctx, c); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		return nil
 	}
 	return s.report(ctx, rec)
+}
+
+// dropWrongSize deletes blob c if it is not the size record id declares, and says so. The
+// ledger counts a record's declared size against its owner's allowance; a blob of another
+// size is not the record's, and keeping it would let an owner store more than the allowance
+// by declaring less.
+func (s *Service) dropWrongSize(ctx context.Context, id protocol.ID, c cid.Cid, rec *protocol.Record) (bool, error) {
+	size, err := s.cfg.Store.Size(ctx, c)
+	if err != nil || size == int64(rec.Size) {
+		return false, err
+	}
+	s.log.Warn("blobs: a record declares another size than its blob's; not keeping it",
+		"record", id.String(), "cid", c.String(), "declared", rec.Size, "size", size)
+	if err := s.cfg.Store.Delete(ctx, c); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return true, err
+	}
+	return true, nil
 }
 
 // errNotYet is a record whose work must wait for other nodes: it is retried like a failure,

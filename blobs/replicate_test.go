@@ -213,4 +213,20 @@ func TestRecordOfAnotherSizeIsNotKept(t *testing.T) {
 	eventually(t, "no node holds the blob declared smaller", func() bool {
 		return !holds(nw.nodes[0], smallCID) && !holds(nw.nodes[1], smallCID)
 	})
+
+	// Where each blob is placed on one node of three, the nodes it is not placed on drop
+	// their copies too (they wait for no report of the placed node).
+	nw = newPlacedNetwork(t, 3, 1, nil, nil)
+	o = newOwner(t)
+	data := make([]byte, 300<<10)
+	rand.Read(data)
+	var c cid.Cid
+	for _, m := range nw.nodes {
+		c = m.upload(t, o.id.Signer(), data)
+	}
+	liar, _ = o.put(t, c, len(data)-1)
+	nw.commit(liar)
+	eventually(t, "no node of three holds the blob declared smaller", func() bool {
+		return !holds(nw.nodes[0], c) && !holds(nw.nodes[1], c) && !holds(nw.nodes[2], c)
+	})
 }
