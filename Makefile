@@ -5,6 +5,7 @@
 #   make bench-umbral  the Umbral package against the reference (WASM under Node.js)
 #   make bench-envelope, bench-store   the sealed-file format and the embedded store against age and kubo
 #   make bench-ledger, bench-proxy, bench-replication   figures on a 4-node loopback network
+#   make bench-abuse   honest users' figures while hostile clients flood a 4-node network
 #
 # Tools the tests need are installed under .cache/ (gitignored) on first use.
 
@@ -18,18 +19,26 @@ STATICCHECK := $(CACHE)/bin/staticcheck
 export RREC_UMBRAL_ORACLE := $(CURDIR)/$(ORACLE)
 export RREC_IPFS          := $(IPFS)
 
-.PHONY: demo test vet lint oracle kubo bench-umbral bench-envelope bench-store bench-ledger bench-proxy bench-replication
+.PHONY: demo test vet lint oracle kubo bench-umbral bench-envelope bench-store bench-ledger bench-proxy bench-replication bench-abuse
 
 demo:
 	$(GO) run ./cmd/rrec demo
 
 # One test binary at a time (-p 1): the network tests run 4 validators in one process, and
 # two such packages at once on a 2-core machine turn consensus timeouts into flaky failures.
-test: vet lint oracle kubo
+test: vet lint oracle kubo chromium
 	$(GO) test -count=1 -p 1 -timeout 20m ./...
 
 vet:
 	$(GO) vet ./...
+
+# Headless Chromium (Debian's package) for the app's browser test, installed only when no
+# chromium is on PATH, without questions (as root, or through sudo when not).
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # gofmt must have nothing to say, and staticcheck (pinned) neither.
 lint: $(STATICCHECK)
@@ -76,3 +85,8 @@ bench-proxy:
 # Time from PutRecord commit until all four nodes hold a 100 MiB blob, embedded and kubo stores.
 bench-replication: kubo
 	$(GO) run ./scripts/bench-replication -ipfs $(IPFS) -size 100M -runs 3 -stores embedded,kubo
+
+# Honest put → grant → get → revoke, quiet and then under a flood of hostile clients: access
+# p50/p90 of both runs, the longest block interval, each node's disk growth against its quotas.
+bench-abuse:
+	$(GO) run ./scripts/bench-abuse

@@ -27,10 +27,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/resilientrecords/resilientrecords/client"
-	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/node"
 	"github.com/resilientrecords/resilientrecords/protocol"
+	"github.com/resilientrecords/resilientrecords/proxy"
 	"github.com/resilientrecords/resilientrecords/scripts/internal/benchkit"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
@@ -48,34 +48,11 @@ func main() {
 	}
 }
 
-type user struct {
-	id  *identity.Identity
-	pk  protocol.PubKey
-	seq uint64
-}
-
-func newUser() (*user, error) {
-	id, err := identity.Generate()
-	if err != nil {
-		return nil, err
-	}
-	return &user{id: id, pk: protocol.PubKeyOf(id.Public().Signing)}, nil
-}
-
-func (u *user) sign(chain string, body protocol.Body) ([]byte, error) {
-	tx := &protocol.Tx{ChainID: chain, Sequence: u.seq, Expires: time.Now().Add(10 * time.Minute).UnixNano(), Body: body}
-	if err := tx.Sign(u.id.Signer()); err != nil {
-		return nil, err
-	}
-	u.seq++
-	return tx.Encode(), nil
-}
-
 // worker is one recipient with a deposited grant on its own record.
 type worker struct {
 	idx        int // its own source address (benchkit.From)
 	s          *client.Session
-	u          *user
+	u          *benchkit.Account
 	grant      *protocol.GrantState
 	rec        *protocol.Record
 	capsule    *umbral.Capsule
@@ -104,7 +81,7 @@ func (w *worker) session(e *env) *client.Session {
 		if tr == nil {
 			tr = http.DefaultTransport
 		}
-		s, err := client.New(e.desc, w.u.id, &client.Options{HTTP: &http.Client{Transport: benchkit.From(tr, w.idx+1)}})
+		s, err := client.New(e.desc, w.u.ID, &client.Options{HTTP: &http.Client{Transport: benchkit.From(tr, w.idx+1)}})
 		if err != nil {
 			panic(err) // the network description was checked when the network started
 		}
@@ -174,7 +151,7 @@ func run(recipients, clients int, duration time.Duration, n int) error {
 // setup puts one record per recipient, grants it, and deposits the
 // fragments, all pipelined by one owner.
 func setup(e *env, recipients int) ([]*worker, error) {
-	owner, err := newUser()
+	owner, err := benchkit.NewAccount()
 	if err != nil {
 		return nil, err
 	}
@@ -185,13 +162,13 @@ func setup(e *env, recipients int) ([]*worker, error) {
 	ws := make([]*worker, recipients)
 	frags := make([]*client.Fragments, recipients)
 	grants := make([]protocol.ID, recipients)
-	users := make([]*user, recipients)
-	admit := []protocol.PubKey{owner.pk}
+	users := make([]*benchkit.Account, recipients)
+	admit := []protocol.PubKey{owner.PK}
 	for i := range users {
-		if users[i], err = newUser(); err != nil {
+		if users[i], err = benchkit.NewAccount(); err != nil {
 			return nil, err
 		}
-		admit = append(admit, users[i].pk)
+		admit = append(admit, users[i].PK)
 	}
 	// A clinic's operator admits its patient and the doctors.
 	if err := e.nw.Node(0).Admit(e.ctx, protocol.TierMember, admit...); err != nil {
@@ -201,8 +178,8 @@ func setup(e *env, recipients int) ([]*worker, error) {
 	for i := range ws {
 		u := users[i]
 		w := &worker{idx: i, u: u, fileKey: bytes.Repeat([]byte{byte(i)}, 32)}
-		recID := protocol.RecordID(e.chain, owner.pk, owner.seq)
-		dk, err := owner.id.DelegatingKey(recID[:])
+		recID := protocol.RecordID(e.chain, owner.PK, owner.Seq)
+		dk, err := owner.ID.DelegatingKey(recID[:])
 		if err != nil {
 			return nil, err
 		}
@@ -213,15 +190,15 @@ func setup(e *env, recipients int) ([]*worker, error) {
 		put := &protocol.PutRecord{CID: []byte("bafkreibench"), Size: 1, DelegatingKey: protocol.PubKeyOf(w.delegating)}
 		cb, _ := w.capsule.MarshalBinary()
 		copy(put.Capsule[:], cb)
-		if frags[i], err = client.MakeFragments(dk, owner.id.Signer(), u.id.Public().Receiving, keys, 0); err != nil {
+		if frags[i], err = client.MakeFragments(dk, owner.ID.Signer(), u.ID.Public().Receiving, keys, 0); err != nil {
 			return nil, err
 		}
-		grant := &protocol.Grant{Record: recID, RecipientSig: u.pk, RecipientEnc: protocol.PubKeyOf(u.id.Public().Receiving), Nodes: frags[i].Nodes}
+		grant := &protocol.Grant{Record: recID, RecipientSig: u.PK, RecipientEnc: protocol.PubKeyOf(u.ID.Public().Receiving), Nodes: frags[i].Nodes}
 		for _, body := range []protocol.Body{put, grant} {
 			if body == grant {
-				grants[i] = protocol.GrantID(e.chain, owner.pk, owner.seq)
+				grants[i] = protocol.GrantID(e.chain, owner.PK, owner.Seq)
 			}
-			raw, err := owner.sign(e.chain, body)
+			raw, err := owner.Sign(e.chain, body)
 			if err != nil {
 				return nil, err
 			}
@@ -302,12 +279,12 @@ func (e *env) request(w *worker) (*client.Access, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.u.seq, err = snap.Sequence(w.u.pk) // the SDK may have sent some meanwhile
+	w.u.Seq, err = snap.Sequence(w.u.PK) // the SDK may have sent some meanwhile
 	snap.Release()
 	if err != nil {
 		return nil, err
 	}
-	raw, err := w.u.sign(e.chain, &protocol.RequestAccess{Grant: w.grant.ID, Purpose: "bench"})
+	raw, err := w.u.Sign(e.chain, &protocol.RequestAccess{Grant: w.grant.ID, Purpose: "bench"})
 	if err != nil {
 		return nil, err
 	}
@@ -333,38 +310,64 @@ func (e *env) request(w *worker) (*client.Access, error) {
 	return &client.Access{ChainID: e.chain, Grant: w.grant, Record: w.rec, RequestTx: c.Hash}, nil
 }
 
-// benchCFrags: every recipient has one committed request and sends it,
-// signed once per node, to the nodes round-robin; the load generator only
-// checks the status, so the CPU goes to the nodes.
+// benchCFrags: every recipient commits requests beforehand and sends each, signed once
+// per node, to every node as often as a node answers one request; the load generator
+// only checks the status, so the CPU goes to the nodes.
 func benchCFrags(e *env, ws []*worker, clients int, duration time.Duration) error {
-	bodies := make([][][]byte, len(ws))
+	// A node answers each committed request proxy.AnswersPerRequest times: commit enough
+	// requests beforehand for the run (each serves that many cfrags per node).
+	perWorker := int(4000*duration.Seconds())/(len(ws)*len(e.nodes)*proxy.AnswersPerRequest) + 1
+	bodies := make([][][]byte, len(ws)) // per worker: per request, one body per node
+	errs := make([]error, len(ws))
+	var wg sync.WaitGroup
 	for i, w := range ws {
-		a, err := e.request(w)
-		if err != nil {
-			return err
-		}
-		for _, nd := range e.nodes {
-			req := &protocol.ReencryptRequest{RequestTx: a.RequestTx, Grant: w.grant.ID,
-				Capsule: w.rec.Capsule, Node: nd.ProxyKey, NotAfter: time.Now().Add(4 * time.Minute).UnixNano()}
-			if err := req.Sign(e.chain, w.u.id.Signer()); err != nil {
-				return err
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perWorker {
+				a, err := e.request(w)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				for _, nd := range e.nodes {
+					req := &protocol.ReencryptRequest{RequestTx: a.RequestTx, Grant: w.grant.ID,
+						Capsule: w.rec.Capsule, Node: nd.ProxyKey, NotAfter: time.Now().Add(4 * time.Minute).UnixNano()}
+					if err := req.Sign(e.chain, w.u.ID.Signer()); err != nil {
+						errs[i] = err
+						return
+					}
+					b, _ := json.Marshal(req)
+					bodies[i] = append(bodies[i], b)
+				}
 			}
-			b, _ := json.Marshal(req)
-			bodies[i] = append(bodies[i], b)
-		}
+		}()
 	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// Use k of the run takes worker k%len(ws) and, within it, body k/len(ws)/AnswersPerRequest:
+	// each body is sent AnswersPerRequest times, to its own node.
+	var next atomic.Int64
 	var served, refused atomic.Int64
 	var firstErr atomic.Value
 	stop := time.Now().Add(duration)
-	var wg sync.WaitGroup
+
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		hc := &http.Client{Transport: benchkit.From(e.cl.HTTP.Transport, 1000+c), Timeout: e.cl.HTTP.Timeout}
 		go func() {
 			defer wg.Done()
-			for k := c; time.Now().Before(stop); k++ {
-				i, j := k%len(ws), (k/len(ws)+c)%len(e.nodes)
-				resp, err := hc.Post(e.nodes[j].URL()+"/v1/reencrypt", "application/json", bytes.NewReader(bodies[i][j]))
+			for time.Now().Before(stop) {
+				k := int(next.Add(1) - 1)
+				i, b := k%len(ws), k/len(ws)/proxy.AnswersPerRequest
+				if b >= len(bodies[i]) {
+					firstErr.CompareAndSwap(nil, errors.New("ran out of committed requests"))
+					return
+				}
+				j := b % len(e.nodes)
+				resp, err := hc.Post(e.nodes[j].URL()+"/v1/reencrypt", "application/json", bytes.NewReader(bodies[i][b]))
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					refused.Add(1)
@@ -403,7 +406,7 @@ func (e *env) access(w *worker) error {
 	if err != nil {
 		return err
 	}
-	key, err := umbral.DecryptReencrypted(w.u.id.ReceivingKey(), w.delegating, w.capsule, g.CFrags, w.ciphertext)
+	key, err := umbral.DecryptReencrypted(w.u.ID.ReceivingKey(), w.delegating, w.capsule, g.CFrags, w.ciphertext)
 	if err != nil {
 		return err
 	}
@@ -472,11 +475,11 @@ func benchLatency(e *env, w *worker, n int) error {
 			return err
 		}
 		c := time.Since(s)
-		g, err := e.cl.Gather(e.ctx, a, w.u.id.Signer(), e.nodes)
+		g, err := e.cl.Gather(e.ctx, a, w.u.ID.Signer(), e.nodes)
 		if err != nil {
 			return err
 		}
-		if _, err := umbral.DecryptReencrypted(w.u.id.ReceivingKey(), w.delegating, w.capsule, g.CFrags, w.ciphertext); err != nil {
+		if _, err := umbral.DecryptReencrypted(w.u.ID.ReceivingKey(), w.delegating, w.capsule, g.CFrags, w.ciphertext); err != nil {
 			return err
 		}
 		commit, total = append(commit, c), append(total, time.Since(s))
@@ -497,7 +500,7 @@ func benchSDKLatency(e *env, w *worker, n int) error {
 		if err != nil {
 			return err
 		}
-		if _, err := umbral.DecryptReencrypted(w.u.id.ReceivingKey(), w.delegating, w.capsule, g.CFrags, w.ciphertext); err != nil {
+		if _, err := umbral.DecryptReencrypted(w.u.ID.ReceivingKey(), w.delegating, w.capsule, g.CFrags, w.ciphertext); err != nil {
 			return err
 		}
 		total = append(total, time.Since(t0))
