@@ -80,6 +80,11 @@ func TestAdmissionInCheckTx(t *testing.T) {
 	if err := m.checkTx(stranger.Sign(protocoltest.PutRecord("bafkrei-x", 1))); !errors.Is(err, protocol.ErrNotAdmitted) {
 		t.Fatalf("a stranger's put in CheckTx: %v", err)
 	}
+	forged := stranger.Sign(protocoltest.PutRecord("bafkrei-x", 1))
+	forged[len(forged)-1] ^= 1
+	if err := m.checkTx(forged); !errors.Is(err, protocol.ErrNotAdmitted) {
+		t.Fatalf("a stranger's forged put, refused before its signature is verified: %v", err)
+	}
 	errs, _ := m.block(time.Second, stranger.Next(protocoltest.PutRecord("bafkrei-x", 1)))
 	if !errors.Is(errs[0], protocol.ErrNotAdmitted) {
 		t.Fatalf("a stranger's put in a block: %v", errs[0])

@@ -66,10 +66,9 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 	if tx.ChainID != bc.ChainID {
 		return nil, protocol.Errorf(protocol.ErrWrongChain, "%q, this chain is %q", tx.ChainID, bc.ChainID)
 	}
-	if !prechecked && !tx.VerifySig() {
-		return nil, protocol.ErrBadSignature
-	}
-	// Before the sequence: a transaction of an account that may not send any spends nothing.
+	// Admission and the sequence are read before the signature is verified: both refusals
+	// write nothing, so junk from strangers and replays cost a lookup, not a verification.
+	// A transaction of an account that may not send any spends nothing.
 	if err := admitted(st, bc, tx); err != nil {
 		return nil, err
 	}
@@ -79,6 +78,9 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 	}
 	if tx.Sequence != next {
 		return nil, protocol.Errorf(protocol.ErrBadSequence, "got %d, account expects %d", tx.Sequence, next)
+	}
+	if !prechecked && !tx.VerifySig() {
+		return nil, protocol.ErrBadSignature
 	}
 	// From here on the transaction is its signer's, at its sequence: in a block it consumes
 	// the sequence whatever its outcome, so that its bytes can never be replayed.

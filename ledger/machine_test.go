@@ -267,6 +267,10 @@ func TestMachineFlow(t *testing.T) {
 	bad := doc.Sign(&protocol.RequestAccess{Grant: gid})
 	bad[len(bad)-1] ^= 1
 	m.fails(protocol.ErrBadSignature, bad)
+	// The sequence is read before the signature is verified: a forged replay costs a lookup.
+	forged := doc.SignAt(doc.Seq-1, &protocol.RequestAccess{Grant: gid})
+	forged[len(forged)-1] ^= 1
+	m.fails(protocol.ErrBadSequence, forged)
 	m.spends(protocol.ErrNotFound, owner, &protocol.Revoke{Grant: protocol.ID{9}})
 	m.spends(protocol.ErrNotFound, doc, &protocol.RequestAccess{Grant: protocol.ID{9}})
 	m.fails(protocol.ErrMalformed, []byte{1})
