@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -477,17 +478,23 @@ func (a *attack) upload(ctx context.Context, i int, u *uploader) {
 		auth.SetHeaders(req.Header)
 		req.Header.Set("Content-Type", "application/octet-stream")
 		var ans protocol.UploadAnswer
+		wait := 200 * time.Millisecond
 		resp, err := hc.Do(req)
 		if err == nil {
 			err = protocol.ReadAnswer(resp, 1<<16, &ans)
 			resp.Body.Close()
+			// The node refuses before it reads the body: a client that ignores Retry-After
+			// only spends its own bandwidth, which here would be this machine's CPU.
+			if s, _ := strconv.Atoi(resp.Header.Get("Retry-After")); s > 0 {
+				wait = time.Duration(s) * time.Second
+			}
 		}
 		if ctx.Err() != nil {
 			return
 		}
 		a.tally.note("uploads", errName(err))
 		if err != nil {
-			sleep(ctx, 200*time.Millisecond) // what an HTTP client does between refused tries
+			sleep(ctx, wait)
 			continue
 		}
 		if !u.enrolled {

@@ -64,13 +64,13 @@ type result struct {
 
 func (r *result) p50() time.Duration { return benchkit.Percentile(r.access, 0.5) }
 
-func (r *result) print(name string, longestBlock time.Duration) {
+func (r *result) print(name string, longestBlock gap) {
 	pct := func(xs []time.Duration, p float64) time.Duration {
 		return benchkit.Percentile(xs, p).Round(100 * time.Microsecond)
 	}
 	fmt.Printf("  %s: %d stories; access p50 %v p90 %v max %v; whole story p50 %v; longest block interval %v; %d failed",
 		name, len(r.story), pct(r.access, 0.5), pct(r.access, 0.9), pct(r.access, 1), pct(r.story, 0.5),
-		longestBlock.Round(time.Millisecond), r.failed)
+		longestBlock, r.failed)
 	if r.lastErr != nil {
 		fmt.Printf(" (last: %v)", r.lastErr)
 	}

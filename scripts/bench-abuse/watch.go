@@ -41,23 +41,37 @@ func watchBlocks(ctx context.Context, n *node.Node) *blockWatch {
 	return w
 }
 
+// gap is the longest time without a new block in a run, and when it began.
+type gap struct {
+	length time.Duration
+	after  time.Duration // from the run's start
+}
+
+func (g gap) String() string {
+	return fmt.Sprintf("%v (from %.1f s in)", g.length.Round(time.Millisecond), g.after.Seconds())
+}
+
 // longest is the longest time without a new block between from and to.
-func (w *blockWatch) longest(from, to time.Time) time.Duration {
+func (w *blockWatch) longest(from, to time.Time) gap {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var longest time.Duration
+	var g gap
 	prev := from
-	for _, t := range w.times {
+	for _, t := range append(w.times, to) {
 		if t.Before(from) {
 			continue
 		}
 		if t.After(to) {
+			t = to
+		}
+		if d := t.Sub(prev); d > g.length {
+			g = gap{length: d, after: prev.Sub(from)}
+		}
+		if prev = t; t.Equal(to) {
 			break
 		}
-		longest = max(longest, t.Sub(prev))
-		prev = t
 	}
-	return max(longest, to.Sub(prev))
+	return g
 }
 
 // diskUsage is the bytes of the regular files under each home.
