@@ -81,9 +81,13 @@ func (id *Identity) MarshalText() ([]byte, error) {
 	return []byte(secretPrefix + b32.EncodeToString(data)), nil
 }
 
-// Parse reads an identity file's contents: comment lines starting with '#', blank lines, and
-// exactly one secret identity line.
-func Parse(text []byte) (*Identity, error) {
+// Parse reads an identity file's contents that are not protected: comment lines starting
+// with '#', blank lines, and exactly one secret identity line. A protected file is
+// ErrProtected; Decode reads both.
+func Parse(text []byte) (*Identity, error) { return Decode(text, nil) }
+
+// identityLine is the one line of text that is neither blank nor a comment.
+func identityLine(text []byte) ([]byte, error) {
 	var found []byte
 	for _, line := range bytes.Split(text, []byte("\n")) {
 		line = bytes.TrimSpace(line)
@@ -96,11 +100,16 @@ func Parse(text []byte) (*Identity, error) {
 		found = line
 	}
 	if found == nil {
-		return nil, fmt.Errorf("%w identity file: no identity line (expected one starting with %q)", ErrMalformed, secretPrefix)
+		return nil, fmt.Errorf("%w identity file: no identity line (expected one starting with %q or %q)", ErrMalformed, secretPrefix, protectedPrefix)
 	}
-	body, ok := bytes.CutPrefix(found, []byte(secretPrefix))
+	return found, nil
+}
+
+// parseSecretLine decodes a secret identity line.
+func parseSecretLine(line []byte) (*Identity, error) {
+	body, ok := bytes.CutPrefix(line, []byte(secretPrefix))
 	if !ok {
-		return nil, fmt.Errorf("%w identity file: the identity line should start with %q", ErrMalformed, secretPrefix)
+		return nil, fmt.Errorf("%w identity file: the identity line should start with %q or %q", ErrMalformed, secretPrefix, protectedPrefix)
 	}
 	data, err := b32.DecodeString(string(body))
 	// The last character carries two unused bits: only the canonical encoding is accepted,

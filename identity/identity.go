@@ -10,6 +10,9 @@
 //
 // A delegating key per record means the key fragments of one grant can never open another
 // record of the same owner.
+//
+// An identity file holds the seed, plain or sealed under a passphrase (scrypt and
+// ChaCha20-Poly1305, as age does); SPEC.md specifies both, and the public identity string.
 package identity
 
 import (
