@@ -91,7 +91,7 @@ type sharedEntry struct {
 	Status string               `json:"status"`
 }
 
-func listShared(ctx context.Context, s *client.Session, w io.Writer, jsonOut bool) error {
+func listShared(ctx context.Context, s *client.Session, w, stderr io.Writer, jsonOut bool) error {
 	shared, err := s.Shared(ctx)
 	if err != nil {
 		return explain(err, "grant")
@@ -103,6 +103,7 @@ func listShared(ctx context.Context, s *client.Session, w io.Writer, jsonOut boo
 	if jsonOut {
 		return writeJSON(w, entries)
 	}
+	book := namesBook(stderr)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GRANT\tRECORD\tOWNER\tPURPOSE\tSTATUS\tHOLDERS")
 	for _, e := range entries {
@@ -113,7 +114,7 @@ func listShared(ctx context.Context, s *client.Session, w io.Writer, jsonOut boo
 		if e.Record != nil {
 			hold = holders(e.Record)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Grant.ID, e.Grant.Record, short(e.Grant.Owner.String()), purpose,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Grant.ID, e.Grant.Record, person(book, e.Grant.Owner, e.Grant.Owner.String()), purpose,
 			e.Status+fragments(e.Grant, e.Status != "live" && e.Status != "not yet valid"), hold)
 	}
 	return tw.Flush()

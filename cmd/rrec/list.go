@@ -36,7 +36,7 @@ grant, record, owner, purpose and whether the grant is live, revoked or expired.
 			defer stop()
 			w := cmd.OutOrStdout()
 			if shared {
-				return listShared(ctx, s, w, jsonOut)
+				return listShared(ctx, s, w, cmd.ErrOrStderr(), jsonOut)
 			}
 			recs, err := s.Records(ctx)
 			if err != nil {
@@ -105,6 +105,7 @@ ledger, each signing with its own key, that they destroyed their key fragment.`,
 				if err != nil {
 					return explain(err, "record")
 				}
+				book := namesBook(cmd.ErrOrStderr())
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "GRANT\tTO\tPURPOSE\tUNTIL\tSTATUS")
 				for _, g := range gs {
@@ -119,7 +120,7 @@ ledger, each signing with its own key, that they destroyed their key fragment.`,
 					if err := g.LiveAt(st.Time); err != nil {
 						status = sharedStatus(client.Classify(err))
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.ID, short(g.RecipientSig.String()), purpose, until,
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.ID, person(book, g.RecipientSig, recipientIdentity(g)), purpose, until,
 						status+fragments(g, status != "live" && status != "not yet valid"))
 				}
 				return tw.Flush()
@@ -169,7 +170,23 @@ read a record's audit log.`,
 				return writeJSON(cmd.OutOrStdout(), log)
 			}
 			me := protocol.PubKeyOf(s.Identity().Signing)
-			names := map[protocol.PubKey]string{me: "you"}
+			names := map[protocol.PubKey]string{}
+			// People by the name the user knows them by, else by the identity the record was
+			// shared with (only the owner can list a record's grants).
+			book := namesBook(cmd.ErrOrStderr())
+			if gs, err := s.Grants(ctx, rec); err == nil {
+				for _, g := range gs {
+					names[g.RecipientSig] = person(book, g.RecipientSig, recipientIdentity(g))
+				}
+			}
+			for _, e := range log {
+				if e.Actor != nil && names[*e.Actor] == "" {
+					if n, ok := book.NameOf(*e.Actor); ok {
+						names[*e.Actor] = n
+					}
+				}
+			}
+			names[me] = "you"
 			if r, err := s.Record(ctx, rec); err == nil {
 				names[r.Owner] = "owner"
 				if r.Owner == me {

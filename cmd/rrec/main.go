@@ -49,6 +49,8 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newAuditCmd(),
 		newDemoCmd(),
 		newStatusCmd(),
+		newAppCmd(),
+		newContactsCmd(),
 		newAccountCmd(),
 		newNodeCmd(),
 	)

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,11 +92,21 @@ fragments) and hands each node its fragment. The grant ends when you revoke it, 
 				return err
 			}
 			if to == "" {
-				return errors.New("grant needs --to PUBLIC_IDENTITY (the rrec1... string the recipient's 'rrec pubkey' prints)")
+				return errors.New("grant needs --to PUBLIC_IDENTITY (the rrec1... string the recipient's 'rrec pubkey' prints, or a contact's name)")
 			}
-			pub, err := identity.ParsePublic(to)
-			if err != nil {
-				return fmt.Errorf("--to %q is not a public identity (want the rrec1... string 'rrec pubkey' prints): %w", to, err)
+			var pub identity.Public
+			if strings.HasPrefix(strings.ToLower(strings.TrimSpace(to)), identity.PublicPrefix) {
+				if pub, err = identity.ParsePublic(to); err != nil {
+					return fmt.Errorf("--to %q is not a public identity (want the rrec1... string 'rrec pubkey' prints): %w", to, err)
+				}
+			} else {
+				book, err := openContacts()
+				if err != nil {
+					return err
+				}
+				if pub, err = book.Resolve(to); err != nil {
+					return fmt.Errorf("--to: %w (add them with 'rrec contacts add NAME IDENTITY', or give the rrec1... string 'rrec pubkey' prints)", err)
+				}
 			}
 			if duration < 0 {
 				return fmt.Errorf("--for %s: a grant cannot last a negative time", duration)
@@ -121,7 +132,7 @@ fragments) and hands each node its fragment. The grant ends when you revoke it, 
 		},
 	}
 	cf.add(cmd)
-	cmd.Flags().StringVar(&to, "to", "", "recipient's `PUBLIC_IDENTITY` (rrec1...)")
+	cmd.Flags().StringVar(&to, "to", "", "recipient's `PUBLIC_IDENTITY` (rrec1...), or a name from 'rrec contacts'")
 	cmd.Flags().DurationVar(&duration, "for", 0, "end the grant after `DURATION` (e.g. 90m, 720h; default: until revoked)")
 	cmd.Flags().StringVar(&purpose, "purpose", "", "why the recipient may read it (`WORD`, recorded in the audit log)")
 	return cmd
