@@ -36,6 +36,7 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 	}
 	root.AddCommand(
 		newKeygenCmd(),
+		newPasswdCmd(),
 		newPubkeyCmd(),
 		newCIDCmd(),
 		newDevnetCmd(),
