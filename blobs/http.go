@@ -127,6 +127,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, err)
 		return
 	}
+	s.m.uploaded.Add(float64(n))
 	s.log.Debug("blobs: upload stored", "cid", c.String(), "size", n, "signer", auth.Signer.String())
 	protocol.WriteJSON(w, http.StatusCreated, protocol.UploadAnswer{CID: c.String(), Size: n})
 }
@@ -240,6 +241,7 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	pw := &progressWriter{w: w, p: s.newProgress(w)}
+	defer func() { s.m.served.Add(float64(pw.n)) }()
 	if _, err := pw.Write(first[:k]); err != nil {
 		return
 	}
@@ -271,6 +273,7 @@ func (s *Service) car(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/vnd.ipld.car; version=1")
 	pw := &progressWriter{w: w, p: s.newProgress(w)}
+	defer func() { s.m.served.Add(float64(pw.n)) }()
 	if err := s.cfg.Store.ExportCAR(r.Context(), c, pw); err != nil {
 		if errors.Is(err, store.ErrCorrupt) {
 			s.reportCorrupt(c)

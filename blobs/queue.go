@@ -2,6 +2,7 @@ package blobs
 
 import (
 	"container/heap"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -38,6 +39,9 @@ type retry struct {
 	fails int
 	at    time.Time
 	index int // in due; -1 while queued or running
+	// others: the last run waited for the placed nodes (errNotYet), so this node's own work
+	// is done: not replication lag.
+	others bool
 }
 
 func newQueue(min, max time.Duration, limit int) *queue {
@@ -157,6 +161,7 @@ func (q *queue) done(id protocol.ID, err error, t time.Time) (fails int) {
 		}
 		r.fails++
 		fails = r.fails
+		r.others = errors.Is(err, errNotYet)
 	}
 	if q.rerun[id] {
 		delete(q.rerun, id)
@@ -186,6 +191,23 @@ func (q *queue) backlog() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.now)
+}
+
+// lag is how many records the queue holds whose blob this node has still to store and report:
+// waiting, running, or backing off after a failure (but not those only waiting for the
+// nodes they are placed on). A record queued by a commit counts before its first run checks
+// where it is placed, so on a network that places blobs on fewer than every node this is an
+// upper bound, for as long as a run takes.
+func (q *queue) lag() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := len(q.queued) + len(q.running)
+	for id, r := range q.failed {
+		if !r.others && !q.queued[id] && !q.running[id] {
+			n++
+		}
+	}
+	return n
 }
 
 // takeDropped reports, once, that work was forgotten since the last call.

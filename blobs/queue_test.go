@@ -123,3 +123,32 @@ func TestQueueAlternatesAndReruns(t *testing.T) {
 		t.Fatal("add did not bring a failed record forward")
 	}
 }
+
+// TestQueueLag: the replication lag counts records waiting, running and backing off after a
+// failure, once each, but not those that only wait for the nodes they are placed on.
+func TestQueueLag(t *testing.T) {
+	q := newQueue(time.Second, time.Hour, 10)
+	t0 := time.Now()
+	for i := range 4 {
+		q.add(qid(i))
+	}
+	if q.lag() != 4 {
+		t.Fatalf("lag %d with 4 queued", q.lag())
+	}
+	a, _, _ := q.next(t0)
+	b, _, _ := q.next(t0)
+	c, _, _ := q.next(t0)
+	if q.lag() != 4 {
+		t.Fatalf("lag %d with 1 queued and 3 running", q.lag())
+	}
+	q.done(a, nil, t0)
+	q.done(b, errFetch, t0)
+	q.done(c, errNotYet, t0)
+	if q.lag() != 2 {
+		t.Fatalf("lag %d: want the queued record and the failed fetch", q.lag())
+	}
+	q.add(b) // its blob became available: queued again, still failed once
+	if q.lag() != 2 {
+		t.Fatalf("lag %d: a failed record queued again counts once", q.lag())
+	}
+}

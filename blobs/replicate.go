@@ -199,6 +199,7 @@ func (s *Service) fetchCAR(ctx context.Context, c cid.Cid, base string, size int
 		return err
 	}
 	defer s.unspool(f)
+	s.m.fetched.Add(float64(n)) // what crossed the network, whether the import keeps it or not
 	if n > limit {
 		return fmt.Errorf("%w: CAR longer than %d bytes", store.ErrTooLarge, limit)
 	}

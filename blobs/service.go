@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/resilientrecords/resilientrecords/internal/source"
 	"github.com/resilientrecords/resilientrecords/ledger"
@@ -107,6 +108,9 @@ type Config struct {
 	HTTP       *http.Client // for peers; default: no overall timeout (a fetch is cut by IdleTimeout)
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// Metrics, if set, is where the service registers its metrics (metrics.go); nil counts
+	// for nobody.
+	Metrics prometheus.Registerer
 }
 
 // Service is one node's blob service. Create with New, then Start.
@@ -116,6 +120,7 @@ type Service struct {
 	log  *slog.Logger
 	q    *queue
 	gate *source.Gate
+	m    *metrics
 
 	// putting is held shared by an upload from its store import to its marker, and
 	// exclusively by the deletion of stored roots nothing accounts for, which would
@@ -201,6 +206,7 @@ func New(cfg Config) (*Service, error) {
 		repair: map[cid.Cid]bool{}, deletes: make(chan struct{}, 1), pendingBy: map[protocol.PubKey]int64{},
 		inFlightBy: map[protocol.PubKey]int64{}, inFlightFrom: map[string]int64{}, seen: map[protocol.Sig]int64{},
 		selfBudgets: map[protocol.PubKey]*byteBudget{}, selfPool: newByteBudget(cfg.SelfPoolUploadRate, cfg.SelfPoolUploadBurst, cfg.Now())}
+	s.m = newMetrics(cfg.Metrics, s.q)
 	var err error
 	if s.pending, err = loadMarkers(cfg.Dir); err != nil {
 		return nil, err

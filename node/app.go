@@ -10,6 +10,7 @@ import (
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"golang.org/x/time/rate"
@@ -47,6 +48,8 @@ type App struct {
 	selfAll *rate.Limiter   // all self-enrolled accounts together
 
 	peers map[string]bool // p2p ids this node accepts; nil: any
+
+	metrics *appMetrics
 }
 
 // Each account's pace at one node's mempool: a clinic's integration stays well below it, and
@@ -96,6 +99,8 @@ type AppOptions struct {
 	// Peers are the p2p ids of the nodes this node connects with (CometBFT asks through
 	// the /p2p/filter/ queries); nil accepts any.
 	Peers []string
+	// Metrics, if set, is where the App registers the ledger's metrics (metrics.go).
+	Metrics prometheus.Registerer
 }
 
 // OpenApp opens (or creates) the application's state database in dir.
@@ -111,7 +116,7 @@ func OpenApp(dir string, opts AppOptions) (*App, error) {
 	a := &App{db: db, log: lg, hook: opts.OnCommit, sigs: newSigCache(1 << 16),
 		senders: source.NewLimiter(senderRate, senderBurst, maxSenders),
 		selfs:   source.NewLimiter(selfRate, selfBurst, maxSenders),
-		selfAll: rate.NewLimiter(selfPoolRate, selfPoolBurst)}
+		selfAll: rate.NewLimiter(selfPoolRate, selfPoolBurst), metrics: newAppMetrics(opts.Metrics)}
 	if opts.Peers != nil {
 		a.peers = map[string]bool{}
 		for _, id := range opts.Peers {
@@ -125,6 +130,7 @@ func OpenApp(dir string, opts AppOptions) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	a.metrics.committed(a.height, a.blockTime)
 	return a, nil
 }
 
@@ -212,16 +218,27 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	defer a.checkMu.Unlock()
 	if req.Type == abci.CheckTxType_New {
 		if err := a.pace(bc, req.Tx); err != nil {
-			return &abci.ResponseCheckTx{Code: protocol.LedgerCode(err), Log: err.Error()}, nil
+			return a.refuse(err), nil
 		}
 	}
 	if err := a.check.Check(bc, req.Tx, known); err != nil {
-		return &abci.ResponseCheckTx{Code: protocol.LedgerCode(err), Log: err.Error()}, nil
+		if req.Type != abci.CheckTxType_New {
+			// A recheck evicts what the last block made invalid: no client was refused.
+			return &abci.ResponseCheckTx{Code: protocol.LedgerCode(err), Log: err.Error()}, nil
+		}
+		return a.refuse(err), nil
 	}
 	if !known {
 		a.sigs.add(hash)
 	}
 	return &abci.ResponseCheckTx{}, nil
+}
+
+// refuse answers CheckTx's refusal of a new transaction, and counts it.
+func (a *App) refuse(err error) *abci.ResponseCheckTx {
+	code := protocol.LedgerCode(err)
+	a.metrics.refused.WithLabelValues(protocol.CodeName(code)).Inc()
+	return &abci.ResponseCheckTx{Code: code, Log: err.Error()}
 }
 
 // pace refuses a new transaction whose signer sends faster than senderRate, or has
@@ -288,6 +305,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		resp.TxResults[i] = &abci.ExecTxResult{Code: r.Code, Log: r.Log, Events: abciEvents(r.Events)}
 	}
 	a.pending = &pendingBlock{height: b.Height, time: b.Time, x: x}
+	a.metrics.finalized(req.Txs, func(i int) uint32 { return x.Results[i].Code })
 	return resp, nil
 }
 
@@ -326,6 +344,7 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	a.mu.Lock()
 	a.height, a.blockTime, a.appHash = p.height, p.time, p.x.AppHash
 	a.mu.Unlock()
+	a.metrics.committed(p.height, p.time)
 	a.pending = nil
 	a.resetCheck() // CometBFT rechecks the mempool next
 	if len(p.x.Writes) > 0 {

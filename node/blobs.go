@@ -96,7 +96,8 @@ func (n *Node) openBlobs() error {
 	// here take the package's defaults (blobs/SPEC.md §3).
 	svc, err := blobs.New(blobs.Config{Store: st, Ledger: n.app, Signer: umbral.NewSigner(sk),
 		Report: n.rep.report, Dir: filepath.Join(n.home, blobUploadsDir), SpoolDir: filepath.Join(n.home, blobSpoolDir),
-		MaxUpload: bs.MaxUpload, Grace: time.Duration(bs.UploadGrace), Sources: n.sources, Logger: n.log})
+		MaxUpload: bs.MaxUpload, Grace: time.Duration(bs.UploadGrace), Sources: n.sources, Logger: n.log,
+		Metrics: registerer(n.registry)})
 	if err != nil {
 		st.Close()
 		return fmt.Errorf("node: %w", err)

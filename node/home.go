@@ -92,15 +92,16 @@ func WANTiming() Timing {
 
 // Settings is config/node.json.
 type Settings struct {
-	Moniker         string       `json:"moniker"`
-	P2PListen       string       `json:"p2p_listen"`             // e.g. tcp://0.0.0.0:26656
-	P2PExternal     string       `json:"p2p_external,omitempty"` // host:port peers dial
-	RPCListen       string       `json:"rpc_listen"`             // "" disables the RPC server
-	APIAddr         string       `json:"api_addr"`               // advertised in the registry
-	PersistentPeers []string     `json:"persistent_peers"`       // id@host:port
-	Timing          Timing       `json:"timing"`
-	Blobs           BlobSettings `json:"blobs"` // blob store and service (blobs.go)
-	API             APISettings  `json:"api"`
+	Moniker         string          `json:"moniker"`
+	P2PListen       string          `json:"p2p_listen"`             // e.g. tcp://0.0.0.0:26656
+	P2PExternal     string          `json:"p2p_external,omitempty"` // host:port peers dial
+	RPCListen       string          `json:"rpc_listen"`             // "" disables the RPC server
+	APIAddr         string          `json:"api_addr"`               // advertised in the registry
+	PersistentPeers []string        `json:"persistent_peers"`       // id@host:port
+	Timing          Timing          `json:"timing"`
+	Blobs           BlobSettings    `json:"blobs"` // blob store and service (blobs.go)
+	API             APISettings     `json:"api"`
+	Metrics         MetricsSettings `json:"metrics,omitzero"` // Prometheus metrics (metrics.go)
 }
 
 // APISettings tell the node's HTTP API where requests come from, for its limits per source

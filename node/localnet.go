@@ -124,6 +124,12 @@ func (nw *LocalNet) generate() error {
 			st.Blobs.KuboAPI = nw.opts.KuboAPIs[i]
 		}
 		st.API = nw.opts.API
+		// Every node of a local network serves its metrics, on loopback only.
+		metrics, err := freePort()
+		if err != nil {
+			return err
+		}
+		st.Metrics.Listen = fmt.Sprintf("127.0.0.1:%d", metrics)
 		if err := WriteSettings(home, st); err != nil {
 			return err
 		}

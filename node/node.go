@@ -21,6 +21,7 @@ import (
 	"github.com/cometbft/cometbft/proxy"
 	"github.com/cometbft/cometbft/rpc/client/local"
 	"github.com/cometbft/cometbft/types"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/resilientrecords/resilientrecords/internal/source"
 	"github.com/resilientrecords/resilientrecords/ledger"
@@ -46,11 +47,13 @@ type Node struct {
 	px       *proxyServer
 	bl       *blobNode
 	rep      *reporter
-	sources  *source.Resolver // where API requests come from, for limits per source
+	sources  *source.Resolver     // where API requests come from, for limits per source
+	registry *prometheus.Registry // this node's metrics; nil when it serves none
 
 	mu      sync.Mutex
 	stopped bool
 	rpc     *RPC
+	metrics *metricsServer // the metrics listener, once started
 
 	// Background work (waiting for a node's own transactions to commit) must end before
 	// Stop closes the databases it reads.
@@ -83,6 +86,9 @@ func Open(home string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.Metrics.Listen != "" && s.Metrics.Listen == s.APIAddr {
+		return nil, errors.New("node: metrics.listen is the API's address: metrics must not be served to the API's clients")
+	}
 	// Only the registry's nodes may connect: anyone else could feed the mempool past every
 	// limit of the HTTP API.
 	c.FilterPeers = peers != nil
@@ -90,11 +96,12 @@ func Open(home string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	px.sources = sources
+	reg := newRegistry(s.Metrics)
+	px.sources, px.metrics = sources, registerer(reg)
 	bl := &blobNode{}
 	rep := newReporter()
 	app, err := OpenApp(filepath.Join(home, ledgerDir), AppOptions{Logger: lg, NoSigCache: opts.NoSigCache,
-		OnCommit: px.onCommit(bl.onCommit(rep.onCommit(opts.OnCommit))), Peers: peers})
+		OnCommit: px.onCommit(bl.onCommit(rep.onCommit(opts.OnCommit))), Peers: peers, Metrics: registerer(reg)})
 	if err != nil {
 		return nil, err
 	}
@@ -113,13 +120,13 @@ func Open(home string, opts Options) (*Node, error) {
 	// consensus; the app is written for that concurrency.
 	cmt, err := nm.NewNode(c, pv, nk, proxy.NewConnSyncLocalClientCreator(app),
 		nm.DefaultGenesisDocProviderFunc(c), dbs.provide,
-		nm.DefaultMetricsProvider(c.Instrumentation), cometLogger(lg))
+		cometMetrics(registerer(reg), c.Instrumentation.Namespace), cometLogger(lg))
 	if err != nil {
 		dbs.closeAll()
 		app.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg, px: px, bl: bl, rep: rep, sources: sources}
+	n := &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg, px: px, bl: bl, rep: rep, sources: sources, registry: reg}
 	rep.n, rep.signer, rep.log = n, px.svc.Signer(), lg
 	rep.self = protocol.PubKeyOf(rep.signer.VerifyingKey())
 	n.bg, n.bgCancel = context.WithCancel(context.Background())
@@ -240,6 +247,16 @@ func (n *Node) Start() error {
 		_ = n.Stop()
 		return err
 	}
+	if n.registry != nil {
+		m, err := serveMetrics(n.settings.Metrics.Listen, n.registry, n.log)
+		if err != nil {
+			_ = n.Stop()
+			return err
+		}
+		n.mu.Lock()
+		n.metrics = m
+		n.mu.Unlock()
+	}
 	n.bl.start()
 	n.rep.start()
 	n.log.Debug("node started", "id", n.ID())
@@ -254,7 +271,7 @@ func (n *Node) Stop() error {
 		return nil
 	}
 	n.stopped = true
-	c := n.rpc
+	c, m := n.rpc, n.metrics
 	n.mu.Unlock()
 	n.rep.stop()
 	n.bgCancel()
@@ -263,6 +280,9 @@ func (n *Node) Stop() error {
 		c.Close()
 	}
 	var errs []error
+	if err := m.close(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := n.px.close(); err != nil {
 		errs = append(errs, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/resilientrecords/resilientrecords/internal/source"
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/proxy"
@@ -30,6 +32,13 @@ const (
 // round or two on a busy host it already lags the wall clock by seconds.
 const minStaleness = 10 * time.Second
 
+// staleness is how old the last committed block may be before the node counts itself cut
+// off: three empty-block intervals, at least minStaleness. The proxy refuses to re-encrypt
+// past it, and the health route answers 503.
+func staleness(t Timing) time.Duration {
+	return max(3*time.Duration(t.EmptyBlocksInterval), minStaleness)
+}
+
 // proxyServer is a node's vault, re-encryption service and API server.
 type proxyServer struct {
 	vault *proxy.Vault
@@ -40,6 +49,8 @@ type proxyServer struct {
 	// address and believes no forwarding header, the only safe choice until the operator
 	// names the reverse proxies in front of the node.
 	sources *source.Resolver
+	// metrics is the node's registry for the proxy's metrics (nil: none); set before attach.
+	metrics prometheus.Registerer
 }
 
 // openVault opens the vault before the ledger, whose commit hook must
@@ -70,9 +81,8 @@ func (p *proxyServer) attach(home string, app *App, s Settings) error {
 	if err != nil {
 		return err
 	}
-	stale := 3 * time.Duration(s.Timing.EmptyBlocksInterval)
 	p.svc, err = proxy.New(proxy.Config{Ledger: app, ProxyKey: sk, Vault: p.vault, Logger: p.log,
-		MaxStaleness: max(stale, minStaleness), Sources: p.sources})
+		MaxStaleness: staleness(s.Timing), Sources: p.sources, Metrics: p.metrics})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/resilientrecords/resilientrecords/internal/source"
@@ -73,6 +74,9 @@ type Config struct {
 	QueueWait time.Duration
 	// Now is the wall clock (default time.Now); tests move it.
 	Now func() time.Time
+	// Metrics, if set, is where the service registers its metrics (metrics.go); nil counts
+	// for nobody.
+	Metrics prometheus.Registerer
 }
 
 // Service is one node's re-encryption proxy.
@@ -87,6 +91,7 @@ type Service struct {
 	inFlight *source.Gate    // requests holding or waiting for a curve slot, per source
 	curve    *curve
 	answers  *answers // capsule fragments made per access request
+	metrics  *metrics
 
 	capsMu   sync.Mutex
 	capsules map[protocol.ID]*umbral.Capsule // decoded committed capsules; records never change
@@ -146,6 +151,7 @@ func New(cfg Config) (*Service, error) {
 		depos:    source.NewLimiter(cfg.DepositRate, cfg.DepositBurst, maxSources),
 		inFlight: source.NewGate(max(1, places/2), places),
 		curve:    newCurve(cfg.MaxConcurrent, cfg.MaxQueue, cfg.QueueWait),
+		metrics:  newMetrics(cfg.Metrics, cfg.Vault),
 		capsules: make(map[protocol.ID]*umbral.Capsule)}, nil
 }
 

@@ -116,6 +116,25 @@ func OpenVault(dir, keyFile string, log *slog.Logger) (*Vault, error) {
 	return v, nil
 }
 
+// CountVault counts the fragments in the vault directory dir without opening the vault (no
+// key, no lock): what a stopped node's vault holds, for its operator. A deletion the node
+// did not finish before it stopped is still counted; the next start reconciles it.
+func CountVault(dir string) (int, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("proxy: vault dir: %w", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if _, ok := grantOfFile(e.Name()); ok && !e.IsDir() {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // grantOfFile reads a vault file name; only the name path writes counts, so every
 // grant in held can be deleted by its path.
 func grantOfFile(name string) (protocol.ID, bool) {
@@ -332,6 +351,13 @@ func (v *Vault) removeLocked(grant protocol.ID) error {
 	}
 	delete(v.held, grant)
 	return nil
+}
+
+// Len is how many fragments the vault holds.
+func (v *Vault) Len() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.held)
 }
 
 // Grants lists the grants the vault holds fragments for, in byte order.

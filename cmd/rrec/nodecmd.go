@@ -27,13 +27,13 @@ and run 'rrec node start' there. For a network on one machine, 'rrec devnet' is 
 		Example: `  rrec node generate --dir ./homes --chain-id clinic-net --hosts a.example,b.example,c.example,d.example
   rrec node start --home ./homes/node0`,
 	}
-	cmd.AddCommand(newNodeInitCmd(), newNodeGenerateCmd(), newNodeStartCmd(), newNodeAdmitCmd())
+	cmd.AddCommand(newNodeInitCmd(), newNodeGenerateCmd(), newNodeStartCmd(), newNodeAdmitCmd(), newNodeStatusCmd())
 	return cmd
 }
 
 type placement struct {
 	p2pPort, apiPort, rpcPort int
-	listen, kuboAPI           string
+	listen, kuboAPI, metrics  string
 	wan                       bool
 }
 
@@ -44,11 +44,20 @@ func (p *placement) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&p.listen, "listen", "", "listen on `HOST` instead of every interface")
 	cmd.Flags().BoolVar(&p.wan, "wan", true, "consensus timing for hosts on separate machines (false: loopback timing)")
 	cmd.Flags().StringVar(&p.kuboAPI, "kubo-api", "", "keep blobs in the kubo daemon at `ADDR` (multiaddr, URL or host:port) instead of the embedded store")
+	cmd.Flags().StringVar(&p.metrics, "metrics", "", "serve Prometheus metrics on `HOST:PORT` (default: none); keep it on loopback or a monitoring network, metrics show when the node is busy")
+}
+
+// check refuses flags that would make a home its node cannot start from, before any is written.
+func (p *placement) check() error {
+	if _, _, err := net.SplitHostPort(p.metrics); p.metrics != "" && err != nil {
+		return fmt.Errorf("--metrics %s: want HOST:PORT", p.metrics)
+	}
+	return nil
 }
 
 // configure writes what the node package's generators leave at their defaults.
 func (p *placement) configure(homes []string) error {
-	if p.kuboAPI == "" {
+	if p.kuboAPI == "" && p.metrics == "" {
 		return nil
 	}
 	for _, h := range homes {
@@ -57,6 +66,7 @@ func (p *placement) configure(homes []string) error {
 			return err
 		}
 		s.Blobs.KuboAPI = p.kuboAPI
+		s.Metrics.Listen = p.metrics
 		if err := node.WriteSettings(h, s); err != nil {
 			return err
 		}
@@ -119,6 +129,9 @@ genesis in which this node is the only validator. It refuses a home that already
 			if home == "" || chainID == "" || host == "" {
 				return errors.New("node init needs --home DIR, --chain-id ID and --host HOST (the address clients and peers dial)")
 			}
+			if err := pl.check(); err != nil {
+				return err
+			}
 			adm, err := af.rules()
 			if err != nil {
 				return err
@@ -171,6 +184,9 @@ ones.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" || chainID == "" || hosts == "" {
 				return errors.New("node generate needs --dir DIR, --chain-id ID and --hosts with one HOST per node, comma-separated")
+			}
+			if err := pl.check(); err != nil {
+				return err
 			}
 			var specs []node.HostSpec
 			for i, h := range strings.Split(hosts, ",") {
