@@ -31,6 +31,34 @@ func TestHostileClients(t *testing.T) {
 	t.Run("a block's worth of expiries and more", w.expiries)
 	t.Run("junk records in front of an erasure", w.junkBeforeErasure)
 	t.Run("uploads from strangers and self-enrolled keys", w.hostileUploads)
+	t.Run("deposit spam", w.depositSpam) // last: it spends this source's deposit budget
+}
+
+// depositSpam: junk deposits from one source are refused before their bodies are read once
+// the source's burst is spent, and none is ever accepted.
+func (w *world) depositSpam(t *testing.T) {
+	w.t = t
+	n := w.net.Nodes[2]
+	body := bytes.Repeat([]byte{'x'}, 700)
+	limited := 0
+	for i := range 100 {
+		var g protocol.ID
+		rand.Read(g[:])
+		resp, err := http.Post(n.URL()+"/v1/grants/"+g.String()+"/fragment", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode < 300:
+			t.Fatalf("junk deposit %d accepted", i)
+		case resp.StatusCode == http.StatusTooManyRequests:
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatal("100 junk deposits from one source were never paced")
+	}
 }
 
 // members makes n accounts a registry node's operator admitted.
@@ -80,11 +108,11 @@ func (w *world) submitAll(txs [][][]byte) {
 	}
 }
 
-// expiries: 2100 grants end at one instant; the ledger expires at most 1000 a block, so it
-// takes three blocks, and no interval between blocks grows past 3 s.
+// expiries: 10 000 grants end at one instant; the ledger expires at most 1000 a block, so it
+// takes ten blocks, and no interval between blocks grows past 3 s.
 func (w *world) expiries(t *testing.T) {
 	w.t = t
-	const grants, owners = 2100, 7
+	const grants, owners = 10000, 50 // each owner within its burst at the mempool's pace
 	accts := w.members(owners)
 	var nodes []protocol.PubKey
 	for _, n := range w.net.Nodes {
@@ -95,7 +123,7 @@ func (w *world) expiries(t *testing.T) {
 		puts[i] = append(puts[i], a.Next(protocoltest.PutRecord(junkCID(t), 1024)))
 	}
 	w.submitAll(puts)
-	notAfter := time.Now().Add(30 * time.Second)
+	notAfter := time.Now().Add(60 * time.Second)
 	txs := make([][][]byte, owners)
 	var ids []protocol.ID
 	for i, a := range accts {
@@ -167,7 +195,7 @@ func (w *world) expiries(t *testing.T) {
 			t.Fatalf("block %d expired %d grants", h, k)
 		}
 	}
-	if len(blocks) < grants/ledger.MaxExpiriesPerBlock+1 {
+	if len(blocks) < (grants+ledger.MaxExpiriesPerBlock-1)/ledger.MaxExpiriesPerBlock {
 		t.Fatalf("the expiries took %d blocks: %v", len(blocks), blocks)
 	}
 	mu.Lock()
