@@ -139,10 +139,14 @@ func prepare(e *env, f flood, duration time.Duration) (*attack, error) {
 	if err := a.prepareExpiries(owners); err != nil {
 		return nil, fmt.Errorf("expiring grants: %w", err)
 	}
+	// Bounded: a chain that stops committing would otherwise keep every account at its
+	// mempool limit, refused for ever.
+	sendCtx, cancel := context.WithDeadline(e.ctx, a.expireAt)
+	defer cancel()
 	var wg sync.WaitGroup
 	for i := range a.expiryTxs {
 		wg.Add(1)
-		go func() { defer wg.Done(); a.sendExpiries(e.ctx, i) }()
+		go func() { defer wg.Done(); a.sendExpiries(sendCtx, i) }()
 	}
 	wg.Wait()
 	if time.Until(a.expireAt) < time.Second {
