@@ -17,6 +17,8 @@ IPFS      := $(CACHE)/bin/ipfs
 STATICCHECK := $(CACHE)/bin/staticcheck
 
 export RREC_UMBRAL_ORACLE := $(CURDIR)/$(ORACLE)
+FHIREX    := fhir/testdata/r4examples
+export RREC_FHIR_R4_EXAMPLES := $(CURDIR)/$(FHIREX)/node_modules/hl7.fhir.r4.examples
 export RREC_IPFS          := $(IPFS)
 
 .PHONY: demo test vet lint oracle kubo bench-umbral bench-envelope bench-store bench-ledger bench-proxy bench-replication bench-abuse
@@ -26,7 +28,7 @@ demo:
 
 # One test binary at a time (-p 1): the network tests run 4 validators in one process, and
 # two such packages at once on a 2-core machine turn consensus timeouts into flaky failures.
-test: vet lint oracle kubo chromium
+test: vet lint oracle fhir-examples kubo chromium
 	$(GO) test -count=1 -p 1 -timeout 20m ./...
 
 vet:
@@ -53,6 +55,14 @@ oracle: $(ORACLE)/node_modules/.package-lock.json
 
 $(ORACLE)/node_modules/.package-lock.json: $(ORACLE)/package.json $(ORACLE)/package-lock.json
 	cd $(ORACLE) && $(NPM) ci --no-audit --no-fund --loglevel=error
+
+# The official HL7 FHIR R4 examples (npm hl7.fhir.r4.examples@4.0.1), pinned by the lock file:
+# the fhir package's tests check what it emits against the examples of the same resources.
+.PHONY: fhir-examples
+fhir-examples: $(FHIREX)/node_modules/.package-lock.json
+
+$(FHIREX)/node_modules/.package-lock.json: $(FHIREX)/package.json $(FHIREX)/package-lock.json
+	cd $(FHIREX) && $(NPM) ci --no-audit --no-fund --loglevel=error
 
 # kubo v0.43.0 for the store/kubo tests, pinned as a tool dependency in its own module so that
 # its dependency graph stays out of ours. The first build takes minutes; later ones are cached.
