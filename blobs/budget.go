@@ -13,7 +13,7 @@ import (
 // at line rate. Accounts a registry node admitted are not paced.
 const (
 	DefaultSelfUploadRate      = 1 << 20  // bytes a second, per self-enrolled account
-	DefaultSelfUploadBurst     = 32 << 20 //
+	DefaultSelfUploadBurst     = 64 << 20 //
 	DefaultSelfPoolUploadRate  = 4 << 20  // bytes a second, all self-enrolled accounts together
 	DefaultSelfPoolUploadBurst = 64 << 20 //
 	maxBudgets                 = 1 << 16  // per-account budgets remembered

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -38,8 +39,7 @@ func (b *nodeBlobs) Upload(ctx context.Context, r io.ReaderAt, size int64) (cid.
 		next++
 		inFlight++
 		go func() {
-			_, err := b.s.blobAPI.uploadAs(ctx, b.s.nw.Nodes[i], b.s.nw.ChainID, b.s.id.Signer(), r, size, want)
-			results <- result{i, err}
+			results <- result{i, b.uploadTo(ctx, i, r, size, want)}
 		}()
 	}
 	for next < len(order) && inFlight < need {
@@ -66,6 +66,24 @@ func (b *nodeBlobs) Upload(ctx context.Context, r io.ReaderAt, size int64) (cid.
 		return cid.Undef, fmt.Errorf("%w: %d of the %d nodes needed took the upload: %w", ErrUnavailable, stored, need, errors.Join(errs...))
 	}
 	return want, nil
+}
+
+// uploadTo uploads to node i, coming back when a refusal says when (a self-enrolled
+// account's byte pace is a matter of seconds), within maxUploadWait in all.
+func (b *nodeBlobs) uploadTo(ctx context.Context, i int, r io.ReaderAt, size int64, want cid.Cid) error {
+	var waited time.Duration
+	for {
+		_, err := b.s.blobAPI.uploadAs(ctx, b.s.nw.Nodes[i], b.s.nw.ChainID, b.s.id.Signer(), r, size, want)
+		var w *waitError
+		if !errors.As(err, &w) || waited+w.wait > maxUploadWait {
+			return err
+		}
+		b.s.log.Debug("upload refused for now; waiting", "node", b.s.nw.Nodes[i].Name, "wait", w.wait, "err", w.err)
+		if sleep(ctx, w.wait) != nil {
+			return err
+		}
+		waited += w.wait
+	}
 }
 
 // Fetch implements BlobStore, asking every node in registry order.

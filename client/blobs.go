@@ -85,6 +85,9 @@ func (c *API) uploadAs(ctx context.Context, node protocol.Node, chainID string, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
+		if wait, ok := uploadRetryAfter(resp); ok {
+			return cid.Undef, &waitError{wait: wait, err: blobError(resp)}
+		}
 		return cid.Undef, blobError(resp)
 	}
 	var ans protocol.UploadAnswer
@@ -96,6 +99,32 @@ func (c *API) uploadAs(ctx context.Context, node protocol.Node, chainID string, 
 		return cid.Undef, fmt.Errorf("%w: node stored %q (%d bytes), local CID is %s", ErrBlobMismatch, ans.CID, ans.Size, want)
 	}
 	return want, nil
+}
+
+// maxUploadWait bounds how long an upload waits for a node that said when to come back (a
+// self-enrolled account's byte pace, a node's transfers all taken): longer, and the
+// caller had better hear that the network is busy.
+const maxUploadWait = time.Minute
+
+// waitError is a refusal that named when to try again.
+type waitError struct {
+	wait time.Duration
+	err  error
+}
+
+func (e *waitError) Error() string { return e.err.Error() }
+func (e *waitError) Unwrap() error { return e.err }
+
+// uploadRetryAfter is the wait a 429 or 503 answer to an upload names, if it names one.
+func uploadRetryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
+		return 0, false
+	}
+	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || secs < 0 {
+		return 0, false
+	}
+	return time.Duration(secs) * time.Second, true
 }
 
 // blobError turns a non-2xx answer into an error: the node's *protocol.Error, also
