@@ -79,15 +79,19 @@ func newGrantsCmd() *cobra.Command {
 	var (
 		cf      clientFlags
 		jsonOut bool
+		fhirOut bool
 	)
 	cmd := &cobra.Command{
-		Use:   "grants RECORD [--json]",
+		Use:   "grants RECORD [--json | --fhir]",
 		Short: "List the grants of one of your records, and what became of each",
 		Long: `grants lists every grant of RECORD, oldest first: who it is to, why, until when, whether
 it is live, revoked or expired, and — once it ended — how many of its nodes confirmed on the
-ledger, each signing with its own key, that they destroyed their key fragment.`,
+ledger, each signing with its own key, that they destroyed their key fragment. With --fhir
+each grant is a FHIR R4 Consent (active, or inactive once revoked or expired) for a
+provider's system to read.`,
 		Example: `  rrec grants $REC
-  rrec grants $REC --json`,
+  rrec grants $REC --json
+  rrec grants $REC --fhir > consents.json   # a FHIR R4 Bundle of Consent resources`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cf.withID(cmd, "record", args[0], func(ctx context.Context, s *client.Session, rec protocol.ID) error {
@@ -104,6 +108,9 @@ ledger, each signing with its own key, that they destroyed their key fragment.`,
 				st, err := s.Status(ctx)
 				if err != nil {
 					return explain(err, "record")
+				}
+				if fhirOut {
+					return printConsents(ctx, cmd.OutOrStdout(), s, rec, gs, time.Unix(0, st.Time))
 				}
 				book := namesBook(cmd.ErrOrStderr())
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
@@ -129,6 +136,8 @@ ledger, each signing with its own key, that they destroyed their key fragment.`,
 	}
 	cf.add(cmd)
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&fhirOut, "fhir", false, "print the grants as a FHIR R4 Bundle of Consent resources")
+	cmd.MarkFlagsMutuallyExclusive("json", "fhir")
 	return cmd
 }
 
@@ -136,18 +145,21 @@ func newAuditCmd() *cobra.Command {
 	var (
 		cf      clientFlags
 		jsonOut bool
+		fhirOut bool
 	)
 	cmd := &cobra.Command{
-		Use:   "audit RECORD [--json]",
+		Use:   "audit RECORD [--json | --fhir]",
 		Short: "Show a record's audit log: puts, grants, accesses, revocations, expiries",
 		Long: `audit prints every event of RECORD as the ledger committed it, oldest first, with the
 block height and block time: the put, each grant, each access request, each revocation,
 each expiry, the erasure, each node's report that it holds the ciphertext (holds), and each
 grant node's report that it destroyed its key fragment once the grant ended (destroyed).
 Every page is confirmed by f+1 nodes, so no f lying nodes can hide an access. Anyone can
-read a record's audit log.`,
+read a record's audit log. With --fhir the log is a FHIR R4 Bundle of AuditEvent resources,
+in the shapes of IHE's Basic Audit Log Patterns.`,
 		Example: `  rrec audit $REC
-  rrec audit $REC --json | jq '.[] | select(.kind=="request")'`,
+  rrec audit $REC --json | jq '.[] | select(.kind=="request")'
+  rrec audit $REC --fhir > audit-events.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec, err := parseID("record", args[0])
@@ -168,6 +180,9 @@ read a record's audit log.`,
 					log = []protocol.AuditEntry{}
 				}
 				return writeJSON(cmd.OutOrStdout(), log)
+			}
+			if fhirOut {
+				return printAuditEvents(ctx, cmd.OutOrStdout(), s, rec, log)
 			}
 			me := protocol.PubKeyOf(s.Identity().Signing)
 			names := map[protocol.PubKey]string{}
@@ -202,6 +217,8 @@ read a record's audit log.`,
 	}
 	cf.add(cmd)
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&fhirOut, "fhir", false, "print the log as a FHIR R4 Bundle of AuditEvent resources")
+	cmd.MarkFlagsMutuallyExclusive("json", "fhir")
 	return cmd
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/envelope"
+	"github.com/resilientrecords/resilientrecords/fhir"
 	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
@@ -76,30 +77,51 @@ func newGrantCmd() *cobra.Command {
 		to       string
 		duration time.Duration
 		purpose  string
+		consent  string
 	)
 	cmd := &cobra.Command{
-		Use:   "grant RECORD --to PUBLIC_IDENTITY [--for DURATION] [--purpose WORD]",
+		Use:   "grant RECORD (--to PUBLIC_IDENTITY [--for DURATION] [--purpose WORD] | --from-consent FILE)",
 		Short: "Let someone read one of your records; print the grant id",
 		Long: `grant lets the holder of PUBLIC_IDENTITY read RECORD. It splits a re-encryption key into
 one fragment per node, commits the grant (with commitments to the fragments, never the
 fragments) and hands each node its fragment. The grant ends when you revoke it, or after
---for DURATION by the ledger's clock. It prints the grant id, which 'rrec revoke' takes.`,
-		Example: `  rrec grant $REC --to rrec1q... --for 720h --purpose treatment`,
-		Args:    cobra.ExactArgs(1),
+--for DURATION by the ledger's clock. It prints the grant id, which 'rrec revoke' takes.
+
+--from-consent FILE grants what a FHIR R4 Consent says instead: one recipient (an actor
+identified by its rrec1... identity), the period, the purpose. A Consent that says anything
+this network cannot enforce — a deny, nested provisions, data classes, several actors — is
+refused whole, each such part named; one naming another patient or another record too.`,
+		Example: `  rrec grant $REC --to rrec1q... --for 720h --purpose treatment
+  rrec grant $REC --to "Dr Ada Smith" --for 720h --purpose treatment
+  rrec grant $REC --from-consent consent.json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec, err := parseID("record", args[0])
 			if err != nil {
 				return err
 			}
-			if to == "" {
-				return errors.New("grant needs --to PUBLIC_IDENTITY (the rrec1... string the recipient's 'rrec pubkey' prints, or a contact's name)")
-			}
 			var pub identity.Public
-			if strings.HasPrefix(strings.ToLower(strings.TrimSpace(to)), identity.PublicPrefix) {
+			opts := client.GrantOptions{Duration: duration, Purpose: purpose}
+			var fromConsent *fhir.GrantRequest
+			switch {
+			case consent != "" && (to != "" || duration != 0 || purpose != ""):
+				return errors.New("--from-consent takes the recipient, the period and the purpose from the Consent: drop --to, --for and --purpose")
+			case consent != "":
+				if fromConsent, err = readConsent(consent); err != nil {
+					return err
+				}
+				pub = fromConsent.Recipient
+				opts = client.GrantOptions{NotBefore: fromConsent.NotBefore, NotAfter: fromConsent.NotAfter, Purpose: fromConsent.Purpose.String()}
+				if fromConsent.Record != nil && *fromConsent.Record != rec {
+					return fmt.Errorf("the Consent is about record %s, not %s", fromConsent.Record, rec)
+				}
+			case to == "":
+				return errors.New("grant needs --to PUBLIC_IDENTITY (the rrec1... string the recipient's 'rrec pubkey' prints, or a contact's name), or --from-consent FILE")
+			case strings.HasPrefix(strings.ToLower(strings.TrimSpace(to)), identity.PublicPrefix):
 				if pub, err = identity.ParsePublic(to); err != nil {
 					return fmt.Errorf("--to %q is not a public identity (want the rrec1... string 'rrec pubkey' prints): %w", to, err)
 				}
-			} else {
+			default:
 				book, err := openContacts()
 				if err != nil {
 					return err
@@ -116,7 +138,10 @@ fragments) and hands each node its fragment. The grant ends when you revoke it, 
 				return err
 			}
 			defer stop()
-			res, err := s.Grant(ctx, rec, pub, client.GrantOptions{Duration: duration, Purpose: purpose})
+			if fromConsent != nil && fromConsent.Patient != nil && *fromConsent.Patient != protocol.PubKeyOf(s.Identity().Signing) {
+				return errors.New("the Consent names another patient than this identity")
+			}
+			res, err := s.Grant(ctx, rec, pub, opts)
 			var de *client.DepositError
 			if errors.As(err, &de) {
 				return fmt.Errorf("grant %s is committed but only %d of %d nodes took their fragment (%d needed): run the grant again later", res.Grant, de.Accepted, len(de.Results), de.Threshold)
@@ -135,6 +160,7 @@ fragments) and hands each node its fragment. The grant ends when you revoke it, 
 	cmd.Flags().StringVar(&to, "to", "", "recipient's `PUBLIC_IDENTITY` (rrec1...), or a name from 'rrec contacts'")
 	cmd.Flags().DurationVar(&duration, "for", 0, "end the grant after `DURATION` (e.g. 90m, 720h; default: until revoked)")
 	cmd.Flags().StringVar(&purpose, "purpose", "", "why the recipient may read it (`WORD`, recorded in the audit log)")
+	cmd.Flags().StringVar(&consent, "from-consent", "", "grant what the FHIR R4 Consent in `FILE` permits (one recipient, period, purpose)")
 	return cmd
 }
 
