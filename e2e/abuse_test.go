@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/resilientrecords/resilientrecords/blobs"
 	"github.com/resilientrecords/resilientrecords/envelope"
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/node"
@@ -292,7 +293,7 @@ func (w *world) hostileUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.submitAll([][][]byte{{self.Next(&protocol.Enrol{Nonce: nonce})}})
-	const big = 40 << 20 // more than a self-enrolled account's burst
+	const big = blobs.DefaultSelfUploadBurst + 1<<20 // more than a self-enrolled account's burst
 	target := w.net.Nodes[1]
 	codes := make([]string, 2)
 	var wg sync.WaitGroup
