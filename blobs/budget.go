@@ -14,7 +14,7 @@ import (
 const (
 	DefaultSelfUploadRate      = 1 << 20  // bytes a second, per self-enrolled account
 	DefaultSelfUploadBurst     = 64 << 20 //
-	DefaultSelfPoolUploadRate  = 4 << 20  // bytes a second, all self-enrolled accounts together
+	DefaultSelfPoolUploadRate  = 2 << 20  // bytes a second, all self-enrolled accounts together
 	DefaultSelfPoolUploadBurst = 64 << 20 //
 	maxBudgets                 = 1 << 16  // per-account budgets remembered
 )
