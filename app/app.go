@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/contacts"
@@ -43,12 +44,24 @@ type Options struct {
 	Contacts *contacts.Book
 	// Logger gets one line per failed request, never a token or a key (nil: none).
 	Logger *slog.Logger
+
+	// OpenSession starts the session of an identity made or opened in the page: with it, New
+	// accepts a nil session and the app starts in the welcome state (see welcome.go).
+	OpenSession func(*identity.Identity) (*client.Session, error)
+	// IdentityDir is where an identity created in the page is written (rrec/ under the
+	// user's configuration directory, for 'rrec app'); required with OpenSession.
+	IdentityDir string
 }
 
 // App is the local web app of one identity. It is an http.Handler.
 type App struct {
+	// s and id are nil in the welcome state, until the page creates or opens an identity;
+	// then they are set once, under ready, and never change (see welcome.go).
+	ready sync.RWMutex
 	s     *client.Session
 	id    *identity.Identity
+	setup *setup // the welcome state's settings and what it made; nil when started with a session
+
 	host  string // the only Host header accepted, "127.0.0.1:port"
 	token string
 	log   *slog.Logger
@@ -64,6 +77,9 @@ type App struct {
 func New(s *client.Session, addr net.Addr, opts *Options) (*App, error) {
 	if opts == nil {
 		opts = &Options{}
+	}
+	if s == nil && (opts.OpenSession == nil || opts.IdentityDir == "") {
+		return nil, errors.New("app: without a session, Options.OpenSession and IdentityDir say how to start one")
 	}
 	ta, ok := addr.(*net.TCPAddr)
 	if !ok || !ta.IP.IsLoopback() || ta.Port == 0 {
@@ -97,6 +113,9 @@ func New(s *client.Session, addr net.Addr, opts *Options) (*App, error) {
 	}
 	a := &App{s: s, id: opts.Identity, host: ta.String(), token: hex.EncodeToString(tok[:]),
 		log: lg, max: max, jobs: j, names: newNames(), book: book}
+	if s == nil {
+		a.setup = &setup{open: opts.OpenSession, dir: opts.IdentityDir}
+	}
 	a.routes()
 	return a, nil
 }
@@ -136,6 +155,10 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusUnauthorized, "no_session", "This page needs the link 'rrec app' printed when it started: open that link again.")
 		return
 	}
+	if isAPI(r) && !isWelcomeRoute(r) && !a.hasSession() {
+		writeProblem(w, http.StatusConflict, "no_identity", "Create your identity or open your identity file first.")
+		return
+	}
 	a.mux.ServeHTTP(w, r)
 }
 
@@ -159,6 +182,9 @@ func (a *App) routes() {
 	m.HandleFunc("DELETE /api/contacts/{name}", a.removeContact)
 	m.HandleFunc("GET /api/progress/{job}", a.progress)
 	m.HandleFunc("GET /api/downloads/{job}", a.download)
+	m.HandleFunc("POST /api/identity/create", a.createIdentity)
+	m.HandleFunc("POST /api/identity/open", a.openIdentity)
+	m.HandleFunc("GET /api/identity/backup", a.backup)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not_found", "The app has no such route.")
 	})

@@ -49,19 +49,22 @@ func (s *served) refusals() []string {
 	return append([]string(nil), s.refused...)
 }
 
-// statusRecorder notes an answer's status, and whether it carried the identity's secret.
+// statusRecorder notes an answer's status, and whether it carried a secret: the identity's
+// secret line, or a passphrase typed in the page.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
-	secret []byte
-	leaked bool
+	status  int
+	secrets [][]byte
+	leaked  bool
 }
 
 func (r *statusRecorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
 
 func (r *statusRecorder) Write(p []byte) (int, error) {
-	if bytes.Contains(p, r.secret) {
-		r.leaked = true
+	for _, s := range r.secrets {
+		if len(s) > 0 && bytes.Contains(p, s) {
+			r.leaked = true
+		}
 	}
 	return r.ResponseWriter.Write(p)
 }
@@ -69,14 +72,26 @@ func (r *statusRecorder) Write(p []byte) (int, error) {
 // startApp serves the app of id on a port the OS picks, until the test ends.
 func startApp(t *testing.T, nw *node.LocalNet, id *identity.Identity) *served {
 	t.Helper()
-	desc, err := nw.Description()
+	secret, err := id.MarshalText() // the secret identity line, as in the identity file
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := client.New(desc, id, &client.Options{TempDir: t.TempDir()})
+	return serveApp(t, newSession(t, nw, id), &app.Options{Identity: id}, func() [][]byte { return [][]byte{secret} })
+}
+
+func newSession(t *testing.T, nw *node.LocalNet, id *identity.Identity) *client.Session {
+	t.Helper()
+	s, err := client.New(mustDesc(t, nw), id, &client.Options{TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// serveApp serves the app of session s (nil: the welcome state, opts saying how to start
+// one), noting the answers refused and those that carried one of secrets().
+func serveApp(t *testing.T, s *client.Session, opts *app.Options, secrets func() [][]byte) *served {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,17 +100,14 @@ func startApp(t *testing.T, nw *node.LocalNet, id *identity.Identity) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(s, l.Addr(), &app.Options{Identity: id, TempDir: t.TempDir(), Contacts: book})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := id.MarshalText() // the secret identity line, as in the identity file
+	opts.TempDir, opts.Contacts = t.TempDir(), book
+	a, err := app.New(s, l.Addr(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sv := &served{app: a, url: "http://" + l.Addr().String()}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, secret: secret}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, secrets: secrets()}
 		a.ServeHTTP(rec, r)
 		if rec.leaked {
 			sv.mu.Lock()
@@ -114,6 +126,16 @@ func startApp(t *testing.T, nw *node.LocalNet, id *identity.Identity) *served {
 		a.Close()
 	})
 	return sv
+}
+
+// checkNoLeaks fails the test if an answer of sv carried a secret.
+func checkNoLeaks(t *testing.T, sv *served) {
+	t.Helper()
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if len(sv.leaked) > 0 {
+		t.Errorf("answers carried a secret (identity or passphrase): %q", sv.leaked)
+	}
 }
 
 // TestBrowser is the patient and the doctor, each with their own app and browser context,
@@ -238,6 +260,9 @@ pick.dispatchEvent(new Event("change", {bubbles: true}))`))
 			t.Errorf("the share page's statement %q does not mention %q", statement, w)
 		}
 	}
+	if strings.Contains(statement, "null") || strings.Contains(statement, "undefined") {
+		t.Errorf("the share page's statement shows a missing value: %q", statement)
+	}
 	if got := run(t, patient, chromedp.Value(chromedp.ID("to"))); got != doctorIdentity {
 		t.Errorf("picking the contact filled in %q", got)
 	}
@@ -296,6 +321,10 @@ pick.dispatchEvent(new Event("change", {bubbles: true}))`))
 	waitReady(t, doctor)
 	waitFor(t, doctor, `document.querySelector('li.card[data-status="revoked"] .refusal') !== null`)
 
+	// The patient shares the record again, from tomorrow: the statement says when it
+	// starts, and the doctor is refused until then, in words.
+	shareLater(t, patient, doctor, patientApp, doctorApp, rec, shots)
+
 	// A request without the token is refused: a fresh browser context opens the app
 	// without it, and a script without it gets 401.
 	stranger, cancelStranger := newBrowserContext(t, browserCtx)
@@ -341,13 +370,8 @@ fetch(%q, {method: "POST", credentials: "include", mode: "no-cors", body: '{"con
 	}
 
 	// No answer of either app carried its identity's secret.
-	for _, sv := range []*served{patientApp, doctorApp} {
-		sv.mu.Lock()
-		if len(sv.leaked) > 0 {
-			t.Errorf("answers carried the secret identity: %q", sv.leaked)
-		}
-		sv.mu.Unlock()
-	}
+	checkNoLeaks(t, patientApp)
+	checkNoLeaks(t, doctorApp)
 
 	// The patient erases the small record: the button waits for the confirmation box.
 	do(t, patient, chromedp.EmulateViewport(1280, 860), chromedp.Navigate(patientApp.url+"/#/records"))
@@ -367,6 +391,9 @@ fetch(%q, {method: "POST", credentials: "include", mode: "no-cors", body: '{"con
 	waitReady(t, patient)
 	waitFor(t, patient, `document.querySelector("tr.erased") !== null`)
 
+	// A newcomer without an identity creates one in the page, saves its backup, and stores
+	// a record with it.
+	newcomer(t, browserCtx, nw, dir, shots)
 }
 
 // addContact adds a contact through the Contacts page.

@@ -15,6 +15,7 @@ type event struct {
 	With    string       `json:"with,omitempty"` // for the events of a share: whom it was made to
 	Purpose string       `json:"purpose,omitempty"`
 	Grant   *protocol.ID `json:"grant,omitempty"`
+	From    *time.Time   `json:"from,omitempty"` // for a share that starts later: when
 	Time    time.Time    `json:"time"`
 	Height  int64        `json:"height"`
 }
@@ -39,10 +40,14 @@ func (a *App) history(w http.ResponseWriter, r *http.Request) {
 	}
 	people := map[protocol.PubKey]string{}
 	with := map[protocol.ID]string{}
+	from := map[protocol.ID]time.Time{}
 	if gs, err := a.s.Grants(r.Context(), id); err == nil {
 		for _, g := range gs {
 			people[g.RecipientSig] = recipient(g)
 			with[g.ID] = a.who(g.RecipientSig, people)
+			if g.NotBefore != 0 {
+				from[g.ID] = nanoTime(g.NotBefore)
+			}
 		}
 	}
 	out := make([]event, 0, len(log))
@@ -53,6 +58,9 @@ func (a *App) history(w http.ResponseWriter, r *http.Request) {
 		}
 		if e.Grant != nil {
 			ev.With = with[*e.Grant]
+			if t, ok := from[*e.Grant]; ok && e.Kind == protocol.AuditGrant {
+				ev.From = &t
+			}
 		}
 		ev.Text = eventText(e.Kind, ev.Who)
 		out = append(out, ev)

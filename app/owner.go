@@ -47,13 +47,6 @@ func (a *App) recordView(ctx context.Context, r *protocol.Record) recordView {
 
 func nanoTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
-func (a *App) me(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"identity": a.s.Identity().String(),
-		"chain":    a.s.Network().ChainID,
-	})
-}
-
 func (a *App) records(w http.ResponseWriter, r *http.Request) {
 	recs, err := a.s.Records(r.Context())
 	if err != nil {
@@ -266,9 +259,10 @@ func (a *App) grant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		To      string `json:"to"`
-		Hours   int64  `json:"hours"` // 0: until revoked
-		Purpose string `json:"purpose"`
+		To      string     `json:"to"`
+		Hours   int64      `json:"hours"` // 0: until revoked; else this long from the start
+		Purpose string     `json:"purpose"`
+		Starts  *time.Time `json:"starts"` // nil or past: now
 	}
 	if !readJSON(w, r, &req) {
 		return
@@ -290,7 +284,19 @@ func (a *App) grant(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "That is your own identity: you can always open your own records.")
 		return
 	}
-	res, err := a.s.Grant(r.Context(), id, pub, client.GrantOptions{Duration: time.Duration(req.Hours) * time.Hour, Purpose: req.Purpose})
+	opts := client.GrantOptions{Duration: time.Duration(req.Hours) * time.Hour, Purpose: req.Purpose}
+	if req.Starts != nil && req.Starts.After(time.Now()) {
+		if req.Starts.After(time.Now().AddDate(10, 0, 0)) {
+			badRequest(w, "Choose a start within the next ten years.")
+			return
+		}
+		// The duration counts from the start: "a week from the 1st of December".
+		opts.NotBefore = *req.Starts
+		if req.Hours > 0 {
+			opts.Duration, opts.NotAfter = 0, req.Starts.Add(time.Duration(req.Hours)*time.Hour)
+		}
+	}
+	res, err := a.s.Grant(r.Context(), id, pub, opts)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

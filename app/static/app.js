@@ -124,6 +124,19 @@ const statusWords = {
   unusable: "Unusable",
 };
 
+// lasts says when a share can be used: "from 1 Dec 2026, 00:00 until 8 Dec 2026, 00:00".
+function lasts(g) {
+  const end = g.until ? "until " + when(g.until) : "until withdrawn";
+  return g.from ? "from " + when(g.from) + " " + end : end;
+}
+
+function capital(s) { return s ? s[0].toUpperCase() + s.slice(1) : s; }
+
+// isoDay is a date input's value for the local day of t.
+function isoDay(t) {
+  return t.getFullYear() + "-" + String(t.getMonth() + 1).padStart(2, "0") + "-" + String(t.getDate()).padStart(2, "0");
+}
+
 function badge(status) {
   return h("span", { class: "badge badge-" + status }, statusWords[status] || status);
 }
@@ -330,6 +343,13 @@ async function sharePage(rec) {
   const dur = h("fieldset", {}, h("legend", {}, "For how long"),
     durations.map(([hours, label], i) => h("label", { class: "choice" },
       h("input", { type: "radio", name: "hours", value: hours, checked: i === 2 }), " ", label)));
+  const tomorrow = isoDay(new Date(Date.now() + 864e5));
+  const startDay = h("input", { type: "date", id: "starts-date", min: tomorrow, value: tomorrow, disabled: true,
+    "aria-label": "The day the share starts" });
+  const from = h("fieldset", {}, h("legend", {}, "From when"),
+    h("label", { class: "choice" }, h("input", { type: "radio", name: "starts", value: "now", checked: true }), " Now"),
+    h("label", { class: "choice" }, h("input", { type: "radio", name: "starts", value: "later", id: "starts-later" }), " From a later day: "),
+    startDay);
   const purpose = h("select", { id: "purpose" }, purposes.map(([v, l]) => h("option", { value: v }, l)));
   const statement = h("div", { class: "statement", id: "statement", "aria-live": "polite" });
   const result = h("div", { id: "share-result" });
@@ -340,7 +360,7 @@ async function sharePage(rec) {
     h("label", { for: "to", class: "sub" }, "Their identity"),
     h("p", { class: "hint", id: "to-hint" }, "The line starting with rrec1 that their app or 'rrec pubkey' shows them. ",
       h("a", { href: "#/contacts" }, "Add people to your contacts"), " to pick them by name."),
-    who, dur,
+    who, from, dur,
     h("label", { for: "purpose" }, "Why they may read it"),
     purpose, statement, submit, result);
 
@@ -349,13 +369,25 @@ async function sharePage(rec) {
     const c = book.find((x) => x.identity === who.value.trim());
     return c ? c.name : "the person holding this identity";
   }
+  // starts is when the share begins: null for now, else the local midnight of the day picked.
+  function starts() {
+    startDay.disabled = !form.querySelector("#starts-later").checked;
+    if (startDay.disabled || !startDay.value) return null;
+    const [y, m, d] = startDay.value.split("-").map(Number);
+    const t = new Date(y, m - 1, d);
+    return t.getTime() > Date.now() ? t : null;
+  }
   function explain() {
     const hs = hours();
-    const until = hs === 0 ? "until you withdraw it" : "until " + dayFmt.format(new Date(Date.now() + hs * 3600e3)) + " (or until you withdraw it, if sooner)";
+    const begin = starts();
+    const from = begin ? begin.getTime() : Date.now();
+    const until = hs === 0 ? "until you withdraw it" : "until " + dayFmt.format(new Date(from + hs * 3600e3)) + " (or until you withdraw it, if sooner)";
     statement.replaceChildren(
       h("p", {}, h("strong", {}, "What this allows: "),
+        (begin ? "Starting on " + dayFmt.format(begin) + ", " : "From now on, ") +
         whoName() + " will be able to open “" + recordName(r) + "” and save a copy of it, for " +
         purposeText(purpose.value) + ", " + until + "."),
+      begin ? h("p", {}, "Before " + dayFmt.format(begin) + " the network refuses to open it for them: the share starts on that day, not earlier.") : "",
       h("p", {}, "Every time they open it, the network records it, with the reason they give, in this record's history, where you can see it."),
       h("p", {}, "You can withdraw the share at any time; from then on the network refuses to open the record for them. A copy they already saved stays with them."));
   }
@@ -367,8 +399,11 @@ async function sharePage(rec) {
     submit.disabled = true;
     result.replaceChildren(h("p", { class: "phase" }, "Sharing… the network's nodes each take a part of the key."));
     try {
-      await api("POST", "/api/records/" + rec + "/grants", { to: who.value.trim(), hours: hours(), purpose: purpose.value });
-      result.replaceChildren(h("p", { class: "ok", role: "status" }, "Shared. " + (whoName().startsWith("the person") ? "They" : whoName()) + " can open “" + recordName(r) + "” now."),
+      const begin = starts();
+      await api("POST", "/api/records/" + rec + "/grants", { to: who.value.trim(), hours: hours(), purpose: purpose.value,
+        starts: begin ? begin.toISOString() : undefined });
+      result.replaceChildren(h("p", { class: "ok", role: "status" }, "Shared. " + (whoName().startsWith("the person") ? "They" : whoName()) +
+        " can open “" + recordName(r) + "” " + (begin ? "from " + dayFmt.format(begin) + "." : "now.")),
         h("p", {}, h("a", { href: "#/shares" }, "See all your shares"), " · ", h("a", { href: "#/records" }, "Back to my records")));
     } catch (err) {
       result.replaceChildren(errorBox(err));
@@ -401,16 +436,16 @@ async function sharesPage() {
     td("Record", h("a", { href: "#/history/" + g.record }, recordName({ name: g.record_name }, g.record))),
     td("Shared with", person(g.to_name, g.to)),
     td("Purpose", purposeText(g.purpose)),
-    td("Until", g.until ? when(g.until) : "Until withdrawn"),
+    td("When", capital(lasts(g))),
     td("Status", badge(g.status), g.status === "revoked" || g.status === "expired" || g.status === "erased"
       ? h("span", { class: "hint" }, " " + g.destroyed + " of " + g.nodes + " nodes destroyed their key part") : null),
     td("", g.status === "live" || g.status === "not_yet_valid"
       ? h("button", { class: "danger small", onclick: () => revoke(g) }, "Withdraw") : null)));
   page("Shares",
     h("h2", {}, "Active"),
-    live.length ? table("Active shares", ["Record", "Shared with", "Purpose", "Until", "Status", ""], rows(live)) : h("p", { class: "empty" }, "No active shares."),
+    live.length ? table("Active shares", ["Record", "Shared with", "Purpose", "When", "Status", ""], rows(live)) : h("p", { class: "empty" }, "No active shares."),
     h("h2", {}, "Ended"),
-    ended.length ? table("Ended shares", ["Record", "Shared with", "Purpose", "Until", "Status", ""], rows(ended)) : h("p", { class: "empty" }, "None yet."));
+    ended.length ? table("Ended shares", ["Record", "Shared with", "Purpose", "When", "Status", ""], rows(ended)) : h("p", { class: "empty" }, "None yet."));
 }
 
 async function revoke(g) {
@@ -453,7 +488,7 @@ async function historyPage(rec) {
           h("div", {},
             h("strong", {}, e.text), fresh ? h("span", { class: "badge badge-new" }, "New since your last visit") : null,
             e.kind === "request" ? h("p", {}, "By ", person(null, e.who), " — reason given: ", h("span", { class: "purpose" }, purposeText(e.purpose))) : null,
-            e.kind === "grant" ? h("p", {}, "With ", person(null, e.with), " — for " + purposeText(e.purpose)) : null,
+            e.kind === "grant" ? h("p", {}, "With ", person(null, e.with), " — for " + purposeText(e.purpose) + (e.from ? ", starting " + when(e.from) : "")) : null,
             e.kind === "revoke" ? h("p", {}, "From ", person(null, e.with), " — the network refuses to open it for them from now on.") : null,
             e.kind === "expire" ? h("p", {}, "From ", person(null, e.with), " — the time allowed was over; the network no longer opens it for them.") : null,
             e.kind === "erase" ? h("p", {}, "Every node deleted its copy and its key parts.") : null));
@@ -546,8 +581,8 @@ function sharedCard(x) {
     h("h3", {}, recordName(r, g.record)),
     r && !r.name ? h("p", { class: "hint" }, "Its name and type are sealed inside it: you see them once you open it.") : null,
     h("p", {}, badge(g.status), " Shared by ", person(null, g.owner), " for ", purposeText(g.purpose),
-      g.until ? ", until " + when(g.until) : ", until withdrawn", r ? " · " + size(r.size) : ""),
-    x.refusal ? h("p", { class: "refusal" }, x.refusal) : null,
+      ", " + lasts(g), r ? " · " + size(r.size) : ""),
+    x.refusal ? h("p", { class: "refusal refusal-" + g.status }, x.refusal, g.status === "not_yet_valid" && g.from ? " It starts on " + when(g.from) + "." : "") : null,
     live ? h("div", { class: "row-actions" }, h("label", {}, "Reason: ", purpose), button) : null,
     bar, out);
 }
@@ -679,6 +714,120 @@ async function networkPage() {
         td("Last block", n.up ? when(n.time) : "—")))));
 }
 
+// ---- Welcome: no identity yet --------------------------------------------------------------
+
+// welcomePage offers to create an identity or to open an identity file. Either happens in the
+// app on this computer: the passphrase goes to it over this page's private session, and the
+// keys never come back.
+function welcomePage() {
+  const pass = h("input", { type: "password", id: "create-pass", autocomplete: "new-password", minlength: 10, required: true });
+  const again = h("input", { type: "password", id: "create-pass-again", autocomplete: "new-password", required: true });
+  const createOut = h("div", { id: "create-result", "aria-live": "polite" });
+  const createButton = h("button", { type: "submit", id: "create-submit" }, "Create my identity");
+  const create = h("form", { class: "form", id: "create-form" },
+    h("p", {}, "New here? The app makes your keys on this computer and saves them in a file, locked with a passphrase you choose. " +
+      "The file goes in ", h("span", { class: "ident" }, me.create_in), "."),
+    h("label", { for: "create-pass" }, "Choose a passphrase"),
+    h("p", { class: "hint", id: "create-pass-hint" }, "At least 10 characters; a few words you will remember make a good one. If it is forgotten, nobody can recover your records, so write it down and keep it safe."),
+    pass,
+    h("label", { for: "create-pass-again" }, "The same passphrase again"), again,
+    createButton, createOut);
+  pass.setAttribute("aria-describedby", "create-pass-hint");
+  create.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (pass.value !== again.value) {
+      createOut.replaceChildren(errorBox({ message: "The two passphrases are not the same: type them again." }));
+      return;
+    }
+    createButton.disabled = true;
+    createOut.replaceChildren(h("p", { class: "phase" }, "Making your keys and locking them with your passphrase… this takes a few seconds."));
+    try {
+      await api("POST", "/api/identity/create", { passphrase: pass.value });
+      pass.value = again.value = "";
+      await begin("#/backup");
+    } catch (err) {
+      createOut.replaceChildren(errorBox(err));
+      createButton.disabled = false;
+    }
+  });
+
+  const path = h("input", { type: "text", id: "open-path", required: true, spellcheck: "false", autocomplete: "off",
+    value: me.existing || "", placeholder: "/home/you/identity.key", "aria-describedby": "open-path-hint" });
+  const openPass = h("input", { type: "password", id: "open-pass", autocomplete: "current-password", "aria-describedby": "open-pass-hint" });
+  const openOut = h("div", { id: "open-result", "aria-live": "polite" });
+  const openButton = h("button", { type: "submit", id: "open-submit" }, "Open my identity");
+  const open = h("form", { class: "form", id: "open-form" },
+    me.existing ? h("p", {}, "An identity file is already on this computer, at the place below: open it with its passphrase.")
+      : h("p", {}, "Made with 'rrec keygen', or a backup copy you saved: tell the app where it is on this computer."),
+    h("label", { for: "open-path" }, "Where the file is"),
+    h("p", { class: "hint", id: "open-path-hint" }, "The full path, such as /home/you/identity.key."), path,
+    h("label", { for: "open-pass" }, "Its passphrase"),
+    h("p", { class: "hint", id: "open-pass-hint" }, "Leave it empty if the file has none."), openPass,
+    openButton, openOut);
+  open.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    openButton.disabled = true;
+    openOut.replaceChildren(h("p", { class: "phase" }, "Opening your identity…"));
+    try {
+      await api("POST", "/api/identity/open", { path: path.value, passphrase: openPass.value });
+      openPass.value = "";
+      await begin("#/records");
+    } catch (err) {
+      openOut.replaceChildren(errorBox(err));
+      openButton.disabled = false;
+    }
+  });
+
+  page("Welcome",
+    h("p", { class: "lead" }, "To keep your medical records here you need an identity: your own keys, which stay on this computer. " +
+      "Your records are locked with them before they leave it, and only you decide who may open them."),
+    h("div", { class: "choices" },
+      h("section", { class: "card", "aria-labelledby": "create-title" }, h("h2", { id: "create-title" }, "Create my identity"), create),
+      h("section", { class: "card", "aria-labelledby": "open-title", id: "open-section" },
+        h("h2", { id: "open-title" }, "Use an identity file I already have"), open)));
+}
+
+// backupPage asks the user to save a copy of the identity file just created. The link is a
+// plain download of the locked file: this page never reads it.
+function backupPage() {
+  if (!me.backup) { location.hash = "#/records"; return; }
+  const check = h("input", { type: "checkbox", id: "backup-confirm" });
+  const next = h("button", { id: "backup-continue", disabled: true }, "Continue to my records");
+  check.addEventListener("change", () => { next.disabled = !check.checked; });
+  const nav = document.querySelector("header nav");
+  nav.hidden = true; // the way on is through the checkbox
+  next.addEventListener("click", () => {
+    sessionStorage.setItem("backed-up:" + me.identity, "yes");
+    nav.hidden = false;
+    location.hash = "#/records";
+  });
+  page("Save a copy of your identity",
+    h("p", { class: "lead ok" }, "Your identity is made. It is saved on this computer, locked with your passphrase, in:"),
+    h("p", { class: "ident-full path", id: "identity-file" }, me.identity_file),
+    h("div", { class: "statement warning" },
+      h("p", {}, h("strong", {}, "Why a copy matters: "), "this file is the only key to your records. " +
+        "If this computer is lost, broken or wiped and you have no copy, nobody can open your records again: not you, and not the people who run the network."),
+      h("p", {}, h("strong", {}, "Where to keep it: "), "somewhere other than this computer, such as a USB stick kept at home, or your own cloud storage. " +
+        "The copy is locked with your passphrase: you will need both, so remember the passphrase, but do not store it next to the file.")),
+    h("p", {}, h("a", { href: me.backup, download: "", class: "button", id: "backup-download" }, "Download a backup copy")),
+    h("p", {}, h("label", { class: "choice" }, check, " I have saved a copy somewhere safe")),
+    h("p", {}, next));
+}
+
+// begin reloads who the app acts for, now that it has an identity, and goes to hash.
+async function begin(hash) {
+  me = await api("GET", "/api/me");
+  showMe();
+  if (location.hash === hash) await route();
+  else location.hash = hash;
+}
+
+function showMe() {
+  document.querySelector("header nav").hidden = !!me.welcome;
+  document.getElementById("me-line").textContent = me.welcome ? "" :
+    "You are " + shortID(me.identity) + " on network “" + me.chain + "”.";
+}
+
 // ---- routing -------------------------------------------------------------------------------
 
 const routes = [
@@ -690,10 +839,18 @@ const routes = [
   [/^#\/shared$/, sharedPage, "shared"],
   [/^#\/network$/, networkPage, "network"],
   [/^#\/contacts$/, contactsPage, "contacts"],
+  [/^#\/backup$/, backupPage, "backup"],
 ];
 
 async function route() {
   const hash = location.hash || "#/records";
+  if (me.welcome) { // nothing else works without an identity
+    main.dataset.page = "welcome";
+    main.dataset.route = hash;
+    welcomePage();
+    main.dataset.ready = "true";
+    return;
+  }
   for (const [re, fn, nav] of routes) {
     const m = hash.match(re);
     if (!m) continue;
@@ -717,12 +874,14 @@ async function route() {
 async function start() {
   try {
     me = await api("GET", "/api/me");
-    document.getElementById("me-line").textContent = "You are " + shortID(me.identity) + " on network “" + me.chain + "”.";
+    showMe();
   } catch (e) {
     main.replaceChildren(errorBox(e));
     return;
   }
   window.addEventListener("hashchange", route);
+  // An identity made in this run whose backup was not confirmed yet: ask again.
+  if (me.backup && !sessionStorage.getItem("backed-up:" + me.identity)) history.replaceState(null, "", "#/backup");
   await route();
 }
 

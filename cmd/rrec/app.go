@@ -1,19 +1,28 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"os/signal"
+	"path/filepath"
 	"runtime"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/resilientrecords/resilientrecords/app"
+	"github.com/resilientrecords/resilientrecords/client"
+	"github.com/resilientrecords/resilientrecords/identity"
+	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
 func newAppCmd() *cobra.Command {
@@ -30,11 +39,18 @@ records, share them and withdraw shares, see who read each record and why, erase
 others shared with you; keep your contacts (the book 'rrec contacts' keeps). Your keys stay
 in this process: the page never sees them.
 
+Without an identity (no -i, no $RREC_IDENTITY) the page starts with a welcome: create a new
+identity, sealed under a passphrase you type there and written to rrec/identity.key under
+your configuration directory (never over an existing file), then save a backup copy; or
+open an identity file you already have, with its passphrase. With -i, a protected file's
+passphrase is asked on the terminal, as for every command.
+
 It prints a link carrying a fresh secret token; open it in a browser on this machine (--open
 does). Requests without the token, from other web sites, or for another host name are
 refused. Stop it with Ctrl-C.`,
-		Example: `  rrec app -i patient.key --network /tmp/rrnet/network.json --open`,
-		Args:    cobra.NoArgs,
+		Example: `  rrec app -i patient.key --network /tmp/rrnet/network.json --open
+  rrec app --network /tmp/rrnet/network.json --open    # create or open an identity in the page`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			host, _, err := net.SplitHostPort(listen)
 			if err != nil {
@@ -43,7 +59,7 @@ refused. Stop it with Ctrl-C.`,
 			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 				return fmt.Errorf("--listen %q: the app serves this machine only; give a loopback address such as 127.0.0.1:0", listen)
 			}
-			id, err := loadIdentity(cf.identity)
+			nw, err := appNetwork(cf.network)
 			if err != nil {
 				return err
 			}
@@ -51,17 +67,50 @@ refused. Stop it with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			ctx, s, stop, err := cf.open(cmd)
-			if err != nil {
-				return err
+			opts := &app.Options{Contacts: book,
+				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+			// The session, once there is one: made now for -i, or when the page creates or
+			// opens an identity (the welcome state).
+			var session atomic.Pointer[client.Session]
+			startSession := func(id *identity.Identity) (*client.Session, error) {
+				s, err := client.New(nw, id, nil)
+				if err != nil {
+					return nil, err
+				}
+				session.Store(s)
+				fmt.Fprintf(cmd.ErrOrStderr(), "identity %s\n", s.Identity())
+				return s, nil
 			}
-			defer stop()
+			var s *client.Session
+			if path := cmp.Or(cf.identity, os.Getenv("RREC_IDENTITY")); path != "" {
+				// A protected file's passphrase is asked on the terminal, as every command does.
+				id, err := loadIdentity(path)
+				if err != nil {
+					return err
+				}
+				if s, err = startSession(id); err != nil {
+					return err
+				}
+				opts.Identity = id
+			} else {
+				dir, err := os.UserConfigDir()
+				if err != nil {
+					return fmt.Errorf("no identity: pass -i FILE or set RREC_IDENTITY (there is no configuration directory to keep a new one in: %v)", err)
+				}
+				opts.OpenSession, opts.IdentityDir = startSession, filepath.Join(dir, "rrec")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer func() {
+				stop()
+				if s := session.Load(); s != nil {
+					warnLies(cmd.ErrOrStderr(), s.Lies())
+				}
+			}()
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
 				return err
 			}
-			a, err := app.New(s, l.Addr(), &app.Options{Identity: id, Contacts: book,
-				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
+			a, err := app.New(s, l.Addr(), opts)
 			if err != nil {
 				l.Close()
 				return err
@@ -71,7 +120,10 @@ refused. Stop it with Ctrl-C.`,
 			served := make(chan error, 1)
 			go func() { served <- srv.Serve(l) }()
 			fmt.Fprintf(cmd.OutOrStdout(), "Open this link in a browser on this machine (it is your password for this session):\n\n    %s\n\n", a.URL())
-			fmt.Fprintf(cmd.ErrOrStderr(), "identity %s\nserving until Ctrl-C\n", s.Identity())
+			if s == nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "no identity yet: create one or open your identity file in the page (a new one is written in %s)\n", opts.IdentityDir)
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "serving until Ctrl-C")
 			if open {
 				if err := openBrowser(a.URL()); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "rrec: could not open a browser (%v): open the link yourself\n", err)
@@ -113,4 +165,17 @@ func openBrowser(url string) error {
 	}
 	go c.Wait()
 	return nil
+}
+
+// appNetwork loads the network description: the app needs it before it has an identity.
+func appNetwork(flag string) (*protocol.Network, error) {
+	path := cmp.Or(flag, os.Getenv("RREC_NETWORK"))
+	if path == "" {
+		return nil, errors.New("no network: pass --network FILE or set RREC_NETWORK (a local network: 'rrec devnet --dir DIR' writes DIR/network.json)")
+	}
+	nw, err := protocol.LoadNetwork(path)
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", path, err)
+	}
+	return nw, nil
 }
