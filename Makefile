@@ -28,7 +28,7 @@ demo:
 
 # One test binary at a time (-p 1): the network tests run 4 validators in one process, and
 # two such packages at once on a 2-core machine turn consensus timeouts into flaky failures.
-test: vet lint oracle fhir-examples kubo chromium
+test: vet lint oracle fhir-examples fhirkit kubo chromium
 	$(GO) test -count=1 -p 1 -timeout 20m ./...
 
 vet:
@@ -63,6 +63,15 @@ fhir-examples: $(FHIREX)/node_modules/.package-lock.json
 
 $(FHIREX)/node_modules/.package-lock.json: $(FHIREX)/package.json $(FHIREX)/package-lock.json
 	cd $(FHIREX) && $(NPM) ci --no-audit --no-fund --loglevel=error
+
+# A FHIR client (npm fhir-kit-client), pinned by the lock file: the FHIR read endpoint's
+# test reads every route through it under Node.js, as a provider's system would.
+FHIRKIT   := fhir/fhirserve/testdata/fhirkit
+.PHONY: fhirkit
+fhirkit: $(FHIRKIT)/node_modules/.package-lock.json
+
+$(FHIRKIT)/node_modules/.package-lock.json: $(FHIRKIT)/package.json $(FHIRKIT)/package-lock.json
+	cd $(FHIRKIT) && $(NPM) ci --no-audit --no-fund --loglevel=error
 
 # kubo v0.43.0 for the store/kubo tests, pinned as a tool dependency in its own module so that
 # its dependency graph stays out of ours. The first build takes minutes; later ones are cached.

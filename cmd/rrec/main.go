@@ -54,6 +54,7 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newContactsCmd(),
 		newAccountCmd(),
 		newNodeCmd(),
+		newFHIRCmd(),
 	)
 	return root
 }
