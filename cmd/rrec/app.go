@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -129,17 +128,7 @@ refused. Stop it with Ctrl-C.`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "rrec: could not open a browser (%v): open the link yourself\n", err)
 				}
 			}
-			select {
-			case err := <-served:
-				return err
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-				return err
-			}
-			return nil
+			return untilDone(ctx, srv, served)
 		},
 	}
 	cf.add(cmd)

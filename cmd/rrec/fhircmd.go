@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -105,17 +103,7 @@ serve it further (--allow-remote) only behind the clinic's own authentication, a
 			go func() { served <- srv.Serve(l) }()
 			fmt.Fprintf(cmd.OutOrStdout(), "serving FHIR R4 reads for %s at %s\n", s.Identity(), baseURL)
 			fmt.Fprintln(cmd.ErrOrStderr(), "unauthenticated: whatever reaches this address reads as this identity; serving until Ctrl-C")
-			select {
-			case err := <-served:
-				return err
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-				return err
-			}
-			return nil
+			return untilDone(ctx, srv, served)
 		},
 	}
 	cf.add(cmd)
