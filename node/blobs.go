@@ -39,6 +39,29 @@ type BlobSettings struct {
 	// UploadGrace is how long an upload may wait for its record before it
 	// is deleted (0: blobs.DefaultGrace).
 	UploadGrace Duration `json:"upload_grace,omitempty"`
+	// SelfUploadRate and SelfUploadBurst pace each self-enrolled account's uploads at this
+	// node in bytes a second and bytes; SelfPoolUploadRate and SelfPoolUploadBurst all of
+	// theirs together (0: the blobs.DefaultSelf… values). A consortium whose self-service
+	// patients upload more, on nodes that can take it, raises them.
+	SelfUploadRate      int64 `json:"self_upload_rate,omitempty"`
+	SelfUploadBurst     int64 `json:"self_upload_burst,omitempty"`
+	SelfPoolUploadRate  int64 `json:"self_pool_upload_rate,omitempty"`
+	SelfPoolUploadBurst int64 `json:"self_pool_upload_burst,omitempty"`
+}
+
+// check refuses settings no node should run with.
+func (s BlobSettings) check() error {
+	for name, v := range map[string]int64{"max_upload": s.MaxUpload, "self_upload_rate": s.SelfUploadRate,
+		"self_upload_burst": s.SelfUploadBurst, "self_pool_upload_rate": s.SelfPoolUploadRate,
+		"self_pool_upload_burst": s.SelfPoolUploadBurst} {
+		if v < 0 {
+			return fmt.Errorf("node: blobs.%s is %d: it cannot be negative (0 means the default)", name, v)
+		}
+	}
+	if s.UploadGrace < 0 {
+		return fmt.Errorf("node: blobs.upload_grace is %v: it cannot be negative (0 means the default)", time.Duration(s.UploadGrace))
+	}
+	return nil
 }
 
 // blobNode holds the store and the service; it exists before the ledger
@@ -97,6 +120,8 @@ func (n *Node) openBlobs() error {
 	svc, err := blobs.New(blobs.Config{Store: st, Ledger: n.app, Signer: umbral.NewSigner(sk),
 		Report: n.rep.report, Dir: filepath.Join(n.home, blobUploadsDir), SpoolDir: filepath.Join(n.home, blobSpoolDir),
 		MaxUpload: bs.MaxUpload, Grace: time.Duration(bs.UploadGrace), Sources: n.sources, Logger: n.log,
+		SelfUploadRate: bs.SelfUploadRate, SelfUploadBurst: bs.SelfUploadBurst,
+		SelfPoolUploadRate: bs.SelfPoolUploadRate, SelfPoolUploadBurst: bs.SelfPoolUploadBurst,
 		Metrics: registerer(n.registry)})
 	if err != nil {
 		st.Close()

@@ -360,6 +360,9 @@ func ReadSettings(home string) (Settings, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return s, fmt.Errorf("node: %s: %w", settingsFile, err)
 	}
+	if err := s.Blobs.check(); err != nil {
+		return s, fmt.Errorf("%w (in %s)", err, settingsFile)
+	}
 	return s, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,5 +103,33 @@ func TestSingleNode(t *testing.T) {
 	stopped = true
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBlobSettings: the self tier's upload paces are read from config/node.json under their
+// documented names, and a negative value is refused with the setting named.
+func TestBlobSettings(t *testing.T) {
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, "config"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(home, settingsFile)
+	write := func(blobs string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(`{"moniker": "n", "blobs": `+blobs+`}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"self_upload_rate": 1, "self_upload_burst": 2, "self_pool_upload_rate": 3, "self_pool_upload_burst": 4}`)
+	s, err := ReadSettings(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := s.Blobs; b.SelfUploadRate != 1 || b.SelfUploadBurst != 2 || b.SelfPoolUploadRate != 3 || b.SelfPoolUploadBurst != 4 {
+		t.Fatalf("read %+v", b)
+	}
+	write(`{"self_pool_upload_rate": -1}`)
+	if _, err := ReadSettings(home); err == nil || !strings.Contains(err.Error(), "blobs.self_pool_upload_rate is -1") {
+		t.Fatalf("a negative pace: %v", err)
 	}
 }
