@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
@@ -29,7 +30,7 @@ func (a *App) network(w http.ResponseWriter, r *http.Request) {
 	for i, n := range nw.Nodes {
 		wg.Go(func() {
 			out[i] = nodeView{Name: n.Name, API: n.API}
-			st, err := fetchStatus(ctx, n.URL())
+			st, err := (&client.API{}).NodeStatus(ctx, n.URL())
 			switch {
 			case err != nil:
 				out[i].Why = "does not answer"
@@ -55,21 +56,4 @@ func (a *App) network(w http.ResponseWriter, r *http.Request) {
 		// A record opens while enough nodes answer: a grant needs N − f of the N nodes.
 		"needed": protocol.DefaultThreshold(len(nw.Nodes), len(nw.Nodes)),
 	})
-}
-
-func fetchStatus(ctx context.Context, api string) (*protocol.Status, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/v1/status", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var st protocol.Status
-	if err := protocol.ReadAnswer(resp, 64<<10, &st); err != nil {
-		return nil, err
-	}
-	return &st, nil
 }

@@ -13,9 +13,7 @@ import (
 
 	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/envelope"
-	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/protocol"
-	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
 // recordView is one record as the pages show it.
@@ -185,12 +183,10 @@ func statusWord(err error) string {
 
 // recipient is the public identity a grant was made to, as the owner typed it.
 func recipient(g *protocol.GrantState) string {
-	s, err1 := umbral.PublicKeyFromBytes(g.RecipientSig[:])
-	e, err2 := umbral.PublicKeyFromBytes(g.RecipientEnc[:])
-	if err1 != nil || err2 != nil {
-		return g.RecipientSig.String()
+	if pub, err := client.Recipient(g); err == nil {
+		return pub.String()
 	}
-	return identity.Public{Signing: s, Receiving: e}.String()
+	return g.RecipientSig.String()
 }
 
 func (a *App) recordGrants(w http.ResponseWriter, r *http.Request) {

@@ -52,8 +52,8 @@ func (s *Service) ensure(ctx context.Context, id protocol.ID) error {
 		return err
 	}
 	if has {
-		// Placed here or not (a node that took the upload may not be): a blob of another
-		// size than its record declares goes at once.
+		// Placed here or not (a node that took the upload may not be), a blob of another size
+		// than its record declares goes at once; a fetched one is checked once it is here.
 		if wrong, err := s.dropWrongSize(ctx, id, c, rec); wrong || err != nil {
 			return err
 		}
@@ -75,9 +75,9 @@ func (s *Service) ensure(ctx context.Context, id protocol.ID) error {
 			s.eraseBlob(ctx, rec.CID)
 			return nil
 		}
-	}
-	if wrong, err := s.dropWrongSize(ctx, id, c, rec); wrong || err != nil {
-		return err
+		if wrong, err := s.dropWrongSize(ctx, id, c, rec); wrong || err != nil {
+			return err
+		}
 	}
 	return s.report(ctx, rec)
 }

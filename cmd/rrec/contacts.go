@@ -7,10 +7,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/contacts"
 	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/protocol"
-	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
 func newContactsCmd() *cobra.Command {
@@ -97,12 +97,10 @@ func namesBook(stderr io.Writer) *contacts.Book {
 
 // recipientIdentity is the public identity a grant was made to, as its owner typed it.
 func recipientIdentity(g *protocol.GrantState) string {
-	s, err1 := umbral.PublicKeyFromBytes(g.RecipientSig[:])
-	e, err2 := umbral.PublicKeyFromBytes(g.RecipientEnc[:])
-	if err1 != nil || err2 != nil {
-		return g.RecipientSig.String()
+	if pub, err := client.Recipient(g); err == nil {
+		return pub.String()
 	}
-	return identity.Public{Signing: s, Receiving: e}.String()
+	return g.RecipientSig.String()
 }
 
 // person shows someone by their contact name, else by the start of their identity (full: the

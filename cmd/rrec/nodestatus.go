@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/node"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
@@ -215,7 +216,7 @@ func (e *otherNodeError) Error() string {
 // checkIdentity makes sure the API answering is this home's node (another process may have
 // the port), by the signature on its status.
 func checkIdentity(ctx context.Context, api, chainID string, self protocol.Node) error {
-	st, err := fetchStatus(ctx, "http://"+api)
+	st, err := (&client.API{}).NodeStatus(ctx, "http://"+api)
 	switch {
 	case err != nil:
 		return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"sync"
 	"text/tabwriter"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
@@ -55,7 +55,7 @@ answer or names another chain.`,
 			for i, n := range nw.Nodes {
 				wg.Go(func() {
 					out[i] = nodeStatus{Name: n.Name, API: n.API}
-					st, err := fetchStatus(ctx, n.URL())
+					st, err := (&client.API{}).NodeStatus(ctx, n.URL())
 					switch {
 					case err != nil:
 						out[i].Error = err.Error()
@@ -91,23 +91,6 @@ answer or names another chain.`,
 	cmd.Flags().StringVar(&network, "network", "", "network description `FILE` (default $RREC_NETWORK)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
-}
-
-func fetchStatus(ctx context.Context, api string) (*protocol.Status, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/v1/status", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var st protocol.Status
-	if err := protocol.ReadAnswer(resp, 64<<10, &st); err != nil {
-		return nil, err
-	}
-	return &st, nil
 }
 
 func printStatus(w io.Writer, chainID string, nodes []nodeStatus) {

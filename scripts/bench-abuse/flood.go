@@ -415,50 +415,47 @@ func (a *attack) post(ctx context.Context, hc *http.Client, kind, url string, bo
 }
 
 func (a *attack) junkTxs(ctx context.Context) {
-	lim := rate.NewLimiter(rate.Limit(a.f.junkRate), 1)
 	hcs := make([]*http.Client, a.f.junkSources)
 	for i := range hcs {
 		hcs[i] = a.e.client(junkSource + i)
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	sem := make(chan struct{}, 64)
 	hdr := http.Header{"Content-Type": {"application/octet-stream"}}
-	for k := 0; lim.Wait(ctx) == nil; k++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			n := a.e.nodes[k%len(a.e.nodes)]
-			a.post(ctx, hcs[k%len(hcs)], "junk transactions", n.URL()+"/v1/tx", a.junk[k%len(a.junk)], hdr)
-		}()
-	}
+	paced(ctx, a.f.junkRate, func(k int) {
+		n := a.e.nodes[k%len(a.e.nodes)]
+		a.post(ctx, hcs[k%len(hcs)], "junk transactions", n.URL()+"/v1/tx", a.junk[k%len(a.junk)], hdr)
+	})
 }
 
 func (a *attack) junkDeposits(ctx context.Context) {
-	lim := rate.NewLimiter(rate.Limit(a.f.depositRate), 1)
-	sources := 16
-	hcs := make([]*http.Client, sources)
+	hcs := make([]*http.Client, 16)
 	for i := range hcs {
 		hcs[i] = a.e.client(depositSrc + i)
 	}
 	body := make([]byte, 700)
 	rand.Read(body)
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	paced(ctx, a.f.depositRate, func(k int) {
+		var g protocol.ID
+		rand.Read(g[:])
+		n := a.e.nodes[k%len(a.e.nodes)]
+		a.post(ctx, hcs[k%len(hcs)], "junk deposits", n.URL()+"/v1/grants/"+g.String()+"/fragment", body, hdr)
+	})
+}
+
+// paced calls send(k) for k = 0, 1, … at perSecond until ctx ends, up to 64 calls at once, and
+// waits for them: an open-loop flood, whatever the nodes answer.
+func paced(ctx context.Context, perSecond float64, send func(k int)) {
+	lim := rate.NewLimiter(rate.Limit(perSecond), 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sem := make(chan struct{}, 64)
-	hdr := http.Header{"Content-Type": {"application/json"}}
 	for k := 0; lim.Wait(ctx) == nil; k++ {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			var g protocol.ID
-			rand.Read(g[:])
-			n := a.e.nodes[k%len(a.e.nodes)]
-			a.post(ctx, hcs[k%sources], "junk deposits", n.URL()+"/v1/grants/"+g.String()+"/fragment", body, hdr)
+			send(k)
 		}()
 	}
 }

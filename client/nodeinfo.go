@@ -1,0 +1,44 @@
+package client
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/resilientrecords/resilientrecords/identity"
+	"github.com/resilientrecords/resilientrecords/protocol"
+	"github.com/resilientrecords/resilientrecords/umbral"
+)
+
+// NodeStatus asks the node whose API is at apiURL for its status (GET /v1/status): what that
+// one node says of itself, for a display of every node. Session.Status is the status to act
+// on: the earliest of f+1 nodes.
+func (c *API) NodeStatus(ctx context.Context, apiURL string) (*protocol.Status, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+"/v1/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st protocol.Status
+	if err := protocol.ReadAnswer(resp, maxAnswer, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Recipient is the public identity a grant was made to: both of its keys, as the owner gave
+// them.
+func Recipient(g *protocol.GrantState) (identity.Public, error) {
+	s, err := umbral.PublicKeyFromBytes(g.RecipientSig[:])
+	if err != nil {
+		return identity.Public{}, err
+	}
+	e, err := umbral.PublicKeyFromBytes(g.RecipientEnc[:])
+	if err != nil {
+		return identity.Public{}, err
+	}
+	return identity.Public{Signing: s, Receiving: e}, nil
+}
