@@ -295,6 +295,7 @@ func (w *world) hostileUploads(t *testing.T) {
 	w.submitAll([][][]byte{{self.Next(&protocol.Enrol{Nonce: nonce})}})
 	const big = blobs.DefaultSelfUploadBurst + 1<<20 // more than a self-enrolled account's burst
 	target := w.net.Nodes[1]
+	w.admittedAt(w.nw.Node(1), self.Key) // the enrolment committed at node 0 first
 	codes := make([]string, 2)
 	var wg sync.WaitGroup
 	for i := range codes {
@@ -310,9 +311,29 @@ func (w *world) hostileUploads(t *testing.T) {
 		t.Fatalf("two large uploads at once by a self-enrolled account: %v", codes)
 	}
 	member := w.members(1)[0]
+	w.admittedAt(w.nw.Node(1), member.Key)
 	for i := range 2 {
 		if code, name := upload(member, target, big); code != http.StatusCreated {
 			t.Fatalf("a member's upload %d: %d %s", i, code, name)
+		}
+	}
+}
+
+// admittedAt waits until n's committed state holds account key.
+func (w *world) admittedAt(n *node.Node, key protocol.PubKey) {
+	w.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		snap, err := n.App().Committed()
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		_, err = snap.Account(key)
+		snap.Release()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("account %s not admitted at %s after 30 s: %v", key, n.ID(), err)
 		}
 	}
 }
