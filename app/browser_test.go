@@ -243,7 +243,6 @@ new MutationObserver(() => seen.add(document.getElementById("upload-phase").text
 
 	// The patient adds the doctor to their contacts, and each sees the other by name.
 	addContact(t, patient, patientApp, "Dr Ada Smith", doctorIdentity)
-	addContact(t, doctor, doctorApp, "Sam Patient", patientID.Public().String())
 
 	// The patient shares the record with the doctor, picked from the contacts, for 30 days
 	// (the default), for treatment.
@@ -276,9 +275,22 @@ pick.dispatchEvent(new Event("change", {bubbles: true}))`))
 	// The doctor sees the record and downloads it: identical bytes.
 	downloads := t.TempDir()
 	allowDownloads(t, doctor, downloads)
+	do(t, doctor, chromedp.Reload()) // the doctor's page is at #/shared already
+	waitReady(t, doctor)
+	waitFor(t, doctor, `document.querySelector('li.card[data-status="live"] button.open') !== null`)
+	// Before the doctor names the patient, the card shows the patient's public identity (the
+	// share states it), not a bare key; afterwards, the name.
+	card := `li.card[data-record="` + rec + `"]`
+	if got := run(t, doctor, chromedp.Evaluate[string](`document.querySelector('`+card+` .ident').title`)); got != patientID.Public().String() {
+		t.Errorf("the doctor's card names the owner %q, want the patient's identity", got)
+	}
+	addContact(t, doctor, doctorApp, "Sam Patient", patientID.Public().String())
 	do(t, doctor, chromedp.Navigate(doctorApp.url+"/#/shared"))
 	waitReady(t, doctor)
 	waitFor(t, doctor, `document.querySelector('li.card[data-status="live"] button.open') !== null`)
+	if got := text(t, doctor, card); !strings.Contains(got, "Shared by Sam Patient") {
+		t.Errorf("the doctor's card says %q, want it shared by the patient's contact name", got)
+	}
 	shot(t, doctor, shots, "shared-with-me")
 	start = time.Now()
 	do(t, doctor, chromedp.Click(chromedp.CSS(`li.card[data-record="`+rec+`"] button.open`)))

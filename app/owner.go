@@ -27,7 +27,7 @@ type recordView struct {
 	Holders    int         `json:"holders"`
 	Replicas   int         `json:"replicas"`
 	Erased     *time.Time  `json:"erased,omitempty"`
-	Owner      string      `json:"owner"` // "you" or the owner's key, hex
+	Owner      string      `json:"owner"` // "you", a contact's name, the owner's rrec1… identity, else its key in hex
 }
 
 func (a *App) recordView(ctx context.Context, r *protocol.Record) recordView {
@@ -144,7 +144,7 @@ type grantView struct {
 }
 
 func (a *App) grantView(g *protocol.GrantState, now int64, rec *protocol.Record) grantView {
-	v := grantView{ID: g.ID, Record: g.Record, To: recipient(g), Owner: a.who(g.Owner, nil), Purpose: g.Purpose,
+	v := grantView{ID: g.ID, Record: g.Record, To: recipient(g), Owner: a.who(g.Owner, map[protocol.PubKey]string{g.Owner: owner(g)}), Purpose: g.Purpose,
 		Granted: nanoTime(g.Time), Status: "live", Nodes: len(g.Nodes), Destroyed: len(g.Destroyed)}
 	v.ToName, _ = a.book.NameOf(g.RecipientSig)
 	if g.NotBefore != 0 {
@@ -187,6 +187,14 @@ func recipient(g *protocol.GrantState) string {
 		return pub.String()
 	}
 	return g.RecipientSig.String()
+}
+
+// owner is the public identity of the owner who made g, as g states it.
+func owner(g *protocol.GrantState) string {
+	if pub, err := client.Owner(g); err == nil {
+		return pub.String()
+	}
+	return g.Owner.String()
 }
 
 func (a *App) recordGrants(w http.ResponseWriter, r *http.Request) {

@@ -34,6 +34,7 @@ func (a *App) shared(w http.ResponseWriter, r *http.Request) {
 		v.Grant.Status = statusWord(x.Err) // judged by the SDK at the ledger's block time
 		if x.Record != nil {
 			rv := a.recordView(r.Context(), x.Record)
+			rv.Owner = v.Grant.Owner // the grant states the owner's whole identity; the record only its key
 			v.Record = &rv
 		}
 		if x.Err != nil {

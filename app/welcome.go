@@ -63,9 +63,9 @@ func isWelcomeRoute(r *http.Request) bool {
 // me is who the app acts for, or, in the welcome state, what the welcome page offers.
 func (a *App) me(w http.ResponseWriter, r *http.Request) {
 	if !a.hasSession() {
-		v := map[string]any{"welcome": true, "create_in": a.setup.dir}
+		v := map[string]any{"welcome": true, "create_in": shownPath(a.setup.dir)}
 		if p := filepath.Join(a.setup.dir, defaultIdentityName); fileExists(p) {
-			v["existing"] = p
+			v["existing"] = shownPath(p) // the open form takes "~/" back
 		}
 		writeJSON(w, http.StatusOK, v)
 		return
@@ -74,7 +74,7 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 	if a.setup != nil {
 		a.setup.mu.Lock()
 		if a.setup.created != "" {
-			v["identity_file"], v["backup"] = a.setup.created, "/api/identity/backup"
+			v["identity_file"], v["backup"] = shownPath(a.setup.created), "/api/identity/backup"
 		}
 		a.setup.mu.Unlock()
 	}
@@ -118,7 +118,7 @@ func (a *App) createIdentity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.startSession(s, id)
-	writeJSON(w, http.StatusCreated, map[string]any{"identity": id.Public().String(), "identity_file": path, "backup": "/api/identity/backup"})
+	writeJSON(w, http.StatusCreated, map[string]any{"identity": id.Public().String(), "identity_file": shownPath(path), "backup": "/api/identity/backup"})
 }
 
 // openIdentity opens an identity file on this computer, with its passphrase if it has one,
@@ -171,7 +171,7 @@ func (a *App) openIdentity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.startSession(s, id)
-	writeJSON(w, http.StatusOK, map[string]any{"identity": id.Public().String(), "identity_file": path})
+	writeJSON(w, http.StatusOK, map[string]any{"identity": id.Public().String(), "identity_file": shownPath(path)})
 }
 
 // backup serves the identity file created in this run, sealed as it is on disk, as a
@@ -258,6 +258,18 @@ func fileExists(path string) bool {
 }
 
 // expandHome reads a leading ~/ as the user's home, as a shell would.
+// shownPath is path as a person reads it: under their home directory, from "~/".
+func shownPath(path string) string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return path
+	}
+	if rel, err := filepath.Rel(home, path); err == nil && filepath.IsLocal(rel) {
+		return "~/" + filepath.ToSlash(rel)
+	}
+	return path
+}
+
 func expandHome(path string) string {
 	if rest, ok := strings.CutPrefix(path, "~/"); ok {
 		if home, err := os.UserHomeDir(); err == nil {

@@ -76,7 +76,11 @@ pick.dispatchEvent(new Event("change", {bubbles: true})) }`), chromedp.Click(chr
 func newcomer(t *testing.T, browserCtx context.Context, nw *node.LocalNet, files, shots string) {
 	t.Helper()
 	const passphrase = "correct horse battery staple"
-	idDir := filepath.Join(t.TempDir(), "config", "rrec")
+	// The page shows paths under the home directory from "~/", so the screenshots show what
+	// a user would see rather than the test's temporary directory.
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	idDir := filepath.Join(home, ".config", "rrec")
 	tmp := t.TempDir()
 	var made atomic.Pointer[identity.Identity]
 	opts := &app.Options{IdentityDir: idDir, OpenSession: func(id *identity.Identity) (*client.Session, error) {
@@ -145,8 +149,8 @@ document.getElementById("open-pass").value = `+strconvQuote(pass)),
 		t.Fatalf("after creating the identity the page is %q", got)
 	}
 	file := filepath.Join(idDir, "identity.key")
-	if got := text(t, ctx, "#identity-file"); got != file {
-		t.Errorf("the page says the identity is in %q, want %q", got, file)
+	if got := text(t, ctx, "#identity-file"); got != "~/.config/rrec/identity.key" {
+		t.Errorf("the page says the identity is in %q, want ~/.config/rrec/identity.key", got)
 	}
 	if !run(t, ctx, chromedp.Evaluate[bool](`document.getElementById("backup-continue").disabled`)) {
 		t.Error("the page lets the user go on before they said they saved a copy")

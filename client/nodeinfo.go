@@ -32,11 +32,21 @@ func (c *API) NodeStatus(ctx context.Context, apiURL string) (*protocol.Status, 
 // Recipient is the public identity a grant was made to: both of its keys, as the owner gave
 // them.
 func Recipient(g *protocol.GrantState) (identity.Public, error) {
-	s, err := umbral.PublicKeyFromBytes(g.RecipientSig[:])
+	return publicIdentity(g.RecipientSig, g.RecipientEnc)
+}
+
+// Owner is the public identity of the owner who made a grant: the key that signed it and the
+// receiving key the owner stated in it.
+func Owner(g *protocol.GrantState) (identity.Public, error) {
+	return publicIdentity(g.Owner, g.OwnerEnc)
+}
+
+func publicIdentity(signing, receiving protocol.PubKey) (identity.Public, error) {
+	s, err := umbral.PublicKeyFromBytes(signing[:])
 	if err != nil {
 		return identity.Public{}, err
 	}
-	e, err := umbral.PublicKeyFromBytes(g.RecipientEnc[:])
+	e, err := umbral.PublicKeyFromBytes(receiving[:])
 	if err != nil {
 		return identity.Public{}, err
 	}

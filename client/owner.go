@@ -197,7 +197,7 @@ func (s *Session) Grant(ctx context.Context, record protocol.ID, recipient ident
 	if err != nil {
 		return nil, err
 	}
-	body := &protocol.Grant{Record: record, RecipientSig: protocol.PubKeyOf(recipient.Signing),
+	body := &protocol.Grant{Record: record, OwnerEnc: protocol.PubKeyOf(s.id.Public().Receiving), RecipientSig: protocol.PubKeyOf(recipient.Signing),
 		RecipientEnc: protocol.PubKeyOf(recipient.Receiving), Threshold: uint8(frags.Threshold),
 		Nodes: frags.Nodes, Purpose: o.Purpose}
 	if !o.NotBefore.IsZero() {

@@ -206,7 +206,7 @@ func applyGrant(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Grant,
 		return err
 	}
 	id := protocol.GrantID(bc.ChainID, tx.Signer, tx.Sequence)
-	g := protocol.GrantState{ID: id, Record: b.Record, Owner: tx.Signer, RecipientSig: b.RecipientSig,
+	g := protocol.GrantState{ID: id, Record: b.Record, Owner: tx.Signer, OwnerEnc: b.OwnerEnc, RecipientSig: b.RecipientSig,
 		RecipientEnc: b.RecipientEnc, Threshold: t, Nodes: append([]protocol.GrantNode(nil), b.Nodes...),
 		NotBefore: b.NotBefore, NotAfter: b.NotAfter, Purpose: b.Purpose,
 		Height: bc.Height, Time: bc.Time, TxHash: res.hash}

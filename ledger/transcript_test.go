@@ -441,9 +441,10 @@ func generateTranscript(t *testing.T) *transcript {
 		return raw
 	}
 	nodeKeys := protocoltest.Keys(nodes)
-	grant := func(rec protocol.ID, to *protocoltest.Account, on []protocol.PubKey, notBefore, notAfter int64, purpose string) *protocol.Grant {
+	// grant is by's grant: the accounts have one key, which stands for both of a person's keys.
+	grant := func(by *protocoltest.Account, rec protocol.ID, to *protocoltest.Account, on []protocol.PubKey, notBefore, notAfter int64, purpose string) *protocol.Grant {
 		g := protocoltest.Grant(rec, to.Key, on, notAfter)
-		g.NotBefore, g.Purpose = notBefore, purpose
+		g.NotBefore, g.Purpose, g.OwnerEnc = notBefore, purpose, by.Key
 		return g
 	}
 	destroyed := func(g protocol.ID) *protocol.FragmentDestroyed { return &protocol.FragmentDestroyed{Grant: g} }
@@ -502,22 +503,22 @@ func generateTranscript(t *testing.T) *transcript {
 	name("grant-2", g2)
 	name("grant-3", g3)
 	block("grants; grants the ledger refuses (they spend the sequence) and refused before (invalid alone, replayed, of another chain, broken)", 20*time.Second)
-	tx("grant-1-A-to-bob", alice.Next(grant(recA, bob, nodeKeys, 0, 0, "treatment")))
-	g2body := grant(recA, carol, nodeKeys[:3], at(40*time.Second), at(60*time.Second), "second opinion")
+	tx("grant-1-A-to-bob", alice.Next(grant(alice, recA, bob, nodeKeys, 0, 0, "treatment")))
+	g2body := grant(alice, recA, carol, nodeKeys[:3], at(40*time.Second), at(60*time.Second), "second opinion")
 	g2body.Threshold = 2
 	tx("grant-2-A-to-carol-40s-60s-2-of-3", alice.Next(g2body))
-	tx("grant-3-B-to-bob-1h", alice.Next(grant(recB, bob, nodeKeys, 0, at(time.Hour), "follow-up")))
-	tx("grant-by-stranger", carol.Next(grant(recA, carol, nodeKeys, 0, 0, "curiosity")))
-	tx("grant-missing-record", alice.Next(grant(missingRecord, bob, nodeKeys, 0, 0, "treatment")))
-	tx("grant-unknown-node", alice.Next(grant(recA, bob, []protocol.PubKey{nodeKeys[0], bob.Key}, 0, 0, "treatment")))
-	tx("grant-already-over", alice.Next(grant(recA, bob, nodeKeys, 0, at(15*time.Second), "treatment")))
-	weak := grant(recA, bob, nodeKeys, 0, 0, "treatment")
+	tx("grant-3-B-to-bob-1h", alice.Next(grant(alice, recB, bob, nodeKeys, 0, at(time.Hour), "follow-up")))
+	tx("grant-by-stranger", carol.Next(grant(carol, recA, carol, nodeKeys, 0, 0, "curiosity")))
+	tx("grant-missing-record", alice.Next(grant(alice, missingRecord, bob, nodeKeys, 0, 0, "treatment")))
+	tx("grant-unknown-node", alice.Next(grant(alice, recA, bob, []protocol.PubKey{nodeKeys[0], bob.Key}, 0, 0, "treatment")))
+	tx("grant-already-over", alice.Next(grant(alice, recA, bob, nodeKeys, 0, at(15*time.Second), "treatment")))
+	weak := grant(alice, recA, bob, nodeKeys, 0, 0, "treatment")
 	weak.Threshold = 1 // f = 1 of the 4 nodes could re-encrypt alone
 	tx("grant-threshold-1-of-4", alice.Next(weak))
-	few := grant(recA, bob, nodeKeys[:2], 0, 0, "treatment")
+	few := grant(alice, recA, bob, nodeKeys[:2], 0, 0, "treatment")
 	few.Threshold = 2 // one failing node of the two leaves fewer than 2
 	tx("grant-2-of-2-nodes", alice.Next(few))
-	badThreshold := grant(recA, bob, nodeKeys, 0, 0, "treatment")
+	badThreshold := grant(alice, recA, bob, nodeKeys, 0, 0, "treatment")
 	badThreshold.Threshold = 5
 	tx("grant-threshold-5-of-4", alice.Sign(badThreshold))
 	tx("replay-put-A", putA)
@@ -581,7 +582,7 @@ func generateTranscript(t *testing.T) *transcript {
 	g4 := alice.GrantID()
 	name("grant-4", g4)
 	block("erasure of record-B revokes its live grants, one of them made in the same block", 90*time.Second)
-	tx("grant-4-B-to-carol", alice.Next(grant(recB, carol, nodeKeys, 0, 0, "research")))
+	tx("grant-4-B-to-carol", alice.Next(grant(alice, recB, carol, nodeKeys, 0, 0, "research")))
 	tx("erase-by-stranger", bob.Next(&protocol.EraseRecord{Record: recB}))
 	tx("erase-missing-record", alice.Next(&protocol.EraseRecord{Record: missingRecord}))
 	tx("erase-B", alice.Next(&protocol.EraseRecord{Record: recB}))
@@ -591,7 +592,7 @@ func generateTranscript(t *testing.T) *transcript {
 	block("everything about an erased record is refused, but the reports of its grants' nodes; "+
 		"its blob stays its owner's: another account cannot name it", 100*time.Second)
 	tx("erase-B-again", alice.Next(&protocol.EraseRecord{Record: recB}))
-	tx("grant-B-erased", alice.Next(grant(recB, bob, nodeKeys, 0, 0, "treatment")))
+	tx("grant-B-erased", alice.Next(grant(alice, recB, bob, nodeKeys, 0, 0, "treatment")))
 	tx("holds-B-erased", inB[0].Next(&protocol.HoldsBlob{Record: recB}))
 	tx("put-squatting-B-blob", bob.Next(protocoltest.PutRecord("bafkrei-record-b", 3000)))
 	recC = bob.RecordID()
@@ -603,8 +604,8 @@ func generateTranscript(t *testing.T) *transcript {
 	name("record-D", recD)
 	tx("put-D-self-tier", carol.Next(protocoltest.PutRecord("bafkrei-record-d", 4000)))
 	tx("put-over-self-allowance", carol.Next(protocoltest.PutRecord("bafkrei-record-e", 10)))
-	tx("grant-D-to-bob", carol.Next(grant(recD, bob, nodeKeys, 0, 0, "treatment")))
-	tx("grant-over-self-allowance", carol.Next(grant(recD, alice, nodeKeys, 0, 0, "treatment")))
+	tx("grant-D-to-bob", carol.Next(grant(carol, recD, bob, nodeKeys, 0, 0, "treatment")))
+	tx("grant-over-self-allowance", carol.Next(grant(carol, recD, alice, nodeKeys, 0, 0, "treatment")))
 	tx("put-over-self-pool", erin.Next(protocoltest.PutRecord("bafkrei-record-f", 1000)))
 
 	block("carol becomes a member: her records leave the self pool, which takes erin's", 30*time.Minute)

@@ -54,7 +54,7 @@ func TestAppLifecycle(t *testing.T) {
 	owner.Clock = func() time.Time { return t0 }
 	rec := owner.RecordID()
 	put := owner.Next(protocoltest.PutRecord("c", 1))
-	g := &protocol.Grant{Record: rec, RecipientSig: owner.Key, RecipientEnc: owner.Key}
+	g := &protocol.Grant{Record: rec, OwnerEnc: owner.Key, RecipientSig: owner.Key, RecipientEnc: owner.Key}
 	for i, n := range nodes {
 		g.Nodes = append(g.Nodes, protocol.GrantNode{Proxy: n.ProxyKey, Commitment: protocol.Hash32{byte(i)}})
 	}

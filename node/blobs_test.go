@@ -350,7 +350,7 @@ func (p *pnet) grantBody(rec *precord, to *puser) *protocol.Grant {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	return &protocol.Grant{Record: rec.id, RecipientSig: to.pk, RecipientEnc: protocol.PubKeyOf(to.id.Public().Receiving), Nodes: f.Nodes}
+	return &protocol.Grant{Record: rec.id, OwnerEnc: to.pk, RecipientSig: to.pk, RecipientEnc: protocol.PubKeyOf(to.id.Public().Receiving), Nodes: f.Nodes}
 }
 
 func cidOf(b []byte) (cid.Cid, int64, error) { return localCID(bytes.NewReader(b)) }

@@ -126,7 +126,7 @@ func (e *env) putRecord(owner *acct) protocol.ID {
 }
 
 func (e *env) grant(record protocol.ID, to *acct, notAfter time.Time) *protocol.Grant {
-	g := &protocol.Grant{Record: record, RecipientSig: to.pk, RecipientEnc: to.pk, Purpose: "treatment"}
+	g := &protocol.Grant{Record: record, OwnerEnc: to.pk, RecipientSig: to.pk, RecipientEnc: to.pk, Purpose: "treatment"}
 	if !notAfter.IsZero() {
 		g.NotAfter = notAfter.UnixNano()
 	}

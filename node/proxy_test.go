@@ -151,7 +151,7 @@ func (p *pnet) grant(owner *puser, rec *precord, to *puser, notAfter time.Time) 
 		p.t.Fatal(err)
 	}
 	g := &pgrant{id: protocol.GrantID(p.chain, owner.pk, owner.seq), frags: f, rec: rec}
-	b := &protocol.Grant{Record: rec.id, RecipientSig: to.pk, RecipientEnc: protocol.PubKeyOf(to.id.Public().Receiving), Nodes: f.Nodes}
+	b := &protocol.Grant{Record: rec.id, OwnerEnc: to.pk, RecipientSig: to.pk, RecipientEnc: protocol.PubKeyOf(to.id.Public().Receiving), Nodes: f.Nodes}
 	if !notAfter.IsZero() {
 		b.NotAfter = notAfter.UnixNano()
 	}

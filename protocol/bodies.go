@@ -18,6 +18,7 @@ type GrantNode struct {
 // Grant lets a recipient have a record re-encrypted by Threshold of Nodes.
 type Grant struct {
 	Record       ID
+	OwnerEnc     PubKey // the owner's receiving key: with the signer, the owner's public identity
 	RecipientSig PubKey // recipient's signing key: signs RequestAccess
 	RecipientEnc PubKey // recipient's receiving (Umbral) key
 	Threshold    uint8  // 0 means DefaultThreshold (2f+1 of a grant on the whole registry)
@@ -86,6 +87,7 @@ func (b *PutRecord) validate() error {
 
 func (b *Grant) encode(w *writer) {
 	w.raw(b.Record[:])
+	w.raw(b.OwnerEnc[:])
 	w.raw(b.RecipientSig[:])
 	w.raw(b.RecipientEnc[:])
 	w.u8(b.Threshold)
@@ -101,6 +103,7 @@ func (b *Grant) encode(w *writer) {
 
 func (b *Grant) decode(r *reader) {
 	r.fixed(b.Record[:], "record id")
+	r.fixed(b.OwnerEnc[:], "owner receiving key")
 	r.fixed(b.RecipientSig[:], "recipient signing key")
 	r.fixed(b.RecipientEnc[:], "recipient receiving key")
 	b.Threshold = r.u8("threshold")
@@ -155,6 +158,9 @@ func (b *Grant) validate() error {
 	}
 	if !b.RecipientSig.Valid() || !b.RecipientEnc.Valid() {
 		return Errorf(ErrInvalid, "recipient key is not a valid point")
+	}
+	if !b.OwnerEnc.Valid() {
+		return Errorf(ErrInvalid, "owner receiving key is not a valid point")
 	}
 	if b.NotBefore < 0 || b.NotAfter < 0 {
 		return Errorf(ErrInvalid, "negative time bound")

@@ -42,7 +42,7 @@ func (t TxType) String() string {
 // Limits on encoded transactions. They bound what a peer can make a node decode, store and
 // replicate.
 const (
-	TxVersion     = 2
+	TxVersion     = 3
 	MaxTxBytes    = 8192
 	MaxChainID    = 50
 	MaxCIDBytes   = 128

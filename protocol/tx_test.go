@@ -47,7 +47,7 @@ func vectorTxs() map[string]*protocol.Tx {
 		"put_record": {ChainID: "rr-vectors", Signer: signer, Sequence: 0, Expires: exp,
 			Body: &protocol.PutRecord{CID: []byte("bafkrei-example"), Size: 1 << 20, Capsule: capsule, DelegatingKey: re}},
 		"grant": {ChainID: "rr-vectors", Signer: signer, Sequence: 1, Expires: exp + 1,
-			Body: &protocol.Grant{Record: rec, RecipientSig: rs, RecipientEnc: re, Threshold: 0,
+			Body: &protocol.Grant{Record: rec, OwnerEnc: rs, RecipientSig: rs, RecipientEnc: re, Threshold: 0,
 				Nodes:     []protocol.GrantNode{{Proxy: proxy, Commitment: protocol.Hash32{0xcc}}},
 				NotBefore: 1_700_000_000_000_000_000, NotAfter: 1_800_000_000_000_000_000, Purpose: "treatment"}},
 		"revoke":             {ChainID: "rr-vectors", Signer: signer, Sequence: 2, Expires: exp + 2, Body: &protocol.Revoke{Grant: grant}},
@@ -129,12 +129,12 @@ func TestSignBytesConvention(t *testing.T) {
 	}
 }
 
-// TestTxHeaderLayout pins the version 2 header every transaction starts with: version ‖
+// TestTxHeaderLayout pins the version 3 header every transaction starts with: version ‖
 // type ‖ u16 len(chain) ‖ chain ‖ signer ‖ sequence:u64 ‖ expires:i64, then the body; and
 // each vector's type byte and name.
 func TestTxHeaderLayout(t *testing.T) {
-	if protocol.TxVersion != 2 {
-		t.Fatalf("TxVersion %d, want 2", protocol.TxVersion)
+	if protocol.TxVersion != 3 {
+		t.Fatalf("TxVersion %d, want 3", protocol.TxVersion)
 	}
 	types := map[string]protocol.TxType{"put_record": 1, "grant": 2, "revoke": 3, "request_access": 4, "erase_record": 5,
 		"holds_blob": 6, "fragment_destroyed": 7, "admit": 8, "enrol": 9}
@@ -142,7 +142,7 @@ func TestTxHeaderLayout(t *testing.T) {
 		if tx.Body.Type() != types[name] || tx.Body.Type().String() != name {
 			t.Errorf("%s: type %d named %q", name, tx.Body.Type(), tx.Body.Type())
 		}
-		want := []byte{2, byte(types[name])}
+		want := []byte{3, byte(types[name])}
 		want = binary.BigEndian.AppendUint16(want, uint16(len(tx.ChainID)))
 		want = append(want, tx.ChainID...)
 		want = append(want, tx.Signer[:]...)
@@ -262,7 +262,8 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		"empty":            {nil, protocol.ErrMalformed},
 		"version 1":        {append([]byte{1}, good[1:]...), protocol.ErrMalformed},
-		"version 3":        {append([]byte{3}, good[1:]...), protocol.ErrMalformed},
+		"version 2":        {append([]byte{2}, good[1:]...), protocol.ErrMalformed},
+		"version 4":        {append([]byte{4}, good[1:]...), protocol.ErrMalformed},
 		"next type":        {append([]byte{protocol.TxVersion, 10}, good[2:]...), protocol.ErrUnsupported},
 		"unknown type":     {append([]byte{protocol.TxVersion, 200}, good[2:]...), protocol.ErrUnsupported},
 		"expires zero":     {expiring(0), protocol.ErrInvalid},
@@ -284,6 +285,7 @@ func TestDecodeRejects(t *testing.T) {
 		"too many nodes":   {grant(func(g *protocol.Grant) { g.Nodes = nodes }), protocol.ErrMalformed},
 		"node twice":       {grant(func(g *protocol.Grant) { g.Nodes = append(g.Nodes, g.Nodes[0]) }), protocol.ErrInvalid},
 		"bad recipient":    {grant(func(g *protocol.Grant) { g.RecipientEnc = protocol.PubKey{} }), protocol.ErrInvalid},
+		"bad owner key":    {grant(func(g *protocol.Grant) { g.OwnerEnc = protocol.PubKey{} }), protocol.ErrInvalid},
 	}
 	for name, c := range cases {
 		if _, err := protocol.DecodeTx(c.raw); !errors.Is(err, c.want) {

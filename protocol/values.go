@@ -15,6 +15,9 @@ const (
 // stateVersion leads every encoded state value, so that a later layout can be told apart.
 const stateVersion = 1
 
+// grantStateVersion is GrantState's: its layout gained the owner's receiving key (SPEC.md §14.1).
+const grantStateVersion = 2
+
 // Node is one entry of the node registry, fixed at genesis: a validator of the chain, a
 // re-encryption proxy and a blob store, reachable at API.
 type Node struct {
@@ -48,6 +51,7 @@ type GrantState struct {
 	ID            ID          `json:"id"`
 	Record        ID          `json:"record"`
 	Owner         PubKey      `json:"owner"`
+	OwnerEnc      PubKey      `json:"owner_enc"`
 	RecipientSig  PubKey      `json:"recipient_sig"`
 	RecipientEnc  PubKey      `json:"recipient_enc"`
 	Threshold     int         `json:"threshold"`
@@ -194,10 +198,11 @@ func (g *GrantState) MarshalBinary() ([]byte, error) {
 		return nil, Errorf(ErrInvalid, "grant state out of bounds")
 	}
 	w := newWriter(256 + 65*len(g.Nodes))
-	w.u8(stateVersion)
+	w.u8(grantStateVersion)
 	w.raw(g.ID[:])
 	w.raw(g.Record[:])
 	w.raw(g.Owner[:])
+	w.raw(g.OwnerEnc[:])
 	w.raw(g.RecipientSig[:])
 	w.raw(g.RecipientEnc[:])
 	w.u8(uint8(g.Threshold))
@@ -221,11 +226,12 @@ func (g *GrantState) MarshalBinary() ([]byte, error) {
 
 func (g *GrantState) UnmarshalBinary(b []byte) error {
 	r := newReader(b)
-	r.version("grant")
+	r.versionOf("grant", grantStateVersion)
 	*g = GrantState{}
 	r.fixed(g.ID[:], "id")
 	r.fixed(g.Record[:], "record")
 	r.fixed(g.Owner[:], "owner")
+	r.fixed(g.OwnerEnc[:], "owner receiving key")
 	r.fixed(g.RecipientSig[:], "recipient signing key")
 	r.fixed(g.RecipientEnc[:], "recipient receiving key")
 	g.Threshold = int(r.u8("threshold"))
@@ -320,9 +326,11 @@ func (t *Tombstone) UnmarshalBinary(b []byte) error {
 	return r.finish()
 }
 
-func (r *reader) version(what string) {
-	if v := r.u8(what + " version"); r.err == nil && v != stateVersion {
-		r.fail("%s version %d, want %d", what, v, stateVersion)
+func (r *reader) version(what string) { r.versionOf(what, stateVersion) }
+
+func (r *reader) versionOf(what string, want uint8) {
+	if v := r.u8(what + " version"); r.err == nil && v != want {
+		r.fail("%s version %d, want %d", what, v, want)
 	}
 }
 

@@ -45,6 +45,7 @@ func sampleGrantState(nodes int) *protocol.GrantState {
 	fill(g.ID[:], 6)
 	fill(g.Record[:], 7)
 	fill(g.Owner[:], 8)
+	fill(g.OwnerEnc[:], 13)
 	fill(g.RecipientSig[:], 9)
 	fill(g.RecipientEnc[:], 10)
 	fill(g.TxHash[:], 11)
@@ -170,8 +171,8 @@ func TestStateValuesRoundTrip(t *testing.T) {
 		if again := mustMarshal(t, back); !bytes.Equal(again, b) {
 			t.Errorf("%s: re-encoding differs", s.name)
 		}
-		if b[0] != 1 {
-			t.Errorf("%s: encoding does not start with version 1", s.name)
+		if want := map[bool]byte{true: 2, false: 1}[s.kind == 1]; b[0] != want {
+			t.Errorf("%s: encoding does not start with version %d", s.name, want)
 		}
 	}
 }
@@ -250,7 +251,7 @@ func TestStateValuesEncodingPinned(t *testing.T) {
 	}{
 		{"record", r, cat([]byte{1}, r.ID[:], r.Owner[:], u16(len(r.CID)), r.CID, u64(int64(r.Size)), r.Capsule[:],
 			r.DelegatingKey[:], u64(r.Height), u64(r.Time), r.TxHash[:])},
-		{"grant", g, cat([]byte{1}, g.ID[:], g.Record[:], g.Owner[:], g.RecipientSig[:], g.RecipientEnc[:], []byte{2, 1},
+		{"grant", g, cat([]byte{2}, g.ID[:], g.Record[:], g.Owner[:], g.OwnerEnc[:], g.RecipientSig[:], g.RecipientEnc[:], []byte{2, 1},
 			g.Nodes[0].Proxy[:], g.Nodes[0].Commitment[:], u64(g.NotBefore), u64(g.NotAfter), u16(len(g.Purpose)), []byte(g.Purpose),
 			u64(g.Height), u64(g.Time), g.TxHash[:], []byte{1}, u64(g.RevokedHeight), []byte{1}, u64(g.ExpiredHeight))},
 		{"audit", e, cat([]byte{1, 3}, e.Record[:], []byte{1}, e.Grant[:], []byte{0}, u16(len(e.Purpose)), []byte(e.Purpose),
@@ -304,12 +305,12 @@ func TestStateValuesDecodeRejects(t *testing.T) {
 		cases = append(cases,
 			reject{s.name + " trailing byte", s.kind, append(append([]byte(nil), b...), 0)},
 			reject{s.name + " version 0", s.kind, with(b, 0, 0)},
-			reject{s.name + " version 2", s.kind, with(b, 0, 2)},
+			reject{s.name + " version +1", s.kind, with(b, 0, b[0]+1)},
 		)
 	}
 	none, all := mustMarshal(t, sampleAudit(protocol.AuditGrant, 0)), mustMarshal(t, sampleAudit(protocol.AuditGrant, 7))
 	grant := mustMarshal(t, sampleGrantState(1))
-	const grantCount = 1 + 32 + 32 + 33 + 33 + 33 + 1 // offset of the node count
+	const grantCount = 1 + 32 + 32 + 33 + 33 + 33 + 33 + 1 // offset of the node count
 	grantPurpose := grantCount + 1 + 65 + 8 + 8
 	maxGrant := sampleGrantState(0)
 	maxGrant.Purpose = strings.Repeat("p", protocol.MaxPurpose)

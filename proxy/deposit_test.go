@@ -186,7 +186,7 @@ func TestDepositRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		gid := protocol.GrantID(chainID, owner.pk, owner.seq)
-		c.commit(owner.tx(t, &protocol.Grant{Record: rec.id, RecipientSig: doctor.pk,
+		c.commit(owner.tx(t, &protocol.Grant{Record: rec.id, OwnerEnc: doctor.pk, RecipientSig: doctor.pk,
 			RecipientEnc: protocol.PubKeyOf(doctor.id.Public().Receiving), Nodes: f.Nodes}))
 		wantRefusal(t, depositOne(t, c, 0, gid, f.KeyFrag(0)), protocol.ErrInvalidKFrag)
 	})

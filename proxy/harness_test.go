@@ -251,7 +251,7 @@ func (c *chain) grantThreshold(owner *user, rec *record, recipient *user, nodes 
 		t.Fatal(err)
 	}
 	g := &grant{id: protocol.GrantID(chainID, owner.pk, owner.seq), frags: f, rec: rec}
-	b := &protocol.Grant{Record: rec.id, RecipientSig: recipient.pk,
+	b := &protocol.Grant{Record: rec.id, OwnerEnc: recipient.pk, RecipientSig: recipient.pk,
 		RecipientEnc: protocol.PubKeyOf(recipient.id.Public().Receiving), Threshold: uint8(f.Threshold), Nodes: f.Nodes}
 	if !notAfter.IsZero() {
 		b.NotAfter = notAfter.UnixNano()

@@ -103,6 +103,14 @@ func recipientIdentity(g *protocol.GrantState) string {
 	return g.RecipientSig.String()
 }
 
+// ownerIdentity is the public identity of a grant's owner, as the grant states it.
+func ownerIdentity(g *protocol.GrantState) string {
+	if pub, err := client.Owner(g); err == nil {
+		return pub.String()
+	}
+	return g.Owner.String()
+}
+
 // person shows someone by their contact name, else by the start of their identity (full: the
 // rrec1... string when known, else the key's hex).
 func person(b *contacts.Book, k protocol.PubKey, full string) string {

@@ -114,7 +114,7 @@ func listShared(ctx context.Context, s *client.Session, w, stderr io.Writer, jso
 		if e.Record != nil {
 			hold = holders(e.Record)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Grant.ID, e.Grant.Record, person(book, e.Grant.Owner, e.Grant.Owner.String()), purpose,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Grant.ID, e.Grant.Record, person(book, e.Grant.Owner, ownerIdentity(e.Grant)), purpose,
 			e.Status+fragments(e.Grant, e.Status != "live" && e.Status != "not yet valid"), hold)
 	}
 	return tw.Flush()

@@ -304,7 +304,7 @@ func (l *Liar) addGrant(recipient string) func(json.RawMessage) (any, bool) {
 		if json.Unmarshal(v, &p) != nil || err != nil {
 			return nil, false
 		}
-		g := &protocol.GrantState{Record: l.fake.ID, Owner: l.fake.Owner, RecipientSig: rk, RecipientEnc: rk,
+		g := &protocol.GrantState{Record: l.fake.ID, Owner: l.fake.Owner, OwnerEnc: rk, RecipientSig: rk, RecipientEnc: rk,
 			Threshold: 1, Nodes: []protocol.GrantNode{{Proxy: l.key}}, Purpose: "treatment",
 			Height: l.fake.Height, Time: l.fake.Time}
 		_, _ = rand.Read(g.ID[:])

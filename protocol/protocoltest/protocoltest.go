@@ -99,7 +99,7 @@ func PutRecord(cid string, size uint64) *protocol.PutRecord {
 // Grant is a grant of record to recipient (both of its keys) on nodes, with made-up
 // commitments, the default threshold and no end unless notAfter (unix ns) is set.
 func Grant(record protocol.ID, recipient protocol.PubKey, nodes []protocol.PubKey, notAfter int64) *protocol.Grant {
-	g := &protocol.Grant{Record: record, RecipientSig: recipient, RecipientEnc: recipient, NotAfter: notAfter, Purpose: "treatment"}
+	g := &protocol.Grant{Record: record, OwnerEnc: recipient, RecipientSig: recipient, RecipientEnc: recipient, NotAfter: notAfter, Purpose: "treatment"}
 	for i, n := range nodes {
 		g.Nodes = append(g.Nodes, protocol.GrantNode{Proxy: n, Commitment: protocol.Hash32{byte(i + 1)}})
 	}

@@ -209,7 +209,7 @@ func (a *attack) prepareExpiries(owners []*benchkit.Account) error {
 			return err
 		}
 		for j := 0; j < per && i*per+j < a.f.expiries; j++ {
-			g := &protocol.Grant{Record: rec, RecipientSig: o.PK, RecipientEnc: o.PK, NotAfter: a.expireAt.UnixNano(), Purpose: "flood"}
+			g := &protocol.Grant{Record: rec, OwnerEnc: o.PK, RecipientSig: o.PK, RecipientEnc: o.PK, NotAfter: a.expireAt.UnixNano(), Purpose: "flood"}
 			for k, n := range a.e.nodes {
 				g.Nodes = append(g.Nodes, protocol.GrantNode{Proxy: n.ProxyKey, Commitment: [32]byte{byte(k), byte(j)}})
 			}
@@ -243,7 +243,7 @@ func (a *attack) prepareSpam(spammers []*benchkit.Account) error {
 			return err
 		}
 		grantID := protocol.GrantID(e.chain, s.PK, s.Seq)
-		raw, err := s.Sign(e.chain, &protocol.Grant{Record: rec, RecipientSig: s.PK,
+		raw, err := s.Sign(e.chain, &protocol.Grant{Record: rec, OwnerEnc: s.PK, RecipientSig: s.PK,
 			RecipientEnc: protocol.PubKeyOf(s.ID.Public().Receiving), Nodes: frags.Nodes})
 		if err != nil {
 			return err

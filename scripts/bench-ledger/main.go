@@ -114,7 +114,7 @@ func run(n, accounts, inflight int, duration time.Duration, noCache, verbose boo
 	c := nw.RPC()
 
 	grant := func(a *account, to protocol.PubKey) (protocol.Body, error) {
-		g := &protocol.Grant{Record: a.record, RecipientSig: to, RecipientEnc: to, Purpose: "bench"}
+		g := &protocol.Grant{Record: a.record, OwnerEnc: to, RecipientSig: to, RecipientEnc: to, Purpose: "bench"}
 		for i, r := range reg {
 			g.Nodes = append(g.Nodes, protocol.GrantNode{Proxy: r.ProxyKey, Commitment: [32]byte{byte(i)}})
 		}
@@ -386,7 +386,7 @@ func sdkLatency(ctx context.Context, nw *node.LocalNet, reg []protocol.Node, n i
 	}
 	lat := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
-		g := &protocol.Grant{Record: rec, RecipientSig: me, RecipientEnc: me, Purpose: "bench"}
+		g := &protocol.Grant{Record: rec, OwnerEnc: me, RecipientSig: me, RecipientEnc: me, Purpose: "bench"}
 		for j, r := range reg {
 			g.Nodes = append(g.Nodes, protocol.GrantNode{Proxy: r.ProxyKey, Commitment: [32]byte{byte(j)}})
 		}

@@ -193,7 +193,7 @@ func setup(e *env, recipients int) ([]*worker, error) {
 		if frags[i], err = client.MakeFragments(dk, owner.ID.Signer(), u.ID.Public().Receiving, keys, 0); err != nil {
 			return nil, err
 		}
-		grant := &protocol.Grant{Record: recID, RecipientSig: u.PK, RecipientEnc: protocol.PubKeyOf(u.ID.Public().Receiving), Nodes: frags[i].Nodes}
+		grant := &protocol.Grant{Record: recID, OwnerEnc: u.PK, RecipientSig: u.PK, RecipientEnc: protocol.PubKeyOf(u.ID.Public().Receiving), Nodes: frags[i].Nodes}
 		for _, body := range []protocol.Body{put, grant} {
 			if body == grant {
 				grants[i] = protocol.GrantID(e.chain, owner.PK, owner.Seq)
