@@ -208,10 +208,14 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	a.mu.RLock()
 	bc := ledger.BlockContext{ChainID: a.chainID, Height: a.height + 1, Time: a.blockTime, Nodes: a.nodes}
 	a.mu.RUnlock()
-	if a.log.Enabled(context.Background(), slog.LevelDebug) {
-		started := time.Now()
-		defer func() { a.log.Debug("ledger checktx "+req.Type.String(), "took", time.Since(started)) }()
-	}
+	started := time.Now()
+	defer func() {
+		took := time.Since(started)
+		a.metrics.check.WithLabelValues(checkKind(req.Type)).Observe(took.Seconds())
+		if a.log.Enabled(context.Background(), slog.LevelDebug) {
+			a.log.Debug("ledger checktx "+req.Type.String(), "took", took)
+		}
+	}()
 	hash := protocol.TxHash(req.Tx)
 	known := a.sigs.has(hash)
 	a.checkMu.Lock()
@@ -298,7 +302,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	if err != nil {
 		return nil, err
 	}
-	a.log.Debug("ledger finalize block", "height", req.Height, "txs", len(req.Txs), "took", time.Since(started))
+	took := time.Since(started)
+	a.metrics.finalize.Observe(took.Seconds())
+	a.log.Debug("ledger finalize block", "height", req.Height, "txs", len(req.Txs), "took", took)
 	resp := &abci.ResponseFinalizeBlock{TxResults: make([]*abci.ExecTxResult, len(x.Results)),
 		Events: abciEvents(x.Events), AppHash: x.AppHash}
 	for i, r := range x.Results {
@@ -327,6 +333,7 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	if p == nil {
 		return nil, errors.New("node: commit without a finalized block")
 	}
+	started := time.Now()
 	b := new(leveldb.Batch)
 	for _, w := range p.x.Writes {
 		if w.Value == nil {
@@ -341,6 +348,7 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	if err := a.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
 		return nil, fmt.Errorf("node: persist block %d: %w", p.height, err)
 	}
+	a.metrics.commit.Observe(time.Since(started).Seconds())
 	a.mu.Lock()
 	a.height, a.blockTime, a.appHash = p.height, p.time, p.x.AppHash
 	a.mu.Unlock()

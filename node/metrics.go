@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -57,6 +58,12 @@ type appMetrics struct {
 	refused   *prometheus.CounterVec // code
 	height    prometheus.Gauge
 	blockTime prometheus.Gauge
+
+	// Time spent in the state machine: per block executed, per CheckTx (new or recheck) and
+	// per block persisted. A benchmark divides the sums by txs_total for a cost per transaction.
+	finalize prometheus.Histogram
+	check    *prometheus.HistogramVec // kind: new, recheck
+	commit   prometheus.Histogram
 }
 
 func newAppMetrics(reg prometheus.Registerer) *appMetrics {
@@ -71,9 +78,18 @@ func newAppMetrics(reg prometheus.Registerer) *appMetrics {
 			Name: "height", Help: "Last committed height."}),
 		blockTime: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rrec", Subsystem: "ledger",
 			Name: "block_time_seconds", Help: "Block time of the last committed block, unix seconds."}),
+		check: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "rrec", Subsystem: "ledger",
+			Name: "checktx_seconds", Help: "Time in CheckTx, by kind (new or recheck).",
+			Buckets: prometheus.ExponentialBuckets(10e-6, 4, 8)}, []string{"kind"}),
 	}
+	m.finalize = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "rrec", Subsystem: "ledger",
+		Name: "finalize_block_seconds", Help: "Time executing a block's transactions (FinalizeBlock).",
+		Buckets: prometheus.ExponentialBuckets(100e-6, 4, 8)})
+	m.commit = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "rrec", Subsystem: "ledger",
+		Name: "commit_seconds", Help: "Time persisting a block's writes (Commit).",
+		Buckets: prometheus.ExponentialBuckets(100e-6, 4, 8)})
 	if reg != nil {
-		reg.MustRegister(m.txs, m.refused, m.height, m.blockTime)
+		reg.MustRegister(m.txs, m.refused, m.height, m.blockTime, m.check, m.finalize, m.commit)
 	}
 	return m
 }
@@ -96,6 +112,13 @@ func (m *appMetrics) finalized(txs [][]byte, codes func(i int) uint32) {
 	for i, raw := range txs {
 		m.txs.WithLabelValues(txTypeLabel(raw), protocol.CodeName(codes(i))).Inc()
 	}
+}
+
+func checkKind(t abci.CheckTxType) string {
+	if t == abci.CheckTxType_New {
+		return "new"
+	}
+	return "recheck"
 }
 
 func (m *appMetrics) committed(height, blockTime int64) {

@@ -116,6 +116,14 @@ func TestMetricsAndHealth(t *testing.T) {
 		if v := s.Sum("rrec_proxy_deposits_total"); v != 1 {
 			return fmt.Errorf("rrec_proxy_deposits_total = %v, want 1", v)
 		}
+		for _, h := range []string{"rrec_ledger_finalize_block_seconds", "rrec_ledger_commit_seconds"} {
+			if sum, n := s.Observed(h); n == 0 || sum <= 0 {
+				return fmt.Errorf("%s observed %d blocks in %vs", h, n, sum)
+			}
+		}
+		if _, n := s.Observed("rrec_ledger_checktx_seconds", "kind", "new"); n < 1 {
+			return fmt.Errorf("rrec_ledger_checktx_seconds{kind=new} observed nothing")
+		}
 		if h := s.Sum("rrec_ledger_height"); h < float64(g.Height) {
 			return fmt.Errorf("rrec_ledger_height = %v, below the grant's height %d", h, g.Height)
 		}

@@ -55,6 +55,18 @@ func (s Scraped) Sum(name string, labels ...string) float64 {
 	return total
 }
 
+// Observed adds up the sums and counts of histogram name's samples whose labels include every
+// pair of labels: the seconds observed and how many observations.
+func (s Scraped) Observed(name string, labels ...string) (sum float64, count uint64) {
+	for _, m := range s[name].GetMetric() {
+		if h := m.GetHistogram(); h != nil && matches(m, labels) {
+			sum += h.GetSampleSum()
+			count += h.GetSampleCount()
+		}
+	}
+	return sum, count
+}
+
 // By sums counter or gauge name by the value of its label label, over the samples whose
 // labels include every pair of where.
 func (s Scraped) By(name, label string, where ...string) map[string]float64 {
