@@ -85,7 +85,7 @@ func (s *Server) sharedRecord(ctx context.Context, id protocol.ID) (*sharedRecor
 }
 
 func (s *Server) documentReference(r *sharedRecord) ([]byte, *failure) {
-	b, err := fhir.DocumentReference(s.ledger.Network(), r.record, s.cfg.BaseURL+"/Binary/"+r.record.ID.String(), r.inForce())
+	b, err := fhir.DocumentReference(s.ledger.Network(), r.record, s.cfg.BaseURL+"/Binary/"+r.record.ID.String(), r.inForce(), nil)
 	if err != nil {
 		return nil, failureOf(err, "record")
 	}
