@@ -63,7 +63,10 @@ func problems(err error, n int) string {
 		case reflect.Struct:
 			path, details, diag := v.FieldByName("Path"), v.FieldByName("Details"), v.FieldByName("Diagnostics")
 			if path.Kind() == reflect.String && details.Kind() == reflect.String && diag.Kind() == reflect.String {
-				line := fmt.Sprintf("at %s: %s", path.String(), details.String())
+				line := details.String()
+				if path.String() != "" {
+					line = fmt.Sprintf("at %s: %s", path.String(), line)
+				}
 				if details.String() == "unknown field" {
 					line += " " + diag.String()
 				}
