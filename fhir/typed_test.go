@@ -186,3 +186,22 @@ func TestDescribeOfficial(t *testing.T) {
 		t.Errorf("only %d examples typed", n)
 	}
 }
+
+// BenchmarkDescribe: validating and summarising a discharge summary, the official one when
+// RREC_FHIR_R4_EXAMPLES is set (Bundle-father, 36 KB), else testdata's.
+func BenchmarkDescribe(b *testing.B) {
+	path := "testdata/typed/discharge-bundle.json"
+	if dir := os.Getenv("RREC_FHIR_R4_EXAMPLES"); dir != "" {
+		path = filepath.Join(dir, "Bundle-father.json")
+	}
+	in, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if _, err := Describe(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
