@@ -1,7 +1,9 @@
 // Package fhir speaks HL7 FHIR R4 for the network: purposes of use as HL7 v3 PurposeOfUse
 // codes, each grant as a Consent, a record's audit log as AuditEvents in the shape of IHE's
-// Basic Audit Log Patterns (BALP), Bundles of them, and the import of a Consent into the
-// options of a grant.
+// Basic Audit Log Patterns (BALP), Bundles of them, the import of a Consent into the
+// options of a grant, and typed records: a FHIR resource or a described file, validated as
+// R4 and summarised (type, main code, clinical date, patient) in the record's sealed
+// metadata, where queries find it.
 //
 // The network enforces grants by cryptography and a BFT ledger, not by a FHIR server's
 // policy engine, so it can express less than a Consent can say: one recipient, one record,
@@ -10,5 +12,6 @@
 // broader or different from what the Consent says. SPEC.md maps every field both ways.
 //
 // The package reads and writes JSON only and makes no network calls: the caller reads the
-// ledger (package client) and hands over what it read.
+// ledger (package client) and hands over what it read. It validates with Google's FHIR R4
+// parser, a large dependency (SPEC.md §11.1).
 package fhir

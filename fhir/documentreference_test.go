@@ -16,7 +16,7 @@ func TestDocumentReference(t *testing.T) {
 	u := validator(t)
 	const binary = "http://127.0.0.1:8080/Binary/" + "aaaa"
 	for _, grants := range [][]protocol.ID{nil, {f.grant.ID, id32(0xcc)}} {
-		b, err := DocumentReference(f.nw, f.rec, binary, grants)
+		b, err := DocumentReference(f.nw, f.rec, binary, grants, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,16 +45,16 @@ func TestDocumentReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	validate(t, u, "Bundle of DocumentReference", b)
-	if _, err := DocumentReference(f.nw, nil, binary, nil); err == nil {
+	if _, err := DocumentReference(f.nw, nil, binary, nil, nil); err == nil {
 		t.Error("a DocumentReference without its record")
 	}
-	if _, err := DocumentReference(f.nw, f.rec, "", nil); err == nil {
+	if _, err := DocumentReference(f.nw, f.rec, "", nil, nil); err == nil {
 		t.Error("a DocumentReference without its Binary's URL")
 	}
 }
 
 func mustDocRef(t *testing.T, f *fixture) []byte {
-	b, err := DocumentReference(f.nw, f.rec, "http://example.org/Binary/x", nil)
+	b, err := DocumentReference(f.nw, f.rec, "http://example.org/Binary/x", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,16 @@ func TestPurpose(t *testing.T) {
 			t.Errorf("ParsePurpose(%q) = %+v (%q), want %+v (%q)", c.in, got, got.String(), c.want, c.str)
 		}
 	}
+	for in, want := range map[string]string{"famrqt": "FAMRQT", "Emergency treatment": "ETREAT", " break the glass ": "BTG", "HRESCH": "HRESCH"} {
+		if p, ok := LookupPurpose(in); !ok || p.Code != want {
+			t.Errorf("LookupPurpose(%q) = %+v, %v, want %s", in, p, ok, want)
+		}
+	}
+	for _, in := range []string{"", "treat me", "second opinion", "referral", "TREAT2"} {
+		if p, ok := LookupPurpose(in); ok {
+			t.Errorf("LookupPurpose(%q) = %+v: free text taken for a code", in, p)
+		}
+	}
 	seen := map[string]bool{}
 	for _, p := range PurposesOfUse() {
 		if seen[p.Code] || seen[strings.ToUpper(p.Display)] {

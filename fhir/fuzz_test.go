@@ -3,12 +3,18 @@ package fhir
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/google/fhir/go/fhirversion"
+	"github.com/google/fhir/go/jsonformat"
+
+	"github.com/resilientrecords/resilientrecords/envelope"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
@@ -81,6 +87,90 @@ func FuzzImportConsent(f *testing.F) {
 		}
 		if !reflect.DeepEqual(again.json(), r.json()) {
 			t.Fatalf("import, export, import changed the grant: %+v, then %+v", r.json(), again.json())
+		}
+	})
+}
+
+// FuzzDescribe: whatever the input, Describe summarises valid R4 or refuses with
+// ErrInvalid, never panics; a summary seals as labels the envelope takes, reads back
+// unchanged, and makes a valid R4 DocumentReference.
+func FuzzDescribe(f *testing.F) {
+	files, _ := filepath.Glob("testdata/typed/*.json")
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"x"}}]}`))
+	fx := newFixture(f)
+	u, err := jsonformat.NewUnmarshaller("UTC", fhirversion.R4)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Describe(b)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		labels := s.Labels()
+		if err := checkLabels(labels); err != nil {
+			t.Fatal(err)
+		}
+		back, ok := SummaryOf(&envelope.Metadata{Labels: labels})
+		if !ok || !reflect.DeepEqual(back, s) {
+			t.Fatalf("summary %+v read back as %+v", s, back)
+		}
+		doc, err := DocumentReference(fx.nw, fx.rec, "http://127.0.0.1/Binary/x", nil, &Content{MediaType: "application/fhir+json", Size: int64(len(b)), Summary: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Unmarshal(doc); err != nil {
+			t.Fatalf("DocumentReference of %+v is not valid R4: %v", s, err)
+		}
+	})
+}
+
+// checkLabels applies envelope.Metadata's limits on labels.
+func checkLabels(l map[string]string) error {
+	if len(l) > envelope.MaxLabels {
+		return fmt.Errorf("%d labels", len(l))
+	}
+	for k, v := range l {
+		if len(k) == 0 || len(k) > envelope.MaxLabelKeyLen || len(v) > envelope.MaxLabelValueLen || !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Errorf("label %q=%q breaks the envelope's limits", k, v)
+		}
+	}
+	return nil
+}
+
+// FuzzSummaryOf: whatever labels a record's owner sealed, a reader's Summary of them makes
+// a valid R4 DocumentReference.
+func FuzzSummaryOf(f *testing.F) {
+	f.Add("Observation", "Observation", "http://loinc.org|2339-0", "2024-03-05", "Patient/1", "Glucose", "resource")
+	f.Add("Bundle", "Composition", "x|y z", "2024-02-30T10:00:00Z", "urn:uuid:1", "\x00", "attachment")
+	fx := newFixture(f)
+	u, err := jsonformat.NewUnmarshaller("UTC", fhirversion.R4)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, typ, main, code, date, patient, title, content string) {
+		m := &envelope.Metadata{Labels: map[string]string{labelVersion: R4Version, labelType: typ, labelMain: main,
+			labelCode + "0": code, labelDate: date, labelPatient: patient, labelTitle: title, labelText: title, labelContent: content}}
+		s, ok := SummaryOf(m)
+		if !ok {
+			return
+		}
+		doc, err := DocumentReference(fx.nw, fx.rec, "http://127.0.0.1/Binary/x", nil, &Content{MediaType: content, Summary: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Unmarshal(doc); err != nil {
+			t.Fatalf("DocumentReference of %+v is not valid R4: %v\n%s", s, err, doc)
 		}
 	})
 }

@@ -82,6 +82,14 @@ var purposes = []Purpose{
 // what a command-line tool offers before free text.
 func PurposesOfUse() []Purpose { return append([]Purpose(nil), purposes...) }
 
+// LookupPurpose finds a PurposeOfUse code by its code or its official display name, in
+// any case ("etreat", "Emergency Treatment"): what a command-line tool takes where codes
+// come first. Free text is not a code: false.
+func LookupPurpose(s string) (Purpose, bool) {
+	p := ParsePurpose(s)
+	return p, p.Code != ""
+}
+
 // ParsePurpose reads a purpose as a person or a ledger entry gives it: a PurposeOfUse code
 // in any case ("treat"), or its official display name in any case ("treatment", which is
 // what grants said before codes existed), else free text, trimmed. The empty string is

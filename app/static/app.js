@@ -141,18 +141,25 @@ function badge(status) {
   return h("span", { class: "badge badge-" + status }, statusWords[status] || status);
 }
 
+// Purposes of use as the ledger keeps them: HL7 v3 PurposeOfUse codes, as 'rrec grant
+// --purpose' and FHIR Consent write them.
 const purposes = [
-  ["treatment", "Treatment"],
-  ["second opinion", "A second opinion"],
-  ["referral", "A referral to another clinic"],
-  ["emergency", "Emergency care"],
-  ["insurance", "An insurance claim"],
-  ["research", "Research"],
-  ["family", "Family or carer"],
+  ["TREAT", "Treatment"],
+  ["COC", "A second opinion or a referral (coordination of care)"],
+  ["ETREAT", "Emergency care"],
+  ["HPAYMT", "An insurance claim"],
+  ["HRESCH", "Research"],
+  ["FAMRQT", "Family or carer"],
+  ["PATRQT", "At my request"],
 ];
+// Shares made before purposes were codes said these words.
+const olderPurposes = {
+  "treatment": "Treatment", "second opinion": "A second opinion", "referral": "A referral to another clinic",
+  "emergency": "Emergency care", "insurance": "An insurance claim", "research": "Research", "family": "Family or carer",
+};
 function purposeText(p) {
   const f = purposes.find(([v]) => v === p);
-  return f ? f[1] : (p || "no purpose given");
+  return f ? f[1] : (olderPurposes[p] || p || "no purpose given");
 }
 
 const durations = [

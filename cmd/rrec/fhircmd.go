@@ -43,17 +43,25 @@ the grants as Consents and a record's audit log as AuditEvents.
 
   GET /metadata                              the CapabilityStatement
   GET /DocumentReference[?patient=urn:rrec:signing-key|KEY]
-                                             the records you may read, as a searchset
+                                             the records you may read, as a searchset;
+                                             also type=SYSTEM|CODE (a typed record's
+                                             code), date= (put) and period= (clinical
+                                             date), with prefixes ge, le, gt, lt, eq, ne
   GET /DocumentReference/RECORD              one of them
   GET /Binary/RECORD[?purpose=TREAT]         its content, typed as the patient sealed it
   GET /Consent[?patient=…]                   every grant made to you, live or not
   GET /AuditEvent?entity=DocumentReference/RECORD
                                              the record's audit log
 
+Searches are paged: _count=N entries a page (default 50), and each page links the next.
+
 Every Binary read is an ordinary audited access, as 'rrec get' makes: it commits an access
-request, with the purpose given (default --purpose), that the patient sees in the log. A
-refusal is an OperationOutcome: 403 with the reason (revoked, expired, not yet valid,
-erased), 404 for a record not shared with you, 400 for bad parameters.
+request, with the purpose given (default --purpose), that the patient sees in the log. So
+is the first description of each record, which opens its sealed header for its media type
+and, for a typed record ('rrec put --fhir'), its type, code, dates and patient; the server
+remembers those while it runs. A refusal is an OperationOutcome: 403 with the reason
+(revoked, expired, not yet valid, erased), 404 for a record not shared with you, 400 for
+bad parameters.
 
 The server authenticates no one: whatever can reach its address reads, as you, everything
 shared with you, and makes audited accesses in your name. It listens on loopback only;
@@ -61,6 +69,7 @@ serve it further (--allow-remote) only behind the clinic's own authentication, a
 --base-url as its clients reach it. Stop it with Ctrl-C.`,
 		Example: `  rrec fhir serve -i clinic.key --network network.json
   curl -s 'http://127.0.0.1:8080/DocumentReference?patient=urn:rrec:signing-key|02ab…'
+  curl -s 'http://127.0.0.1:8080/DocumentReference?type=http://loinc.org|18842-5&_count=10'
   curl -s -o summary.pdf 'http://127.0.0.1:8080/Binary/RECORD?purpose=TREAT'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

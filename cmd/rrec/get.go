@@ -19,10 +19,10 @@ func newGetCmd() *cobra.Command {
 	var (
 		cf      clientFlags
 		out     string
-		purpose string
+		purpose purposeFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "get RECORD -o OUT",
+		Use:   "get RECORD -o OUT [--purpose CODE | --purpose-text TEXT]",
 		Short: "Write the plaintext of a record you own or that was shared with you",
 		Long: `get fetches RECORD's ciphertext, checks every block against its content address, and
 writes the plaintext to OUT ("-": standard output). The owner opens it with their own key.
@@ -30,9 +30,15 @@ A recipient first commits an access request under their grant (it shows in the a
 then gathers re-encryptions from a threshold of nodes.
 
 A refused get writes nothing, exits non-zero and says why: the grant was revoked, has
-expired, is not valid yet, the record is not shared with you, or it was erased.`,
+expired, is not valid yet, the record is not shared with you, or it was erased.
+
+A recipient says why it reads, recorded with the access request in the owner's audit log:
+a PurposeOfUse code with --purpose (the code or its name), or free text with --purpose-text.
+
+` + purposeHelp(),
 		Example: `  rrec get $REC -o labs.pdf
-  rrec get $REC -o - --purpose treatment | less`,
+  rrec get $REC -o - --purpose TREAT | less
+  rrec get $REC -o scan.dcm --purpose-text "a second opinion"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec, err := parseID("record", args[0])
@@ -42,6 +48,10 @@ expired, is not valid yet, the record is not shared with you, or it was erased.`
 			if out == "" {
 				return errors.New("get needs -o OUT (a file to write, or - for standard output)")
 			}
+			why, err := purpose.value()
+			if err != nil {
+				return err
+			}
 			ctx, s, stop, err := cf.open(cmd)
 			if err != nil {
 				return err
@@ -50,7 +60,7 @@ expired, is not valid yet, the record is not shared with you, or it was erased.`
 			bar := newPhaseBar(cmd.ErrOrStderr())
 			defer bar.done()
 			get := func(w io.Writer) error {
-				_, err := s.Get(ctx, rec, w, client.GetOptions{Purpose: purpose}, client.WithProgress(bar.update))
+				_, err := s.Get(ctx, rec, w, client.GetOptions{Purpose: why}, client.WithProgress(bar.update))
 				bar.done()
 				return explain(err, "record")
 			}
@@ -62,7 +72,7 @@ expired, is not valid yet, the record is not shared with you, or it was erased.`
 	}
 	cf.add(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the plaintext to `OUT` (- for standard output)")
-	cmd.Flags().StringVar(&purpose, "purpose", "", "why you read it (`WORD`, recorded with the access request)")
+	purpose.add(cmd, "why you read it, recorded with the access request")
 	return cmd
 }
 
@@ -107,10 +117,7 @@ func listShared(ctx context.Context, s *client.Session, w, stderr io.Writer, jso
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GRANT\tRECORD\tOWNER\tPURPOSE\tSTATUS\tHOLDERS")
 	for _, e := range entries {
-		purpose, hold := e.Grant.Purpose, "-"
-		if purpose == "" {
-			purpose = "-"
-		}
+		purpose, hold := purposeName(e.Grant.Purpose), "-"
 		if e.Record != nil {
 			hold = holders(e.Record)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -18,23 +19,42 @@ func newLsCmd() *cobra.Command {
 		cf      clientFlags
 		shared  bool
 		jsonOut bool
+		filters lsFilters
 	)
 	cmd := &cobra.Command{
-		Use:   "ls [--shared] [--json]",
+		Use:   "ls [--shared] [--json] [--type TYPE] [--code SYSTEM|CODE] [--patient REF] [--since DATE] [--until DATE]",
 		Short: "List your records, or the records shared with you",
 		Long: `ls lists the records you own, oldest first: id, sealed size, when it was put, and how
 many nodes hold its ciphertext. With --shared it lists the grants made to you instead:
-grant, record, owner, purpose and whether the grant is live, revoked or expired.`,
+grant, record, owner, purpose and whether the grant is live, revoked or expired.
+
+--type, --code, --patient, --since and --until list the typed records ('rrec put --fhir',
+--fhir-attach) that match every one given, with what they are: type, main code, clinical
+date, patient, title. What they match is sealed inside each record, so ls opens every
+record's header: your own with your key; with --shared, each record with a live grant by an
+ordinary access, which the owner sees in its audit log with your --purpose.`,
 		Example: `  rrec ls
-  rrec ls --shared --json`,
+  rrec ls --shared --json
+  rrec ls --type Observation --code 'http://loinc.org|2339-0' --since 2024-01-01
+  rrec ls --shared --type Composition --purpose TREAT`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			q, err := filters.query()
+			if err != nil {
+				return err
+			}
+			if filters.purpose != (purposeFlags{}) && (q == nil || !shared) {
+				return errors.New("--purpose says why you open the records shared with you that a filter looks into: use it with --shared and a filter")
+			}
 			ctx, s, stop, err := cf.open(cmd)
 			if err != nil {
 				return err
 			}
 			defer stop()
 			w := cmd.OutOrStdout()
+			if q != nil {
+				return listTyped(ctx, s, w, q, shared, jsonOut, filters.purpose)
+			}
 			if shared {
 				return listShared(ctx, s, w, cmd.ErrOrStderr(), jsonOut)
 			}
@@ -59,6 +79,7 @@ grant, record, owner, purpose and whether the grant is live, revoked or expired.
 	cf.add(cmd)
 	cmd.Flags().BoolVar(&shared, "shared", false, "list the records shared with you")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	filters.add(cmd)
 	return cmd
 }
 
@@ -116,10 +137,7 @@ provider's system to read.`,
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "GRANT\tTO\tPURPOSE\tUNTIL\tSTATUS")
 				for _, g := range gs {
-					purpose, until := g.Purpose, "-"
-					if purpose == "" {
-						purpose = "-"
-					}
+					purpose, until := purposeName(g.Purpose), "-"
 					if g.NotAfter != 0 {
 						until = when(g.NotAfter)
 					}
@@ -237,11 +255,7 @@ func printAudit(w io.Writer, log []protocol.AuditEntry, name func(protocol.PubKe
 				actor = short(e.Actor.String())
 			}
 		}
-		purpose := e.Purpose
-		if purpose == "" {
-			purpose = "-"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Height, when(e.Time), e.Kind, grant, actor, purpose)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Height, when(e.Time), e.Kind, grant, actor, purposeName(e.Purpose))
 	}
 	tw.Flush()
 }

@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/resilientrecords/resilientrecords/client"
-	"github.com/resilientrecords/resilientrecords/envelope"
 	"github.com/resilientrecords/resilientrecords/fhir"
 	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/protocol"
@@ -23,15 +20,32 @@ func newPutCmd() *cobra.Command {
 	var (
 		cf        clientFlags
 		mediaType string
+		typed     typedPut
 	)
 	cmd := &cobra.Command{
-		Use:   "put FILE",
+		Use:   "put FILE [--fhir | --fhir-attach --title TEXT [--code SYSTEM|CODE] [--date DATE] [--patient REF]]",
 		Short: "Seal a file, store it on the network and print its record id",
 		Long: `put seals FILE on this machine under a key of its own (the file's name, size and
 time travel inside, encrypted), uploads the ciphertext, and commits the record to the
-ledger under your identity. It prints the record id once the record is committed.`,
+ledger under your identity. It prints the record id once the record is committed.
+
+A typed record says what medical content it is, sealed with it, so that 'rrec ls' (and
+'rrec fhir serve' for a provider) can find it by type, code, date and patient; the
+ledger and the nodes see none of it.
+
+  --fhir          FILE is a FHIR R4 resource or Bundle in JSON. It is validated as R4
+                  first (a refusal names each problem, and nothing is put); its resource
+                  type, main code (LOINC or SNOMED CT first; a Bundle's Composition, else
+                  its first entry), clinical date and patient reference are sealed with it.
+  --fhir-attach   FILE is a document (a PDF, a DICOM study, a scan): it is put with a FHIR
+                  DocumentReference describing it, from --title (required), --code (the
+                  document's type, such as http://loinc.org|11502-2), --date and
+                  --patient (Patient/ID). A FHIR server shows the DocumentReference and
+                  serves the file as its Binary.`,
 		Example: `  rrec put scan.dcm
-  REC=$(rrec put --network net/network.json -i patient.key labs.pdf)`,
+  REC=$(rrec put --network net/network.json -i patient.key labs.pdf)
+  rrec put --fhir discharge-summary.json
+  rrec put --fhir-attach labs.pdf --title "Laboratory report" --code 'http://loinc.org|11502-2' --date 2024-03-05 --patient Patient/1001`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := os.Open(args[0])
@@ -46,6 +60,10 @@ ledger under your identity. It prints the record id once the record is committed
 			if !fi.Mode().IsRegular() {
 				return fmt.Errorf("%s is not a regular file", args[0])
 			}
+			meta, summary, content, size, err := typed.metadata(f, fi, mediaType)
+			if err != nil {
+				return err
+			}
 			ctx, s, stop, err := cf.open(cmd)
 			if err != nil {
 				return err
@@ -53,21 +71,19 @@ ledger under your identity. It prints the record id once the record is committed
 			defer stop()
 			bar := newPhaseBar(cmd.ErrOrStderr())
 			defer bar.done()
-			meta := envelope.Metadata{Name: filepath.Base(args[0]), MediaType: mediaType, Created: fi.ModTime()}
-			if meta.MediaType == "" {
-				meta.MediaType = mime.TypeByExtension(filepath.Ext(args[0]))
-			}
-			id, err := s.Put(ctx, f, fi.Size(), meta, client.WithProgress(bar.update))
+			id, err := s.Put(ctx, content, size, meta, client.WithProgress(bar.update))
 			bar.done()
 			if err != nil {
 				return explain(err, "record")
 			}
+			typedNote(cmd.ErrOrStderr(), summary)
 			fmt.Fprintln(cmd.OutOrStdout(), id)
 			return nil
 		},
 	}
 	cf.add(cmd)
 	cmd.Flags().StringVar(&mediaType, "type", "", "media `TYPE` sealed with the file (default: guessed from its extension)")
+	typed.add(cmd)
 	return cmd
 }
 
@@ -76,11 +92,11 @@ func newGrantCmd() *cobra.Command {
 		cf       clientFlags
 		to       string
 		duration time.Duration
-		purpose  string
+		purpose  purposeFlags
 		consent  string
 	)
 	cmd := &cobra.Command{
-		Use:   "grant RECORD (--to PUBLIC_IDENTITY [--for DURATION] [--purpose WORD] | --from-consent FILE)",
+		Use:   "grant RECORD (--to PUBLIC_IDENTITY [--for DURATION] [--purpose CODE | --purpose-text TEXT] | --from-consent FILE)",
 		Short: "Let someone read one of your records; print the grant id",
 		Long: `grant lets the holder of PUBLIC_IDENTITY read RECORD. It splits a re-encryption key into
 one fragment per node, commits the grant (with commitments to the fragments, never the
@@ -90,9 +106,16 @@ fragments) and hands each node its fragment. The grant ends when you revoke it, 
 --from-consent FILE grants what a FHIR R4 Consent says instead: one recipient (an actor
 identified by its rrec1... identity), the period, the purpose. A Consent that says anything
 this network cannot enforce — a deny, nested provisions, data classes, several actors — is
-refused whole, each such part named; one naming another patient or another record too.`,
-		Example: `  rrec grant $REC --to rrec1q... --for 720h --purpose treatment
-  rrec grant $REC --to "Dr Ada Smith" --for 720h --purpose treatment
+refused whole, each such part named; one naming another patient or another record too.
+
+The purpose is recorded with the grant, for the audit log: a PurposeOfUse code with
+--purpose (the code, or its name: TREAT and "treatment" are the same), or free text with
+--purpose-text when no code fits.
+
+` + purposeHelp(),
+		Example: `  rrec grant $REC --to rrec1q... --for 720h --purpose TREAT
+  rrec grant $REC --to "Dr Ada Smith" --for 720h --purpose "emergency treatment"
+  rrec grant $REC --to "Dr Ada Smith" --for 72h --purpose-text "a second opinion"
   rrec grant $REC --from-consent consent.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -101,10 +124,14 @@ refused whole, each such part named; one naming another patient or another recor
 				return err
 			}
 			var pub identity.Public
-			opts := client.GrantOptions{Duration: duration, Purpose: purpose}
+			why, err := purpose.value()
+			if err != nil {
+				return err
+			}
+			opts := client.GrantOptions{Duration: duration, Purpose: why}
 			var fromConsent *fhir.GrantRequest
 			switch {
-			case consent != "" && (to != "" || duration != 0 || purpose != ""):
+			case consent != "" && (to != "" || duration != 0 || purpose != purposeFlags{}):
 				return errors.New("--from-consent takes the recipient, the period and the purpose from the Consent: drop --to, --for and --purpose")
 			case consent != "":
 				if fromConsent, err = readConsent(consent); err != nil {
@@ -159,7 +186,7 @@ refused whole, each such part named; one naming another patient or another recor
 	cf.add(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "recipient's `PUBLIC_IDENTITY` (rrec1...), or a name from 'rrec contacts'")
 	cmd.Flags().DurationVar(&duration, "for", 0, "end the grant after `DURATION` (e.g. 90m, 720h; default: until revoked)")
-	cmd.Flags().StringVar(&purpose, "purpose", "", "why the recipient may read it (`WORD`, recorded in the audit log)")
+	purpose.add(cmd, "why the recipient may read it, recorded in the audit log")
 	cmd.Flags().StringVar(&consent, "from-consent", "", "grant what the FHIR R4 Consent in `FILE` permits (one recipient, period, purpose)")
 	return cmd
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -30,7 +31,9 @@ func TestMain(m *testing.M) {
 // TestScripts runs every testdata/*.txtar script against the rrec command.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata",
+		Dir:       "testdata",
+		Setup:     passFHIRExamples,
+		Condition: fhirExamples,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"keystream": cmdKeystream,
 			"waitfile":  cmdWaitfile,
@@ -42,6 +45,30 @@ func TestScripts(t *testing.T) {
 			"liar":      cmdLiar,
 		},
 	})
+}
+
+// passFHIRExamples hands the scripts RREC_FHIR_R4_EXAMPLES, the unpacked npm package
+// hl7.fhir.r4.examples@4.0.1 that 'make test' installs: the walk-through of docs/fhir.md
+// puts its discharge summary.
+func passFHIRExamples(env *testscript.Env) error {
+	env.Setenv("RREC_FHIR_R4_EXAMPLES", os.Getenv("RREC_FHIR_R4_EXAMPLES"))
+	return nil
+}
+
+// fhirExamples is the condition [fhirexamples]: the official FHIR R4 examples are at hand.
+// Under CI they must be.
+func fhirExamples(cond string) (bool, error) {
+	if cond != "fhirexamples" {
+		return false, fmt.Errorf("unknown condition %q", cond)
+	}
+	dir := os.Getenv("RREC_FHIR_R4_EXAMPLES")
+	if _, err := os.Stat(filepath.Join(dir, "Bundle-father.json")); dir == "" || err != nil {
+		if os.Getenv("CI") != "" {
+			return false, errors.New("RREC_FHIR_R4_EXAMPLES does not name the official FHIR R4 examples: 'make test' installs them")
+		}
+		return false, nil
+	}
+	return true, nil
 }
 
 // cmdKeystream writes the first N bytes of the golden-vector keystream to a file:

@@ -84,67 +84,6 @@ func (s *Server) sharedRecord(ctx context.Context, id protocol.ID) (*sharedRecor
 	return nil, failureOf(client.ErrNotGranted, "record")
 }
 
-func (s *Server) documentReference(r *sharedRecord) ([]byte, *failure) {
-	b, err := fhir.DocumentReference(s.ledger.Network(), r.record, s.cfg.BaseURL+"/Binary/"+r.record.ID.String(), r.inForce())
-	if err != nil {
-		return nil, failureOf(err, "record")
-	}
-	return b, nil
-}
-
-// searchDocuments answers GET /DocumentReference[?patient=…]: one DocumentReference per
-// record this identity may read now or later. Records whose grants all ended are left
-// out; reading one by id says why.
-func (s *Server) searchDocuments(w http.ResponseWriter, r *http.Request, q query) *failure {
-	if f := q.only("patient", "patient:identifier"); f != nil {
-		return f
-	}
-	patient, f := patientParam(q)
-	if f != nil {
-		return f
-	}
-	recs, err := s.sharedRecords(r.Context())
-	if err != nil {
-		return failureOf(err, "record")
-	}
-	var docs [][]byte
-	for _, rec := range recs {
-		if len(rec.inForce()) == 0 || patient != nil && rec.record.Owner != *patient {
-			continue
-		}
-		b, f := s.documentReference(rec)
-		if f != nil {
-			return f
-		}
-		docs = append(docs, b)
-	}
-	return s.writeSearchset(w, "DocumentReference", q, docs)
-}
-
-// readDocument answers GET /DocumentReference/{record id}.
-func (s *Server) readDocument(w http.ResponseWriter, r *http.Request, q query, idText string) *failure {
-	if f := q.only(); f != nil {
-		return f
-	}
-	id, f := recordID("DocumentReference id", idText)
-	if f != nil {
-		return f
-	}
-	rec, f := s.sharedRecord(r.Context(), id)
-	if f != nil {
-		return f
-	}
-	if len(rec.inForce()) == 0 {
-		return failureOf(rec.refusal(), "record")
-	}
-	b, f := s.documentReference(rec)
-	if f != nil {
-		return f
-	}
-	writeResource(w, http.StatusOK, b)
-	return nil
-}
-
 // readBinary answers GET /Binary/{record id} with the record's plaintext: an ordinary
 // audited access, as 'rrec get' makes. A client asking for FHIR JSON (Accept or _format)
 // gets a Binary resource; any other gets the content itself, typed as it was sealed.
@@ -188,6 +127,7 @@ func (s *Server) readBinary(w http.ResponseWriter, r *http.Request, q query, idT
 	if err != nil {
 		return failureOf(err, "record")
 	}
+	s.opened.remember(id, meta)
 	contentType := "application/octet-stream"
 	if mt, params, err := mime.ParseMediaType(meta.MediaType); err == nil {
 		contentType = mime.FormatMediaType(mt, params)
@@ -221,7 +161,7 @@ type binaryResource struct {
 // wantsFHIR says whether the client asked for the Binary as a FHIR resource rather than
 // its content (R4 Binary: "the native content type unless a FHIR format is requested").
 func wantsFHIR(r *http.Request, q query) bool {
-	if _, ok := q["_format"]; ok {
+	if q.has("_format") {
 		return true
 	}
 	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
@@ -251,10 +191,14 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 // searchConsents answers GET /Consent[?patient=…]: every grant made to this identity,
 // live or not, as a Consent whose status says which.
 func (s *Server) searchConsents(w http.ResponseWriter, r *http.Request, q query) *failure {
-	if f := q.only("patient", "patient:identifier"); f != nil {
+	if f := q.only("patient", "patient:identifier", "_count", "_offset"); f != nil {
 		return f
 	}
 	patient, f := patientParam(q)
+	if f != nil {
+		return f
+	}
+	p, f := pagingParams(q)
 	if f != nil {
 		return f
 	}
@@ -278,17 +222,21 @@ func (s *Server) searchConsents(w http.ResponseWriter, r *http.Request, q query)
 			consents = append(consents, b)
 		}
 	}
-	return s.writeSearchset(w, "Consent", q, consents)
+	return s.writeAll(w, "Consent", q, p, consents)
 }
 
 // searchAuditEvents answers GET /AuditEvent?entity=…: the audit log of a record shared
 // with this identity (live or not: the log of a revoked grant is what its reader may need
 // to show), as AuditEvents in ledger order.
 func (s *Server) searchAuditEvents(w http.ResponseWriter, r *http.Request, q query) *failure {
-	if f := q.only("entity", "entity:identifier"); f != nil {
+	if f := q.only("entity", "entity:identifier", "_count", "_offset"); f != nil {
 		return f
 	}
 	id, f := entityParam(q)
+	if f != nil {
+		return f
+	}
+	p, f := pagingParams(q)
 	if f != nil {
 		return f
 	}
@@ -304,5 +252,5 @@ func (s *Server) searchAuditEvents(w http.ResponseWriter, r *http.Request, q que
 	if err != nil {
 		return failureOf(err, "record")
 	}
-	return s.writeSearchset(w, "AuditEvent", q, events)
+	return s.writeAll(w, "AuditEvent", q, p, events)
 }

@@ -79,9 +79,15 @@ func (s *Server) metadata(w http.ResponseWriter, q query) *failure {
 		Rest: []capabilityRest{{
 			Mode: "server",
 			Documentation: "Unauthenticated: whatever reaches this address reads as the identity above. " +
-				"Every Binary read commits an access request to the ledger's audit log.",
+				"Every Binary read commits an access request to the ledger's audit log, and so does the first " +
+				"description of each record, which opens its sealed header. Searches are paged: _count (default 50, " +
+				"at most 500) and the links of each page.",
 			Resource: []capabilityResource{
-				{Type: "DocumentReference", Interaction: []interaction{read, search}, SearchParam: []searchParam{patient}},
+				{Type: "DocumentReference", Interaction: []interaction{read, search}, SearchParam: []searchParam{patient,
+					{"type", "token", "the type of a typed record: its main code, system|code (LOINC, SNOMED CT, …)"},
+					{"date", "date", "when the record was put: the block time of its commit (prefixes eq, ne, gt, lt, ge, le)"},
+					{"period", "date", "the clinical date of a typed record (prefixes eq, ne, gt, lt, ge, le)"},
+				}},
 				{Type: "Binary", Interaction: []interaction{read}},
 				{Type: "Consent", Interaction: []interaction{search}, SearchParam: []searchParam{patient}},
 				{Type: "AuditEvent", Interaction: []interaction{search}, SearchParam: []searchParam{{"entity", "reference", "DocumentReference/ID: the record whose log is read (required)"}}},

@@ -11,48 +11,67 @@ import (
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
-// maxParams bounds the parameters of one request: no route takes more than three.
-const maxParams = 8
+// maxParams bounds the parameters of one request: every parameter of the route that takes
+// most, with two bounds for each of its date ranges.
+const maxParams = 10
 
-// query is a request's parameters, each given once.
-type query map[string]string
+// query is a request's parameters. Each is given once, but for the date parameters, whose
+// repetitions FHIR reads as "and" (date=ge2024-01-01&date=lt2025-01-01, a range).
+type query map[string][]string
+
+// repeatable are the parameters a search may give several times.
+var repeatable = []string{"date", "period"}
 
 // parseQuery reads the query string. A parameter given twice is refused rather than one of
-// its values picked: FHIR reads repetition as "and", which no route here supports.
+// its values picked, unless its repetitions can all hold at once.
 func parseQuery(raw string) (query, error) {
 	vs, err := url.ParseQuery(raw)
 	if err != nil {
 		return nil, fmt.Errorf("the query is not URL-encoded: %v", err)
 	}
-	if len(vs) > maxParams {
-		return nil, fmt.Errorf("%d parameters; no route takes more than %d", len(vs), maxParams)
-	}
-	q := query{}
+	n := 0
 	for k, v := range vs {
-		if len(v) != 1 {
+		n += len(v)
+		if len(v) != 1 && !slices.Contains(repeatable, k) {
 			return nil, fmt.Errorf("parameter %q is given %d times; give it once", k, len(v))
 		}
-		q[k] = v[0]
 	}
-	return q, nil
+	if n > maxParams {
+		return nil, fmt.Errorf("%d parameters; no route takes more than %d", n, maxParams)
+	}
+	return query(vs), nil
+}
+
+// get is the value of a parameter given once.
+func (q query) get(k string) (string, bool) {
+	v, ok := q[k]
+	if !ok || len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
+}
+
+func (q query) has(k string) bool {
+	_, ok := q[k]
+	return ok
 }
 
 // only refuses parameters the route does not know. FHIR lets a server ignore them, but a
 // search that ignored a filter would answer more than was asked, silently. _format is
 // accepted everywhere as long as it asks for JSON, the only format served.
 func (q query) only(known ...string) *failure {
-	for k, v := range q {
+	for k := range q {
 		if k == "_format" {
-			if !jsonFormat(v) {
-				return &failure{406, "not-supported", fmt.Sprintf("_format %q: this endpoint serves JSON only", v)}
+			if v, _ := q.get(k); !jsonFormat(v) {
+				return &failure{406, "not-supported", fmt.Sprintf("_format %q: this endpoint serves JSON only", clip(v))}
 			}
 			continue
 		}
 		if !slices.Contains(known, k) {
 			if len(known) == 0 {
-				return badRequest("unknown parameter %q: this read takes none", k)
+				return badRequest("unknown parameter %q: this read takes none", clip(k))
 			}
-			return badRequest("unknown parameter %q: this read takes %s", k, strings.Join(known, ", "))
+			return badRequest("unknown parameter %q: this read takes %s", clip(k), strings.Join(known, ", "))
 		}
 	}
 	return nil
@@ -80,13 +99,14 @@ func recordID(what, s string) (protocol.ID, *failure) {
 // owner, or "urn:rrec:identity|rrec1…", the public identity people exchange, whose first
 // key is the signing key.
 func patientParam(q query) (*protocol.PubKey, *failure) {
-	name, v := "patient", q["patient"]
-	if w, ok := q["patient:identifier"]; ok {
-		if _, both := q["patient"]; both {
+	name := "patient"
+	v, given := q.get("patient")
+	if w, ok := q.get("patient:identifier"); ok {
+		if given {
 			return nil, badRequest("give patient or patient:identifier, not both")
 		}
 		name, v = "patient:identifier", w
-	} else if _, ok := q["patient"]; !ok {
+	} else if !given {
 		return nil, nil
 	}
 	want := func() *failure {
@@ -117,8 +137,8 @@ func patientParam(q query) (*protocol.PubKey, *failure) {
 // entityParam reads the record whose audit log is asked for: entity=DocumentReference/ID
 // (or Binary/ID, or ID alone), or entity:identifier=urn:rrec:record|ID.
 func entityParam(q query) (protocol.ID, *failure) {
-	if v, ok := q["entity:identifier"]; ok {
-		if _, both := q["entity"]; both {
+	if v, ok := q.get("entity:identifier"); ok {
+		if q.has("entity") {
 			return protocol.ID{}, badRequest("give entity or entity:identifier, not both")
 		}
 		sys, val, _ := strings.Cut(v, "|")
@@ -127,7 +147,7 @@ func entityParam(q query) (protocol.ID, *failure) {
 		}
 		return recordID("entity:identifier", val)
 	}
-	v, ok := q["entity"]
+	v, ok := q.get("entity")
 	if !ok {
 		return protocol.ID{}, badRequest("AuditEvent needs entity=DocumentReference/ID: the audit log is a record's")
 	}
@@ -142,7 +162,7 @@ func entityParam(q query) (protocol.ID, *failure) {
 // purposeParam is why a Binary is read: the purpose parameter (a PurposeOfUse code or
 // text, at most what the ledger stores), else the server's default.
 func (s *Server) purposeParam(q query) (string, *failure) {
-	v, ok := q["purpose"]
+	v, ok := q.get("purpose")
 	if !ok {
 		return fhir.ParsePurpose(s.cfg.Purpose).String(), nil
 	}

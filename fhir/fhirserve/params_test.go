@@ -54,8 +54,38 @@ func TestParams(t *testing.T) {
 	if _, err := parseQuery("a=1&a=2"); err == nil {
 		t.Error("a repeated parameter was accepted")
 	}
-	if _, err := parseQuery("a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9"); err == nil {
-		t.Error("nine parameters were accepted")
+	if _, err := parseQuery("a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9&j=10&k=11"); err == nil {
+		t.Error("eleven parameters were accepted")
+	}
+	if _, err := parseQuery("date=ge2024&date=lt2025&period=ge2024&period=lt2025"); err != nil {
+		t.Errorf("date ranges: %v", err)
+	}
+	if _, err := parseQuery(strings.Repeat("date=2024&", 11)); err == nil {
+		t.Error("eleven dates were accepted")
+	}
+	for raw, want := range map[string]paging{"": {0, defaultCount}, "_count=2": {0, 2}, "_count=0&_offset=7": {7, 0}, "_count=100000": {0, maxCount}} {
+		q, _ := parseQuery(raw)
+		if p, f := pagingParams(q); f != nil || p != want {
+			t.Errorf("%q: %+v %v, want %+v", raw, p, f, want)
+		}
+	}
+	for _, raw := range []string{"_count=-1", "_offset=x", "_count=1.5"} {
+		q, _ := parseQuery(raw)
+		if _, f := pagingParams(q); f == nil || f.Status != http.StatusBadRequest {
+			t.Errorf("%q: %v, want 400", raw, f)
+		}
+	}
+	for _, raw := range []string{"type=http://loinc.org%7C18842-5&period=ge2024-01-01&date=lt2030", "type=18842-5"} {
+		q, _ := parseQuery(raw)
+		if _, f := documentParams(q); f != nil {
+			t.Errorf("%q: %v", raw, f)
+		}
+	}
+	for _, raw := range []string{"type=%7C", "period=yesterday", "date=sa2024", "category=x"} {
+		q, _ := parseQuery(raw)
+		if _, f := documentParams(q); f == nil || f.Status != http.StatusBadRequest {
+			t.Errorf("%q: %v, want 400", raw, f)
+		}
 	}
 	q, _ := parseQuery("_format=xml")
 	if f := q.only(); f == nil || f.Status != http.StatusNotAcceptable {

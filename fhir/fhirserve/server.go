@@ -26,6 +26,7 @@ type Ledger interface {
 	Network() *protocol.Network
 	Shared(ctx context.Context) ([]client.Shared, error)
 	Get(ctx context.Context, record protocol.ID, w io.Writer, o client.GetOptions, opts ...client.CallOption) (*envelope.Metadata, error)
+	Describe(ctx context.Context, record protocol.ID, o client.GetOptions) (*envelope.Metadata, error)
 	Audit(ctx context.Context, record protocol.ID) ([]protocol.AuditEntry, error)
 }
 
@@ -59,6 +60,7 @@ type Server struct {
 	ledger Ledger
 	cfg    Config
 	gets   chan struct{} // a slot per Binary read in flight
+	opened opened
 }
 
 // New returns a server answering for ledger's identity.

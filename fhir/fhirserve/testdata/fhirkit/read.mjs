@@ -3,6 +3,7 @@
 //
 //   node read.mjs read BASE RECORD PATIENT_IDENTITY
 //   node read.mjs refused BASE RECORD
+//   node read.mjs pages BASE COUNT [TYPE]      every page of a DocumentReference search
 import { Client } from 'fhir-kit-client';
 
 const [phase, baseUrl, record, patient] = process.argv.slice(2);
@@ -44,5 +45,29 @@ async function refused() {
   }
 }
 
-const out = phase === 'read' ? await read() : await refused();
+// pages follows the next links of a DocumentReference search, COUNT entries a page, and
+// then the previous links back, as a client paging through a long answer does.
+async function pages() {
+  const [count, type] = process.argv.slice(4);
+  const searchParams = { _count: count };
+  if (type) searchParams.type = type;
+  let bundle = await client.search({ resourceType: 'DocumentReference', searchParams });
+  const total = bundle.total;
+  const ids = [];
+  const sizes = [];
+  for (;;) {
+    const entries = bundle.entry || [];
+    sizes.push(entries.length);
+    ids.push(...entries.map((e) => e.resource.id));
+    const next = await client.nextPage({ bundle });
+    if (!next) break;
+    bundle = next;
+  }
+  let back = 0;
+  for (let prev = await client.prevPage({ bundle }); prev; prev = await client.prevPage({ bundle: prev })) back++;
+  return { total, ids, sizes, back };
+}
+
+const phases = { read, refused, pages };
+const out = await phases[phase]();
 console.log(JSON.stringify(out));
