@@ -131,7 +131,7 @@ func consentOf(nw *protocol.Network, rec *protocol.Record, g *protocol.GrantStat
 		Category: []codeableConcept{{Coding: []coding{{
 			System: sysLOINC, Code: consentCategoryDoc, Display: "Patient Consent",
 		}}}},
-		Patient:      &reference{Identifier: &identifier{System: SigningKeySystem, Value: g.Owner.String()}},
+		Patient:      &reference{Identifier: ptr(partyOf(g.Owner, g.OwnerEnc))},
 		DateTime:     instant(g.Time),
 		Organization: []reference{chainReference(nw.ChainID)},
 		SourceReference: &reference{
@@ -143,13 +143,16 @@ func consentOf(nw *protocol.Network, rec *protocol.Record, g *protocol.GrantStat
 	}, nil
 }
 
-// recipientOf names the grant's recipient by public identity when both keys decode (they
-// always do on a ledger, which checks them), else by signing key.
-func recipientOf(g *protocol.GrantState) identifier {
-	sig, err1 := umbral.PublicKeyFromBytes(g.RecipientSig[:])
-	enc, err2 := umbral.PublicKeyFromBytes(g.RecipientEnc[:])
+// recipientOf names the grant's recipient by public identity.
+func recipientOf(g *protocol.GrantState) identifier { return partyOf(g.RecipientSig, g.RecipientEnc) }
+
+// partyOf names a person by public identity when both keys decode (they always do on a
+// ledger, which checks them), else by signing key.
+func partyOf(signing, receiving protocol.PubKey) identifier {
+	sig, err1 := umbral.PublicKeyFromBytes(signing[:])
+	enc, err2 := umbral.PublicKeyFromBytes(receiving[:])
 	if err1 != nil || err2 != nil {
-		return identifier{System: SigningKeySystem, Value: g.RecipientSig.String()}
+		return identifier{System: SigningKeySystem, Value: signing.String()}
 	}
 	return identifier{System: IdentitySystem, Value: identity.Public{Signing: sig, Receiving: enc}.String()}
 }

@@ -68,7 +68,7 @@ func newFixture(t testing.TB) *fixture {
 		DelegatingKey: keyOf(person(t, 3)), Height: 2, Time: ns("2026-11-28T18:40:38.163Z"), TxHash: hash(0x01),
 	}
 	f.grant = &protocol.GrantState{
-		ID: id32(0xbb), Record: f.rec.ID, Owner: f.rec.Owner,
+		ID: id32(0xbb), Record: f.rec.ID, Owner: f.rec.Owner, OwnerEnc: protocol.PubKeyOf(f.patient.Receiving),
 		RecipientSig: keyOf(f.recipient), RecipientEnc: protocol.PubKeyOf(f.recipient.Receiving),
 		Threshold: 3, Nodes: nodes,
 		NotBefore: ns("2026-11-28T18:40:39Z"), NotAfter: ns("2026-12-28T18:40:39Z"),
