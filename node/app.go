@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ type App struct {
 	nodes     ledger.Registry
 	chainID   string
 	height    int64
+	state     *ledger.StateHash // the committed state's hash vector; appHash is its AppHash
 	appHash   []byte
 	blockTime int64
 
@@ -84,6 +86,7 @@ var (
 	metaAppHash = []byte{0x00, 'a'}
 	metaTime    = []byte{0x00, 't'}
 	metaChainID = []byte{0x00, 'c'}
+	metaState   = []byte{0x00, 'l'} // the state hash vector (ledger.StateHash), kept so no start recomputes it
 )
 
 // AppOptions configure an App.
@@ -151,11 +154,35 @@ func (a *App) load() error {
 	a.appHash, _ = st.Get(metaAppHash)
 	c, _ := st.Get(metaChainID)
 	a.chainID = string(c)
+	if a.state, err = loadStateHash(st, a.appHash); err != nil {
+		return err
+	}
 	if a.nodes, err = ledger.LoadRegistry(st); err != nil {
 		return err
 	}
 	a.check = ledger.NewMempool(st)
 	return nil
+}
+
+// loadStateHash reads the kept state hash vector, which must be the one of the kept app hash.
+// A database without one is empty (nothing committed yet) or was written by a version whose
+// app hash chained history (ledger/SPEC.md §7), which this one cannot continue.
+func loadStateHash(st ledger.Store, appHash []byte) (*ledger.StateHash, error) {
+	b, err := st.Get(metaState)
+	if err != nil {
+		return nil, err
+	}
+	var sh ledger.StateHash
+	if b == nil {
+		if appHash != nil {
+			return nil, errors.New("node: ledger state has no state hash: it was made by an earlier version of the app hash (ledger/SPEC.md §7); start this chain again")
+		}
+		return &sh, nil
+	}
+	if err := sh.UnmarshalBinary(b); err != nil || !bytes.Equal(sh.AppHash(), appHash) {
+		return nil, errors.New("node: ledger state: the kept state hash does not give the kept app hash")
+	}
+	return &sh, nil
 }
 
 // Close closes the state database.
@@ -176,15 +203,18 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	if len(req.ChainId) == 0 || len(req.ChainId) > protocol.MaxChainID {
 		return nil, fmt.Errorf("node: chain id must be 1..%d bytes", protocol.MaxChainID)
 	}
-	ws, hash, err := ledger.Genesis(req.AppStateBytes)
+	ws, sh, err := ledger.Genesis(req.AppStateBytes)
 	if err != nil {
 		return nil, err
 	}
+	hash := sh.AppHash()
 	t := req.Time.UnixNano()
 	b := new(leveldb.Batch)
 	for _, w := range ws {
 		b.Put(w.Key, w.Value)
 	}
+	shb, _ := sh.MarshalBinary()
+	b.Put(metaState, shb)
 	b.Put(metaAppHash, hash)
 	b.Put(metaTime, u64b(uint64(t)))
 	b.Put(metaChainID, []byte(req.ChainId))
@@ -196,7 +226,7 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		return nil, err
 	}
 	a.mu.Lock()
-	a.chainID, a.appHash, a.blockTime, a.nodes = req.ChainId, hash, t, nodes
+	a.chainID, a.state, a.appHash, a.blockTime, a.nodes = req.ChainId, sh, hash, t, nodes
 	a.mu.Unlock()
 	a.resetCheck()
 	return &abci.ResponseInitChain{AppHash: hash}, nil
@@ -290,7 +320,7 @@ func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposa
 // persisted until Commit.
 func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
 	a.mu.RLock()
-	chainID, nodes, prev := a.chainID, a.nodes, a.appHash
+	chainID, nodes, prev := a.chainID, a.nodes, a.state
 	a.mu.RUnlock()
 	started := time.Now()
 	b := ledger.Block{Height: req.Height, Time: req.Time.UnixNano(), Txs: req.Txs}
@@ -337,12 +367,16 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	}
 	b.Put(metaHeight, u64b(uint64(p.height)))
 	b.Put(metaTime, u64b(uint64(p.time)))
+	if len(p.x.Writes) > 0 {
+		shb, _ := p.x.State.MarshalBinary()
+		b.Put(metaState, shb)
+	}
 	b.Put(metaAppHash, p.x.AppHash)
 	if err := a.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
 		return nil, fmt.Errorf("node: persist block %d: %w", p.height, err)
 	}
 	a.mu.Lock()
-	a.height, a.blockTime, a.appHash = p.height, p.time, p.x.AppHash
+	a.height, a.blockTime, a.state, a.appHash = p.height, p.time, p.x.State, p.x.AppHash
 	a.mu.Unlock()
 	a.metrics.committed(p.height, p.time)
 	a.pending = nil
