@@ -57,7 +57,11 @@ type appMetrics struct {
 	refused   *prometheus.CounterVec // code
 	height    prometheus.Gauge
 	blockTime prometheus.Gauge
+	restore   *prometheus.CounterVec // what: chunk, snapshot
 }
+
+func (m *appMetrics) chunkRefused()    { m.restore.WithLabelValues("chunk").Inc() }
+func (m *appMetrics) snapshotRefused() { m.restore.WithLabelValues("snapshot").Inc() }
 
 func newAppMetrics(reg prometheus.Registerer) *appMetrics {
 	m := &appMetrics{
@@ -71,9 +75,12 @@ func newAppMetrics(reg prometheus.Registerer) *appMetrics {
 			Name: "height", Help: "Last committed height."}),
 		blockTime: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rrec", Subsystem: "ledger",
 			Name: "block_time_seconds", Help: "Block time of the last committed block, unix seconds."}),
+		restore: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "rrec", Subsystem: "ledger",
+			Name: "snapshot_refusals_total", Help: "What state sync offered this node and it refused: chunks that were not the ones their snapshot names, and forged snapshots."},
+			[]string{"what"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.txs, m.refused, m.height, m.blockTime)
+		reg.MustRegister(m.txs, m.refused, m.height, m.blockTime, m.restore)
 	}
 	return m
 }
