@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // Snapshot format 1 (SPEC.md, "Snapshots and state sync"): every pair of the committed state
@@ -28,7 +29,9 @@ const (
 
 // snapshotChunkTarget is where a chunk is cut: before the entry that would take it past the
 // target. It is the limit, except in tests that want many small chunks.
-var snapshotChunkTarget = snapshotChunkLimit
+var snapshotChunkTarget atomic.Int64
+
+func init() { snapshotChunkTarget.Store(snapshotChunkLimit) }
 
 // snapshotMeta is a snapshot's metadata: the block time of its height, how many entries it
 // holds, and each chunk's SHA-256.

@@ -209,9 +209,10 @@ func (ss *snapshots) write(snap *leveldb.Snapshot, height uint64, blockTime int6
 		return nil
 	}
 	var err error
+	target := int(snapshotChunkTarget.Load())
 	iterErr := snapStore(snap).Iterate(nil, []byte{0x01}, func(k, v []byte) bool {
 		entry := 8 + len(k) + len(v)
-		if len(buf) > 0 && len(buf)+entry > snapshotChunkTarget {
+		if len(buf) > 0 && len(buf)+entry > target {
 			if err = flush(); err != nil {
 				return false
 			}

@@ -66,16 +66,8 @@ func applyStateSync(c *cfg.Config, home string, s StateSyncSettings) {
 // settings and genesis, and its last-signed state (data/priv_validator_state.json), which
 // stops it from signing twice at a height. A running node is refused.
 func WipeData(home string, keepBlobs bool) error {
-	if _, err := os.Stat(filepath.Join(home, genesisFile)); err != nil {
-		return fmt.Errorf("node: %s is not a node home: %w", home, err)
-	}
-	if _, err := os.Stat(filepath.Join(home, ledgerDir)); err == nil {
-		// The running node holds the database's lock.
-		db, err := leveldb.OpenFile(filepath.Join(home, ledgerDir), &opt.Options{ReadOnly: true})
-		if err != nil {
-			return fmt.Errorf("node: %s: the ledger state cannot be opened (is the node running?): %w", home, err)
-		}
-		db.Close()
+	if err := ensureStopped(home); err != nil {
+		return err
 	}
 	data := filepath.Join(home, "data")
 	ents, err := os.ReadDir(data)
@@ -103,6 +95,22 @@ func WipeData(home string, keepBlobs bool) error {
 	return os.MkdirAll(data, 0o700)
 }
 
+// ensureStopped refuses a home that is not one, or whose node runs: it holds its ledger
+// database's lock.
+func ensureStopped(home string) error {
+	if _, err := os.Stat(filepath.Join(home, genesisFile)); err != nil {
+		return fmt.Errorf("node: %s is not a node home: %w", home, err)
+	}
+	if _, err := os.Stat(filepath.Join(home, ledgerDir)); err == nil {
+		db, err := leveldb.OpenFile(filepath.Join(home, ledgerDir), &opt.Options{ReadOnly: true})
+		if err != nil {
+			return fmt.Errorf("node: %s: the ledger state cannot be opened (is the node running?): %w", home, err)
+		}
+		db.Close()
+	}
+	return nil
+}
+
 // RejoinPlan is what PrepareRejoin found and wrote.
 type RejoinPlan struct {
 	StateSync StateSyncSettings
@@ -117,10 +125,17 @@ type RejoinPlan struct {
 // behind their newest (so that every snapshot they keep is above it), checks that each
 // server gives the same header there and that the genesis validators signed it, writes the
 // state_sync settings, and raises the last-signed height to their newest height, so the
-// node never signs at a height the network may have seen it sign before.
-func PrepareRejoin(ctx context.Context, home string, servers []string) (*RejoinPlan, error) {
-	if len(servers) < 2 {
+// node never signs at a height the network may have seen it sign before. With replay, it
+// turns state sync off instead: the node replays every block from genesis.
+func PrepareRejoin(ctx context.Context, home string, servers []string, replay bool) (*RejoinPlan, error) {
+	if len(servers) < 2 && !replay {
 		return nil, errors.New("node: state sync needs the RPC servers of at least two other nodes")
+	}
+	if len(servers) == 0 {
+		return nil, errors.New("node: rejoining needs the RPC server of another node, for the network's height")
+	}
+	if err := ensureStopped(home); err != nil {
+		return nil, err
 	}
 	s, err := ReadSettings(home)
 	if err != nil {
@@ -152,6 +167,13 @@ func PrepareRejoin(ctx context.Context, home string, servers []string) (*RejoinP
 		}
 		earliest = max(earliest, st.SyncInfo.EarliestBlockHeight)
 	}
+	if err := raiseSignedHeight(home, latest); err != nil {
+		return nil, err
+	}
+	if replay {
+		s.StateSync.Enable = false
+		return &RejoinPlan{StateSync: s.StateSync, Latest: latest}, WriteSettings(home, s)
+	}
 	interval := s.Snapshots.Interval
 	if interval == 0 {
 		interval = DefaultSnapshotInterval
@@ -167,9 +189,6 @@ func PrepareRejoin(ctx context.Context, home string, servers []string) (*RejoinP
 	s.StateSync.Enable = true
 	s.StateSync.RPCServers = servers
 	s.StateSync.TrustHeight, s.StateSync.TrustHash = trust, hash
-	if err := raiseSignedHeight(home, latest); err != nil {
-		return nil, err
-	}
 	if err := WriteSettings(home, s); err != nil {
 		return nil, err
 	}
