@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -88,16 +87,6 @@ type pendingBlock struct {
 	time   int64
 	x      *ledger.Executed
 }
-
-// Bookkeeping keys of the application, outside the ledger's state and its app hash (the
-// ledger's key space leaves prefix 0x00 to the application).
-var (
-	metaHeight  = []byte{0x00, 'h'}
-	metaAppHash = []byte{0x00, 'a'}
-	metaTime    = []byte{0x00, 't'}
-	metaChainID = []byte{0x00, 'c'}
-	metaState   = []byte{0x00, 'l'} // the state hash vector (ledger.StateHash), kept so no start recomputes it
-)
 
 // AppOptions configure an App.
 type AppOptions struct {
@@ -205,27 +194,6 @@ func (a *App) load(genesisChainID string) error {
 	}
 	a.check = ledger.NewMempool(st)
 	return nil
-}
-
-// loadStateHash reads the kept state hash vector, which must be the one of the kept app hash.
-// A database without one is empty (nothing committed yet) or was written by a version whose
-// app hash chained history (ledger/SPEC.md §7), which this one cannot continue.
-func loadStateHash(st ledger.Store, appHash []byte) (*ledger.StateHash, error) {
-	b, err := st.Get(metaState)
-	if err != nil {
-		return nil, err
-	}
-	var sh ledger.StateHash
-	if b == nil {
-		if appHash != nil {
-			return nil, errors.New("node: ledger state has no state hash: it was made by an earlier version of the app hash (ledger/SPEC.md §7); start this chain again")
-		}
-		return &sh, nil
-	}
-	if err := sh.UnmarshalBinary(b); err != nil || !bytes.Equal(sh.AppHash(), appHash) {
-		return nil, errors.New("node: ledger state: the kept state hash does not give the kept app hash")
-	}
-	return &sh, nil
 }
 
 // Close stops a snapshot being written and closes the state database.
@@ -549,46 +517,4 @@ func (a *App) ChainID() string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.chainID
-}
-
-// sigCache remembers hashes of transactions that passed this node's CheckTx (stateless
-// validation and signature), so ProcessProposal and FinalizeBlock need not repeat that
-// curve arithmetic. It is safe for determinism: both checks are pure functions of the bytes
-// the hash covers (the chain id and all stateful rules are still checked), and a miss only
-// means checking again. It is bounded; when full it is emptied.
-type sigCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[protocol.Hash32]struct{}
-}
-
-func newSigCache(max int) *sigCache {
-	return &sigCache{max: max, m: make(map[protocol.Hash32]struct{})}
-}
-
-func (c *sigCache) add(h protocol.Hash32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.max == 0 {
-		return
-	}
-	if len(c.m) >= c.max {
-		clear(c.m)
-	}
-	c.m[h] = struct{}{}
-}
-
-func (c *sigCache) has(h protocol.Hash32) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.m[h]
-	return ok
-}
-
-func (c *sigCache) take(h protocol.Hash32) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.m[h]
-	delete(c.m, h)
-	return ok
 }
