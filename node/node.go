@@ -245,6 +245,13 @@ func (n *Node) RPC() *RPC {
 
 // Start starts CometBFT (the app was opened by Open).
 func (n *Node) Start() error {
+	// The blob service and the reporter walk committed state when they start. A node about
+	// to restore a snapshot has none yet: they start at its first commit instead.
+	h, _, _ := n.app.LastCommit()
+	deferWalkers := n.settings.StateSync.Enable && h == 0
+	if deferWalkers {
+		n.walkers.arm(n.startWalkers)
+	}
 	if err := n.cmt.Start(); err != nil {
 		_ = n.Stop()
 		return fmt.Errorf("node: start: %w", err)
@@ -263,23 +270,21 @@ func (n *Node) Start() error {
 		n.metrics = m
 		n.mu.Unlock()
 	}
-	// The blob service and the reporter walk committed state when they start. A node about
-	// to restore a snapshot has none yet: they start at its first commit instead.
-	start := func() {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		if !n.stopped {
-			n.bl.start()
-			n.rep.start()
-		}
-	}
-	if h, _, _ := n.app.LastCommit(); n.settings.StateSync.Enable && h == 0 {
-		n.walkers.arm(start)
-	} else {
-		start()
+	if !deferWalkers {
+		n.startWalkers()
 	}
 	n.log.Debug("node started", "id", n.ID())
 	return nil
+}
+
+// startWalkers starts the blob service and the reporter, unless the node stopped.
+func (n *Node) startWalkers() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.stopped {
+		n.bl.start()
+		n.rep.start()
+	}
 }
 
 // deferredStart runs a function once, at the first commit after it is armed.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,6 +146,7 @@ func PrepareRejoin(ctx context.Context, home string, servers []string, replay bo
 	if err != nil {
 		return nil, fmt.Errorf("node: genesis: %w", err)
 	}
+	servers = slices.Clone(servers)
 	clients := make([]*rpchttp.HTTP, len(servers))
 	var latest, earliest int64
 	for i, srv := range servers {
