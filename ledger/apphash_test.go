@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/resilientrecords/resilientrecords/protocol"
+	"github.com/resilientrecords/resilientrecords/protocol/protocoltest"
 )
 
 // TestStateHashVectors checks the hash against vectors an independent implementation
@@ -202,5 +204,38 @@ func BenchmarkStateHashWrite(b *testing.B) {
 	for b.Loop() {
 		h.Remove(k, v)
 		h.Add(k, v)
+	}
+}
+
+// BenchmarkExecuteBlock: one block of 250 puts, signatures already checked (as CheckTx
+// leaves them), over a state holding the records of earlier blocks; about 13 state hash
+// elements a put (ledger/SPEC.md §7, "Cost").
+func BenchmarkExecuteBlock(b *testing.B) {
+	m := newMachine(b, 0)
+	owners := make([]*protocoltest.Account, 250)
+	for i := range owners {
+		owners[i] = m.account()
+	}
+	blockOf := func(round int) [][]byte {
+		txs := make([][]byte, len(owners))
+		for i, o := range owners {
+			txs[i] = o.Next(protocoltest.PutRecord(fmt.Sprintf("cid-%d-%d", round, i), 10))
+		}
+		return txs
+	}
+	for r := range 4 { // some state first
+		m.block(time.Second, blockOf(r)...)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		txs := blockOf(99)
+		for _, o := range owners {
+			o.Seq--
+		}
+		b.StartTimer()
+		x, err := Execute(m.store, testChain, m.reg, m.state, Block{Height: m.height + 1, Time: m.time + int64(time.Second), Txs: txs}, func(protocol.Hash32) bool { return true })
+		if err != nil || x.Results[0].Code != 0 {
+			b.Fatal(err, x.Results[0])
+		}
 	}
 }
