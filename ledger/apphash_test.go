@@ -208,7 +208,7 @@ func BenchmarkStateHashWrite(b *testing.B) {
 }
 
 // BenchmarkExecuteBlock: one block of 250 puts, signatures already checked (as CheckTx
-// leaves them), over a state holding the records of earlier blocks; about 13 state hash
+// leaves them), over a state holding the records of earlier blocks; about 12 state hash
 // elements a put (ledger/SPEC.md §7, "Cost").
 func BenchmarkExecuteBlock(b *testing.B) {
 	m := newMachine(b, 0)
