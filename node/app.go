@@ -207,7 +207,7 @@ func (a *App) Close() error {
 func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return &abci.ResponseInfo{Data: "resilientrecords-ledger", Version: "2", AppVersion: 1,
+	return &abci.ResponseInfo{Data: "resilientrecords-ledger", Version: "3", AppVersion: 1,
 		LastBlockHeight: a.height, LastBlockAppHash: a.appHash}, nil
 }
 
