@@ -25,8 +25,8 @@ type GenesisState struct {
 }
 
 // Genesis computes the state InitChain writes: the registry and the replication factor, and
-// the genesis app hash. It depends on its input only.
-func Genesis(appState []byte) ([]Write, []byte, error) {
+// the genesis state hash (its AppHash is the genesis app hash). It depends on its input only.
+func Genesis(appState []byte) ([]Write, *StateHash, error) {
 	var gs GenesisState
 	if err := json.Unmarshal(appState, &gs); err != nil {
 		return nil, nil, fmt.Errorf("ledger: genesis app_state: %w", err)
@@ -36,7 +36,11 @@ func Genesis(appState []byte) ([]Write, []byte, error) {
 		return nil, nil, err
 	}
 	ws := o.sorted()
-	return ws, nextAppHash(nil, 0, ws), nil
+	var h StateHash
+	if err := h.apply(NewMemStore(), ws); err != nil {
+		return nil, nil, err
+	}
+	return ws, &h, nil
 }
 
 // Event types and attribute keys (SPEC.md §8).
@@ -78,11 +82,13 @@ type Block struct {
 }
 
 // Executed is what a block did: each transaction's outcome, the block's events, the writes
-// to persist, the next app hash, and what the node's hooks act on after commit.
+// to persist, the state hash after them and its app hash, and what the node's hooks act on
+// after commit.
 type Executed struct {
 	Results []TxOutcome
 	Events  []Event
 	Writes  []Write
+	State   *StateHash
 	AppHash []byte
 	Commit  CommitInfo
 }
@@ -99,10 +105,10 @@ type CommitInfo struct {
 	Erased  []Erasure
 }
 
-// Execute runs block b over committed state st, whose app hash is prev. chainID and nodes
-// are the chain's (genesis) constants. prechecked reports the transactions whose bytes this
+// Execute runs block b over committed state st, whose state hash is prev (left unchanged).
+// chainID and nodes are the chain's (genesis) constants. prechecked reports the transactions whose bytes this
 // node already validated and whose signature it verified (see SPEC.md §4, signature cache).
-func Execute(st Store, chainID string, nodes Registry, prev []byte, b Block, prechecked func(protocol.Hash32) bool) (*Executed, error) {
+func Execute(st Store, chainID string, nodes Registry, prev *StateHash, b Block, prechecked func(protocol.Hash32) bool) (*Executed, error) {
 	bc := BlockContext{ChainID: chainID, Height: b.Height, Time: b.Time, Nodes: nodes}
 	o := newOverlay(st)
 	expired, err := expireDue(o, bc)
@@ -135,7 +141,11 @@ func Execute(st Store, chainID string, nodes Registry, prev []byte, b Block, pre
 		}
 	}
 	x.Writes = o.sorted()
-	x.AppHash = nextAppHash(prev, b.Height, x.Writes)
+	next := *prev
+	if err := next.apply(st, x.Writes); err != nil {
+		return nil, fmt.Errorf("ledger: state hash at height %d: %w", b.Height, err)
+	}
+	x.State, x.AppHash = &next, next.AppHash()
 	ci.AppHash = x.AppHash
 	x.Commit = ci
 	return x, nil

@@ -37,14 +37,15 @@ func registryOf(n int) []protocol.Node {
 func TestGenesis(t *testing.T) {
 	nodes := registryOf(4)
 	gs := genesisJSON(t, nodes, 0)
-	ws, hash, err := Genesis(gs)
-	if err != nil || len(hash) != 32 {
-		t.Fatalf("Genesis: %x, %v", hash, err)
+	ws, sh, err := Genesis(gs)
+	if err != nil {
+		t.Fatalf("Genesis: %v", err)
 	}
+	hash := sh.AppHash()
 	// Genesis depends on its input only: InitChain may run again after a crash.
-	ws2, hash2, err := Genesis(gs)
-	if err != nil || !bytes.Equal(hash, hash2) || len(ws) != len(ws2) {
-		t.Fatalf("repeated Genesis: %x, %v", hash2, err)
+	ws2, sh2, err := Genesis(gs)
+	if err != nil || !bytes.Equal(hash, sh2.AppHash()) || len(ws) != len(ws2) {
+		t.Fatalf("repeated Genesis: %v", err)
 	}
 	for i := range ws {
 		if !bytes.Equal(ws[i].Key, ws2[i].Key) || !bytes.Equal(ws[i].Value, ws2[i].Value) {
@@ -85,7 +86,7 @@ func TestGenesis(t *testing.T) {
 			t.Errorf("replication %d stored as %d, %v", k, got, err)
 		}
 	}
-	if _, h, _ := Genesis(genesisJSON(t, nodes, 2)); bytes.Equal(h, hash) {
+	if _, h, _ := Genesis(genesisJSON(t, nodes, 2)); bytes.Equal(h.AppHash(), hash) {
 		t.Fatal("the replication factor is not covered by the genesis app hash")
 	}
 }
@@ -170,7 +171,7 @@ func TestExecuteBlock(t *testing.T) {
 	cached := map[protocol.Hash32]bool{protocol.TxHash(put): true, protocol.TxHash(grant): true}
 	m.height++
 	m.time += int64(time.Second)
-	x, err := Execute(m.store, testChain, m.reg, m.appHash, Block{Height: m.height, Time: m.time, Txs: [][]byte{put, grant, put}},
+	x, err := Execute(m.store, testChain, m.reg, m.state, Block{Height: m.height, Time: m.time, Txs: [][]byte{put, grant, put}},
 		func(h protocol.Hash32) bool { return cached[h] })
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +187,7 @@ func TestExecuteBlock(t *testing.T) {
 		t.Fatal("app hash did not change")
 	}
 	m.store.Apply(x.Writes)
-	m.appHash = x.AppHash
+	m.state, m.appHash = x.State, x.AppHash
 	s := m.snapshot()
 	v, err := s.Query("/grants/record/" + rec.String())
 	if err != nil || len(v.(*protocol.Page[*protocol.GrantState]).Items) != 1 {
@@ -208,7 +209,7 @@ func TestExecuteBlock(t *testing.T) {
 	}
 	// The signature cache skips verification, never the chain id or the sequence.
 	wrong := signedFor(t, owner, "other", &protocol.Revoke{Grant: protocol.ID{1}})
-	x3, err := Execute(m.store, testChain, m.reg, m.appHash, Block{Height: m.height + 1, Time: m.time, Txs: [][]byte{wrong}},
+	x3, err := Execute(m.store, testChain, m.reg, m.state, Block{Height: m.height + 1, Time: m.time, Txs: [][]byte{wrong}},
 		func(protocol.Hash32) bool { return true })
 	if err != nil || x3.Results[0].Code != protocol.ErrWrongChain.LedgerCode {
 		t.Fatalf("cached tx of another chain: %+v, %v", x3.Results, err)

@@ -28,6 +28,7 @@ type machine struct {
 	reg     Registry
 	height  int64
 	time    int64
+	state   *StateHash
 	appHash []byte
 }
 
@@ -66,7 +67,7 @@ func newMachineN(t testing.TB, n, replication int) *machine {
 		t.Fatal(err)
 	}
 	m.store.Apply(ws)
-	m.appHash = hash
+	m.state, m.appHash = hash, hash.AppHash()
 	if m.reg, err = LoadRegistry(m.store); err != nil || len(m.reg) != n {
 		t.Fatalf("registry: %v, %v", m.reg, err)
 	}
@@ -105,7 +106,7 @@ func (m *machine) block(step time.Duration, txs ...[]byte) ([]error, *Executed) 
 	m.t.Helper()
 	m.height++
 	m.time += int64(step)
-	x, err := Execute(m.store, testChain, m.reg, m.appHash, Block{Height: m.height, Time: m.time, Txs: txs}, nil)
+	x, err := Execute(m.store, testChain, m.reg, m.state, Block{Height: m.height, Time: m.time, Txs: txs}, nil)
 	if err != nil {
 		m.t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func (m *machine) block(step time.Duration, txs ...[]byte) ([]error, *Executed) 
 		m.t.Fatalf("block %d: %d results for %d txs, commit info %+v", m.height, len(x.Results), len(txs), x.Commit)
 	}
 	m.store.Apply(x.Writes)
-	m.appHash = x.AppHash
+	m.state, m.appHash = x.State, x.AppHash
 	return resultErrors(x.Results), x
 }
 
@@ -416,29 +417,6 @@ func TestMachineRejectsBadGrants(t *testing.T) {
 	}
 }
 
-func TestAppHashDeterministic(t *testing.T) {
-	ws := []Write{{Key: []byte("a"), Value: []byte("1")}, {Key: []byte("b")}}
-	h1 := nextAppHash(nil, 1, ws)
-	if string(nextAppHash(nil, 1, ws)) != string(h1) {
-		t.Fatal("app hash not deterministic")
-	}
-	if string(nextAppHash(h1, 2, nil)) != string(h1) {
-		t.Fatal("empty block changed the app hash")
-	}
-	if string(nextAppHash(nil, 2, ws)) == string(h1) || string(nextAppHash(h1, 1, ws)) == string(h1) {
-		t.Fatal("the app hash does not cover the height and the previous hash")
-	}
-	ws[1].Value = []byte{}
-	if string(nextAppHash(nil, 1, ws)) == string(h1) {
-		t.Fatal("delete and empty put hash the same")
-	}
-	// Key and value boundaries are length-prefixed.
-	if string(nextAppHash(nil, 1, []Write{{Key: []byte("ab"), Value: []byte("c")}})) ==
-		string(nextAppHash(nil, 1, []Write{{Key: []byte("a"), Value: []byte("bc")}})) {
-		t.Fatal("moving a byte from key to value kept the hash")
-	}
-}
-
 // TestExecuteDeterministic: the same block over the same state gives the same writes,
 // results and app hash, and Execute does not touch the store it reads.
 func TestExecuteDeterministic(t *testing.T) {
@@ -455,11 +433,11 @@ func TestExecuteDeterministic(t *testing.T) {
 	}
 	before := m.store.Clone()
 	b := Block{Height: 1, Time: m.time + 1, Txs: txs}
-	x1, err := Execute(m.store, testChain, m.reg, m.appHash, b, nil)
+	x1, err := Execute(m.store, testChain, m.reg, m.state, b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	x2, err := Execute(before, testChain, m.reg, m.appHash, b, func(protocol.Hash32) bool { return false })
+	x2, err := Execute(before, testChain, m.reg, m.state, b, func(protocol.Hash32) bool { return false })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -28,16 +29,22 @@ import (
 type App struct {
 	abci.BaseApplication
 
-	db   *leveldb.DB
-	log  *slog.Logger
-	hook func(ledger.CommitInfo)
+	db     *leveldb.DB
+	log    *slog.Logger
+	hook   func(ledger.CommitInfo)
+	snaps  *snapshots // nil: the node takes no snapshots
+	retain int64      // blocks CometBFT keeps (0: all)
 
 	mu        sync.RWMutex
 	nodes     ledger.Registry
 	chainID   string
 	height    int64
+	state     *ledger.StateHash // the committed state's hash vector; appHash is its AppHash
 	appHash   []byte
 	blockTime int64
+	// provisional: the state was restored from a snapshot and no block has committed since;
+	// its block time is the snapshot's word (restore.go), so nothing is served from it.
+	provisional bool
 
 	checkMu sync.Mutex
 	check   *ledger.Mempool // committed state plus mempool transactions; under checkMu
@@ -50,6 +57,10 @@ type App struct {
 	peers map[string]bool // p2p ids this node accepts; nil: any
 
 	metrics *appMetrics
+
+	restore *restoring // a state sync's restore under way (snapshot connection only)
+	// tamper, in tests, changes the chunks this node serves: a peer that lies.
+	tamper atomic.Pointer[func(height uint64, index uint32, chunk []byte) []byte]
 }
 
 // Each account's pace at one node's mempool: a clinic's integration stays well below it, and
@@ -77,15 +88,6 @@ type pendingBlock struct {
 	x      *ledger.Executed
 }
 
-// Bookkeeping keys of the application, outside the ledger's state and its app hash (the
-// ledger's key space leaves prefix 0x00 to the application).
-var (
-	metaHeight  = []byte{0x00, 'h'}
-	metaAppHash = []byte{0x00, 'a'}
-	metaTime    = []byte{0x00, 't'}
-	metaChainID = []byte{0x00, 'c'}
-)
-
 // AppOptions configure an App.
 type AppOptions struct {
 	Logger *slog.Logger // nil: discard
@@ -101,6 +103,16 @@ type AppOptions struct {
 	Peers []string
 	// Metrics, if set, is where the App registers the ledger's metrics (metrics.go).
 	Metrics prometheus.Registerer
+	// ChainID is the chain id of the node's genesis. InitChain refuses another, and a state
+	// restored from a snapshot (where InitChain never runs) takes it.
+	ChainID string
+	// SnapshotDir, if set, is where the App keeps snapshots of its state for nodes that
+	// rejoin by state sync, taken as Snapshots says (snapshotstore.go).
+	SnapshotDir string
+	Snapshots   SnapshotSettings
+	// RetainBlocks, if positive, lets CometBFT prune blocks older than the newest
+	// RetainBlocks (never past the oldest snapshot on disk); 0 keeps every block.
+	RetainBlocks int64
 }
 
 // OpenApp opens (or creates) the application's state database in dir.
@@ -113,7 +125,11 @@ func OpenApp(dir string, opts AppOptions) (*App, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	a := &App{db: db, log: lg, hook: opts.OnCommit, sigs: newSigCache(1 << 16),
+	if opts.RetainBlocks < 0 {
+		db.Close()
+		return nil, fmt.Errorf("node: retain_blocks %d cannot be negative (0 keeps every block)", opts.RetainBlocks)
+	}
+	a := &App{db: db, log: lg, hook: opts.OnCommit, retain: opts.RetainBlocks, sigs: newSigCache(1 << 16),
 		senders: source.NewLimiter(senderRate, senderBurst, maxSenders),
 		selfs:   source.NewLimiter(selfRate, selfBurst, maxSenders),
 		selfAll: rate.NewLimiter(selfPoolRate, selfPoolBurst), metrics: newAppMetrics(opts.Metrics)}
@@ -126,16 +142,30 @@ func OpenApp(dir string, opts AppOptions) (*App, error) {
 	if opts.NoSigCache {
 		a.sigs.max = 0
 	}
-	if err := a.load(); err != nil {
+	if err := a.load(opts.ChainID); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if opts.SnapshotDir != "" && !opts.Snapshots.Off {
+		if a.snaps, err = openSnapshots(opts.SnapshotDir, opts.Snapshots, lg); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	a.metrics.committed(a.height, a.blockTime)
 	return a, nil
 }
 
-func (a *App) load() error {
+func (a *App) load(genesisChainID string) error {
 	st := dbStore(a.db)
+	if m, err := st.Get(metaRestoring); err != nil {
+		return err
+	} else if m != nil {
+		a.log.Warn("node: deleting the part of a snapshot a restore left unfinished")
+		if err := a.wipe(false); err != nil {
+			return err
+		}
+	}
 	h, err := st.Get(metaHeight)
 	if err != nil {
 		return err
@@ -151,6 +181,14 @@ func (a *App) load() error {
 	a.appHash, _ = st.Get(metaAppHash)
 	c, _ := st.Get(metaChainID)
 	a.chainID = string(c)
+	if a.chainID == "" {
+		a.chainID = genesisChainID
+	} else if genesisChainID != "" && genesisChainID != a.chainID {
+		return fmt.Errorf("node: ledger state is of chain %q, genesis of %q", a.chainID, genesisChainID)
+	}
+	if a.state, err = loadStateHash(st, a.appHash); err != nil {
+		return err
+	}
 	if a.nodes, err = ledger.LoadRegistry(st); err != nil {
 		return err
 	}
@@ -158,15 +196,18 @@ func (a *App) load() error {
 	return nil
 }
 
-// Close closes the state database.
-func (a *App) Close() error { return a.db.Close() }
+// Close stops a snapshot being written and closes the state database.
+func (a *App) Close() error {
+	a.snaps.close()
+	return a.db.Close()
+}
 
 // Info reports the last committed height and app hash so that CometBFT replays the blocks
 // this node has not applied yet.
 func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return &abci.ResponseInfo{Data: "resilientrecords-ledger", Version: "2", AppVersion: 1,
+	return &abci.ResponseInfo{Data: "resilientrecords-ledger", Version: "3", AppVersion: 1,
 		LastBlockHeight: a.height, LastBlockAppHash: a.appHash}, nil
 }
 
@@ -176,15 +217,21 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	if len(req.ChainId) == 0 || len(req.ChainId) > protocol.MaxChainID {
 		return nil, fmt.Errorf("node: chain id must be 1..%d bytes", protocol.MaxChainID)
 	}
-	ws, hash, err := ledger.Genesis(req.AppStateBytes)
+	if c := a.ChainID(); c != "" && c != req.ChainId {
+		return nil, fmt.Errorf("node: InitChain for chain %q, genesis says %q", req.ChainId, c)
+	}
+	ws, sh, err := ledger.Genesis(req.AppStateBytes)
 	if err != nil {
 		return nil, err
 	}
+	hash := sh.AppHash()
 	t := req.Time.UnixNano()
 	b := new(leveldb.Batch)
 	for _, w := range ws {
 		b.Put(w.Key, w.Value)
 	}
+	shb, _ := sh.MarshalBinary()
+	b.Put(metaState, shb)
 	b.Put(metaAppHash, hash)
 	b.Put(metaTime, u64b(uint64(t)))
 	b.Put(metaChainID, []byte(req.ChainId))
@@ -196,7 +243,7 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		return nil, err
 	}
 	a.mu.Lock()
-	a.chainID, a.appHash, a.blockTime, a.nodes = req.ChainId, hash, t, nodes
+	a.chainID, a.state, a.appHash, a.blockTime, a.nodes = req.ChainId, sh, hash, t, nodes
 	a.mu.Unlock()
 	a.resetCheck()
 	return &abci.ResponseInitChain{AppHash: hash}, nil
@@ -294,7 +341,7 @@ func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposa
 // persisted until Commit.
 func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
 	a.mu.RLock()
-	chainID, nodes, prev := a.chainID, a.nodes, a.appHash
+	chainID, nodes, prev := a.chainID, a.nodes, a.state
 	a.mu.RUnlock()
 	started := time.Now()
 	b := ledger.Block{Height: req.Height, Time: req.Time.UnixNano(), Txs: req.Txs}
@@ -344,13 +391,18 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	}
 	b.Put(metaHeight, u64b(uint64(p.height)))
 	b.Put(metaTime, u64b(uint64(p.time)))
+	if len(p.x.Writes) > 0 {
+		shb, _ := p.x.State.MarshalBinary()
+		b.Put(metaState, shb)
+	}
 	b.Put(metaAppHash, p.x.AppHash)
 	if err := a.db.Write(b, &opt.WriteOptions{Sync: true}); err != nil {
 		return nil, fmt.Errorf("node: persist block %d: %w", p.height, err)
 	}
 	a.metrics.commit.Observe(time.Since(started).Seconds())
 	a.mu.Lock()
-	a.height, a.blockTime, a.appHash = p.height, p.time, p.x.AppHash
+	a.height, a.blockTime, a.state, a.appHash = p.height, p.time, p.x.State, p.x.AppHash
+	a.provisional = false
 	a.mu.Unlock()
 	a.metrics.committed(p.height, p.time)
 	a.pending = nil
@@ -358,10 +410,31 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	if len(p.x.Writes) > 0 {
 		a.log.Debug("ledger commit", "height", p.height, "writes", len(p.x.Writes))
 	}
+	if a.snaps.due(p.height) {
+		if s, err := a.db.GetSnapshot(); err != nil {
+			a.log.Error("node: snapshot", "height", p.height, "err", err)
+		} else {
+			a.snaps.take(s, p.height, p.time)
+		}
+	}
 	if a.hook != nil {
 		a.hook(p.x.Commit)
 	}
-	return &abci.ResponseCommit{}, nil
+	return &abci.ResponseCommit{RetainHeight: a.retainHeight(p.height)}, nil
+}
+
+// retainHeight is the lowest block CometBFT must keep after committing height: the newest
+// RetainBlocks, and never a block past the oldest snapshot on disk, whose headers a node
+// restoring it verifies; with snapshots on and none taken yet, every block.
+func (a *App) retainHeight(height int64) int64 {
+	if a.retain <= 0 || height <= a.retain {
+		return 0
+	}
+	r := height - a.retain + 1
+	if a.snaps != nil {
+		r = min(r, a.snaps.oldest())
+	}
+	return r
 }
 
 // resetCheck drops the mempool view. CometBFT holds its mempool lock across Commit and the
@@ -417,10 +490,14 @@ func errLog(err error) string {
 	return err.Error()
 }
 
-// Committed returns a snapshot of the last committed state.
+// Committed returns a snapshot of the last committed state. A state just restored from a
+// snapshot is not served until the next block commits (restore.go).
 func (a *App) Committed() (*ledger.Snapshot, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
+	if a.provisional {
+		return nil, protocol.Errorf(protocol.ErrUnavailable, "restored from a snapshot at height %d; serving from the next block", a.height)
+	}
 	s, err := a.db.GetSnapshot()
 	if err != nil {
 		return nil, fmt.Errorf("node: snapshot: %w", err)
@@ -435,51 +512,17 @@ func (a *App) LastCommit() (height int64, blockTime int64, appHash []byte) {
 	return a.height, a.blockTime, append([]byte(nil), a.appHash...)
 }
 
+// Provisional says the state was restored from a snapshot and no block has committed since:
+// its block time is unproven, so nothing is signed or served from it.
+func (a *App) Provisional() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.provisional
+}
+
 // ChainID returns the chain id from genesis ("" before InitChain).
 func (a *App) ChainID() string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.chainID
-}
-
-// sigCache remembers hashes of transactions that passed this node's CheckTx (stateless
-// validation and signature), so ProcessProposal and FinalizeBlock need not repeat that
-// curve arithmetic. It is safe for determinism: both checks are pure functions of the bytes
-// the hash covers (the chain id and all stateful rules are still checked), and a miss only
-// means checking again. It is bounded; when full it is emptied.
-type sigCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[protocol.Hash32]struct{}
-}
-
-func newSigCache(max int) *sigCache {
-	return &sigCache{max: max, m: make(map[protocol.Hash32]struct{})}
-}
-
-func (c *sigCache) add(h protocol.Hash32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.max == 0 {
-		return
-	}
-	if len(c.m) >= c.max {
-		clear(c.m)
-	}
-	c.m[h] = struct{}{}
-}
-
-func (c *sigCache) has(h protocol.Hash32) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.m[h]
-	return ok
-}
-
-func (c *sigCache) take(h protocol.Hash32) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.m[h]
-	delete(c.m, h)
-	return ok
 }

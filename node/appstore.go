@@ -57,6 +57,37 @@ func (s levelStore) Iterate(prefix, start []byte, fn func(k, v []byte) bool) err
 	return it.Error()
 }
 
+// Bookkeeping keys of the application, outside the ledger's state and its app hash (the
+// ledger's key space leaves prefix 0x00 to the application).
+var (
+	metaHeight  = []byte{0x00, 'h'}
+	metaAppHash = []byte{0x00, 'a'}
+	metaTime    = []byte{0x00, 't'}
+	metaChainID = []byte{0x00, 'c'}
+	metaState   = []byte{0x00, 'l'} // the state hash vector (ledger.StateHash), kept so no start recomputes it
+)
+
+// loadStateHash reads the kept state hash vector, which must be the one of the kept app hash.
+// A database without one is empty (nothing committed yet) or was written by a version whose
+// app hash chained history (ledger/SPEC.md §7), which this one cannot continue.
+func loadStateHash(st ledger.Store, appHash []byte) (*ledger.StateHash, error) {
+	b, err := st.Get(metaState)
+	if err != nil {
+		return nil, err
+	}
+	var sh ledger.StateHash
+	if b == nil {
+		if appHash != nil {
+			return nil, errors.New("node: ledger state has no state hash: it was made by an earlier version of the app hash (ledger/SPEC.md §7); start this chain again")
+		}
+		return &sh, nil
+	}
+	if err := sh.UnmarshalBinary(b); err != nil || !bytes.Equal(sh.AppHash(), appHash) {
+		return nil, errors.New("node: ledger state: the kept state hash does not give the kept app hash")
+	}
+	return &sh, nil
+}
+
 func u64b(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // u64 reads a counter written by u64b (0 when absent).

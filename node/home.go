@@ -102,6 +102,13 @@ type Settings struct {
 	Blobs           BlobSettings    `json:"blobs"` // blob store and service (blobs.go)
 	API             APISettings     `json:"api"`
 	Metrics         MetricsSettings `json:"metrics,omitzero"` // Prometheus metrics (metrics.go)
+	// Snapshots of the ledger state for nodes that rejoin (snapshotstore.go); StateSync
+	// makes this node one of them (statesync.go).
+	Snapshots SnapshotSettings  `json:"snapshots,omitzero"`
+	StateSync StateSyncSettings `json:"state_sync,omitzero"`
+	// RetainBlocks, if positive, bounds the blocks this node keeps to the newest
+	// RetainBlocks (never past its oldest snapshot); 0 keeps the whole chain, the audit trail.
+	RetainBlocks int64 `json:"retain_blocks,omitempty"`
 }
 
 // APISettings tell the node's HTTP API where requests come from, for its limits per source
@@ -362,6 +369,12 @@ func ReadSettings(home string) (Settings, error) {
 	}
 	if err := s.Blobs.check(); err != nil {
 		return s, fmt.Errorf("%w (in %s)", err, settingsFile)
+	}
+	if err := s.Snapshots.check(); err != nil {
+		return s, fmt.Errorf("%w (in %s)", err, settingsFile)
+	}
+	if s.RetainBlocks < 0 {
+		return s, fmt.Errorf("node: retain_blocks is %d: it cannot be negative (0 keeps every block) (in %s)", s.RetainBlocks, settingsFile)
 	}
 	return s, nil
 }

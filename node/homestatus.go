@@ -33,7 +33,9 @@ type DiskUsage struct {
 	Chain  int64 `json:"chain"`  // CometBFT's block store, state, index and WAL: the rest of data/
 	Vault  int64 `json:"vault"`  // data/vault
 	Blobs  int64 `json:"blobs"`  // data/blobs: the embedded store, upload markers, spool
-	Total  int64 `json:"total"`
+	// Snapshots: data/snapshots, the ledger state snapshots kept for nodes that rejoin.
+	Snapshots int64 `json:"snapshots"`
+	Total     int64 `json:"total"`
 	// Partial: ctx ended before the walk did (a store of millions of blobs takes a while),
 	// so the figures are lower bounds.
 	Partial bool `json:"partial,omitempty"`
@@ -69,7 +71,7 @@ func ReadHomeStatus(ctx context.Context, home string) (*HomeStatus, error) {
 // diskUsage adds up the sizes of the regular files under data, by part of the home.
 func diskUsage(ctx context.Context, data string) (DiskUsage, error) {
 	var u DiskUsage
-	parts := map[string]*int64{"ledger": &u.Ledger, "vault": &u.Vault, "blobs": &u.Blobs}
+	parts := map[string]*int64{"ledger": &u.Ledger, "vault": &u.Vault, "blobs": &u.Blobs, "snapshots": &u.Snapshots}
 	err := filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {

@@ -188,6 +188,10 @@ func (a *ledgerAPI) serveQuery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *ledgerAPI) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	if a.n.app.Provisional() {
+		protocol.WriteError(w, protocol.Errorf(protocol.ErrUnavailable, "restored from a snapshot; no status is signed before the next block"))
+		return
+	}
 	h, t, hash := a.n.app.LastCommit()
 	st := protocol.Status{ChainID: a.n.app.ChainID(), Node: a.n.settings.Moniker, Height: h, Time: t}
 	copy(st.AppHash[:], hash)

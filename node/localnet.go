@@ -37,6 +37,9 @@ type LocalNetOptions struct {
 	// API is every node's API settings (a benchmark trusts a header to tell its clients
 	// apart on loopback).
 	API APISettings
+	// Snapshots and RetainBlocks are every node's (node.json "snapshots", "retain_blocks").
+	Snapshots    SnapshotSettings
+	RetainBlocks int64
 }
 
 // LocalAdmission are the rules of a local network: the defaults, with less work per
@@ -124,12 +127,19 @@ func (nw *LocalNet) generate() error {
 			st.Blobs.KuboAPI = nw.opts.KuboAPIs[i]
 		}
 		st.API = nw.opts.API
-		// Every node of a local network serves its metrics, on loopback only.
+		st.Snapshots, st.RetainBlocks = nw.opts.Snapshots, nw.opts.RetainBlocks
+		// Every node of a local network serves its metrics, and CometBFT's RPC (which a
+		// node rejoining by state sync asks for headers), on loopback only.
 		metrics, err := freePort()
 		if err != nil {
 			return err
 		}
 		st.Metrics.Listen = fmt.Sprintf("127.0.0.1:%d", metrics)
+		rpc, err := freePort()
+		if err != nil {
+			return err
+		}
+		st.RPCListen = fmt.Sprintf("tcp://127.0.0.1:%d", rpc)
 		if err := WriteSettings(home, st); err != nil {
 			return err
 		}
@@ -298,6 +308,36 @@ func (nw *LocalNet) RestartNode(i int) error {
 	nw.nodes[i] = n
 	nw.mu.Unlock()
 	return nil
+}
+
+// Rejoin starts stopped node i again after its data was wiped (WipeData): by state sync
+// from the running nodes' snapshots, with two of them as its RPC servers, or, stateSync
+// false, by replaying every block from genesis. It returns once the node is started.
+func (nw *LocalNet) Rejoin(ctx context.Context, i int, stateSync bool) error {
+	var servers []string
+	for j, h := range nw.homes {
+		if j != i && nw.Node(j) != nil && len(servers) < 2 {
+			st, err := ReadSettings(h)
+			if err != nil {
+				return err
+			}
+			servers = append(servers, strings.Replace(st.RPCListen, "tcp://", "http://", 1))
+		}
+	}
+	home := nw.homes[i]
+	if _, err := PrepareRejoin(ctx, home, servers, !stateSync); err != nil {
+		return err
+	}
+	st, err := ReadSettings(home)
+	if err != nil {
+		return err
+	}
+	// CometBFT's shortest wait for peers' snapshots; on loopback they all answer at once.
+	st.StateSync.DiscoveryTime = Duration(5 * time.Second)
+	if err := WriteSettings(home, st); err != nil {
+		return err
+	}
+	return nw.RestartNode(i)
 }
 
 // dialSpread is CometBFT's dialRandomizerIntervalMilliseconds

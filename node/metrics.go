@@ -58,6 +58,7 @@ type appMetrics struct {
 	refused   *prometheus.CounterVec // code
 	height    prometheus.Gauge
 	blockTime prometheus.Gauge
+	restore   *prometheus.CounterVec // what: chunk, snapshot
 
 	// Time spent in the state machine: per block executed, per CheckTx (new or recheck) and
 	// per block persisted. A benchmark divides the sums by txs_total for a cost per transaction.
@@ -65,6 +66,9 @@ type appMetrics struct {
 	check    *prometheus.HistogramVec // kind: new, recheck
 	commit   prometheus.Histogram
 }
+
+func (m *appMetrics) chunkRefused()    { m.restore.WithLabelValues("chunk").Inc() }
+func (m *appMetrics) snapshotRefused() { m.restore.WithLabelValues("snapshot").Inc() }
 
 func newAppMetrics(reg prometheus.Registerer) *appMetrics {
 	m := &appMetrics{
@@ -78,6 +82,9 @@ func newAppMetrics(reg prometheus.Registerer) *appMetrics {
 			Name: "height", Help: "Last committed height."}),
 		blockTime: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rrec", Subsystem: "ledger",
 			Name: "block_time_seconds", Help: "Block time of the last committed block, unix seconds."}),
+		restore: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "rrec", Subsystem: "ledger",
+			Name: "snapshot_refusals_total", Help: "What state sync offered this node and it refused: chunks that were not the ones their snapshot names, and forged snapshots."},
+			[]string{"what"}),
 		check: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "rrec", Subsystem: "ledger",
 			Name: "checktx_seconds", Help: "Time in CheckTx, by kind (new or recheck).",
 			Buckets: prometheus.ExponentialBuckets(10e-6, 4, 8)}, []string{"kind"}),
@@ -89,7 +96,7 @@ func newAppMetrics(reg prometheus.Registerer) *appMetrics {
 		Name: "commit_seconds", Help: "Time persisting a block's writes (Commit).",
 		Buckets: prometheus.ExponentialBuckets(100e-6, 4, 8)})
 	if reg != nil {
-		reg.MustRegister(m.txs, m.refused, m.height, m.blockTime, m.check, m.finalize, m.commit)
+		reg.MustRegister(m.txs, m.refused, m.height, m.blockTime, m.restore, m.check, m.finalize, m.commit)
 	}
 	return m
 }

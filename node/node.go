@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	dbm "github.com/cometbft/cometbft-db"
@@ -49,6 +50,7 @@ type Node struct {
 	rep      *reporter
 	sources  *source.Resolver     // where API requests come from, for limits per source
 	registry *prometheus.Registry // this node's metrics; nil when it serves none
+	walkers  *deferredStart       // the blob service and the reporter, which walk committed state
 
 	mu      sync.Mutex
 	stopped bool
@@ -78,7 +80,7 @@ func Open(home string, opts Options) (*Node, error) {
 	if err := c.ValidateBasic(); err != nil {
 		return nil, fmt.Errorf("node: config: %w", err)
 	}
-	peers, err := registryPeers(c.GenesisFile())
+	peers, chainID, err := registryPeers(c.GenesisFile())
 	if err != nil {
 		return nil, err
 	}
@@ -100,8 +102,10 @@ func Open(home string, opts Options) (*Node, error) {
 	px.sources, px.metrics = sources, registerer(reg)
 	bl := &blobNode{}
 	rep := newReporter()
+	walkers := &deferredStart{}
 	app, err := OpenApp(filepath.Join(home, ledgerDir), AppOptions{Logger: lg, NoSigCache: opts.NoSigCache,
-		OnCommit: px.onCommit(bl.onCommit(rep.onCommit(opts.OnCommit))), Peers: peers, Metrics: registerer(reg)})
+		OnCommit: walkers.onCommit(px.onCommit(bl.onCommit(rep.onCommit(opts.OnCommit)))), Peers: peers, Metrics: registerer(reg),
+		ChainID: chainID, SnapshotDir: filepath.Join(home, snapshotsDir), Snapshots: s.Snapshots, RetainBlocks: s.RetainBlocks})
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +130,7 @@ func Open(home string, opts Options) (*Node, error) {
 		app.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg, px: px, bl: bl, rep: rep, sources: sources, registry: reg}
+	n := &Node{home: home, settings: s, app: app, cmt: cmt, dbs: dbs, log: lg, px: px, bl: bl, rep: rep, sources: sources, registry: reg, walkers: walkers}
 	rep.n, rep.signer, rep.log = n, px.svc.Signer(), lg
 	rep.self = protocol.PubKeyOf(rep.signer.VerifyingKey())
 	n.bg, n.bgCancel = context.WithCancel(context.Background())
@@ -138,17 +142,18 @@ func Open(home string, opts Options) (*Node, error) {
 	return n, nil
 }
 
-// registryPeers reads the p2p ids of the registry's nodes from genesis (nil if it names none).
-func registryPeers(genesisPath string) ([]string, error) {
+// registryPeers reads the p2p ids of the registry's nodes from genesis (nil if it names
+// none), and the chain id.
+func registryPeers(genesisPath string) ([]string, string, error) {
 	gen, err := types.GenesisDocFromFile(genesisPath)
 	if err != nil {
-		return nil, fmt.Errorf("node: genesis: %w", err)
+		return nil, "", fmt.Errorf("node: genesis: %w", err)
 	}
 	var st appState
 	if err := json.Unmarshal(gen.AppState, &st); err != nil {
-		return nil, fmt.Errorf("node: genesis app_state: %w", err)
+		return nil, "", fmt.Errorf("node: genesis app_state: %w", err)
 	}
-	return st.P2PIDs, nil
+	return st.P2PIDs, gen.ChainID, nil
 }
 
 // cometConfig builds CometBFT's configuration from the node's settings.
@@ -195,6 +200,7 @@ func cometConfig(home string, s Settings) *cfg.Config {
 	c.Mempool.Size = 20000
 	c.Mempool.CacheSize = 40000
 	c.Mempool.MaxTxBytes = protocol.MaxTxBytes
+	applyStateSync(c, home, s.StateSync)
 	return c
 }
 
@@ -239,6 +245,13 @@ func (n *Node) RPC() *RPC {
 
 // Start starts CometBFT (the app was opened by Open).
 func (n *Node) Start() error {
+	// The blob service and the reporter walk committed state when they start. A node about
+	// to restore a snapshot has none yet: they start at its first commit instead.
+	h, _, _ := n.app.LastCommit()
+	deferWalkers := n.settings.StateSync.Enable && h == 0
+	if deferWalkers {
+		n.walkers.arm(n.startWalkers)
+	}
 	if err := n.cmt.Start(); err != nil {
 		_ = n.Stop()
 		return fmt.Errorf("node: start: %w", err)
@@ -257,10 +270,39 @@ func (n *Node) Start() error {
 		n.metrics = m
 		n.mu.Unlock()
 	}
-	n.bl.start()
-	n.rep.start()
+	if !deferWalkers {
+		n.startWalkers()
+	}
 	n.log.Debug("node started", "id", n.ID())
 	return nil
+}
+
+// startWalkers starts the blob service and the reporter, unless the node stopped.
+func (n *Node) startWalkers() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.stopped {
+		n.bl.start()
+		n.rep.start()
+	}
+}
+
+// deferredStart runs a function once, at the first commit after it is armed.
+type deferredStart struct {
+	fn atomic.Pointer[func()]
+}
+
+func (d *deferredStart) arm(fn func()) { d.fn.Store(&fn) }
+
+func (d *deferredStart) onCommit(next func(ledger.CommitInfo)) func(ledger.CommitInfo) {
+	return func(ci ledger.CommitInfo) {
+		if fn := d.fn.Swap(nil); fn != nil {
+			(*fn)()
+		}
+		if next != nil {
+			next(ci)
+		}
+	}
 }
 
 // Stop stops CometBFT and closes the ledger state. It is idempotent.

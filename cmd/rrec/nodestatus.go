@@ -290,7 +290,7 @@ func printNodeReport(w io.Writer, r *nodeReport) {
 		line("blob queue", "%d waiting, %d records not yet held", *r.BlobQueue, *r.ReplicationLag)
 	}
 	d := r.Disk
-	line("disk", "%s: ledger %s, chain %s, vault %s, blobs %s", size(d.Total), size(d.Ledger), size(d.Chain), size(d.Vault), size(d.Blobs))
+	line("disk", "%s: ledger %s, chain %s, vault %s, blobs %s, snapshots %s", size(d.Total), size(d.Ledger), size(d.Chain), size(d.Vault), size(d.Blobs), size(d.Snapshots))
 	if r.CheckTxRefusals != nil {
 		line("refused", "checktx %s; proxy %s", tally(r.CheckTxRefusals), tally(r.ProxyRefusals))
 	}

@@ -24,6 +24,7 @@ type Chain struct {
 	nodes   ledger.Registry
 	height  int64
 	time    int64
+	state   *ledger.StateHash
 	appHash []byte
 }
 
@@ -43,7 +44,7 @@ func New(chainID string, genesis ledger.GenesisState, t0 time.Time) (*Chain, err
 	if err != nil {
 		return nil, err
 	}
-	return &Chain{st: st, chainID: chainID, nodes: nodes, time: t0.UnixNano(), appHash: hash}, nil
+	return &Chain{st: st, chainID: chainID, nodes: nodes, time: t0.UnixNano(), state: hash, appHash: hash.AppHash()}, nil
 }
 
 // ChainID is the chain's id.
@@ -53,13 +54,13 @@ func (c *Chain) ChainID() string { return c.chainID }
 // returns what the block did (each transaction's code in Results).
 func (c *Chain) Block(t time.Time, txs ...[]byte) (*ledger.Executed, error) {
 	c.mu.Lock()
-	x, err := ledger.Execute(c.st, c.chainID, c.nodes, c.appHash, ledger.Block{Height: c.height + 1, Time: t.UnixNano(), Txs: txs}, nil)
+	x, err := ledger.Execute(c.st, c.chainID, c.nodes, c.state, ledger.Block{Height: c.height + 1, Time: t.UnixNano(), Txs: txs}, nil)
 	if err != nil {
 		c.mu.Unlock()
 		return nil, err
 	}
 	c.st.Apply(x.Writes)
-	c.height, c.time, c.appHash = c.height+1, t.UnixNano(), x.AppHash
+	c.height, c.time, c.state, c.appHash = c.height+1, t.UnixNano(), x.State, x.AppHash
 	c.mu.Unlock()
 	if c.OnCommit != nil {
 		c.OnCommit(x.Commit)
