@@ -34,10 +34,16 @@ func snapStore(s *leveldb.Snapshot) ledger.Store {
 	}
 }
 
+// Get returns nil for an absent key and a non-nil slice for a present one, even when its
+// value is empty (goleveldb gives nil for both): the ledger's markers are empty values, and
+// the ledger tells them from absent keys by nil (ledger.Store).
 func (s levelStore) Get(k []byte) ([]byte, error) {
 	v, err := s.get(k)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return nil, nil
+	}
+	if err == nil && v == nil {
+		v = []byte{}
 	}
 	return v, err
 }
