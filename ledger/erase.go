@@ -202,9 +202,8 @@ func applyDestroyed(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Fr
 	if !slices.ContainsFunc(g.Nodes, func(n protocol.GrantNode) bool { return n.Proxy == tx.Signer }) {
 		return protocol.Errorf(protocol.ErrUnauthorized, "node is not one of grant %s's nodes", g.ID)
 	}
-	if g.LiveAt(bc.Time) == nil || errors.Is(g.LiveAt(bc.Time), protocol.ErrNotYetValid) {
-		return protocol.Errorf(protocol.ErrInvalid, "grant %s has not ended", g.ID)
-	}
+	// A live grant's node may report too: it lost its fragment (its disk was wiped and it came
+	// back by state sync) or never received one, and its owner and recipient should know.
 	dk := key(pDestroyed, g.ID[:], idx)
 	if v, err := o.Get(dk); err != nil {
 		return err
@@ -254,4 +253,58 @@ func (s *Snapshot) OwedReports(node protocol.PubKey, limit int) ([]protocol.ID, 
 		return len(out) < limit
 	})
 	return out, err
+}
+
+// HoldsNone reports whether the node with this proxy key reported holding no fragment of
+// grant (a FragmentDestroyed of it is committed).
+func (s *Snapshot) HoldsNone(grant protocol.ID, node protocol.PubKey) (bool, error) {
+	idx, err := s.st.Get(key(pNodeProxy, node[:]))
+	if err != nil || idx == nil {
+		return false, err
+	}
+	v, err := s.st.Get(key(pDestroyed, grant[:], idx))
+	return v != nil, err
+}
+
+// HeldBy lists, in grant id order after after (nil: from the first), up to limit (≤ 0:
+// protocol.MaxPage) grants that
+// name the node with this proxy key, have not ended at the snapshot's block time, were
+// committed at or below height, and that the node has not reported holding none of: the
+// fragments it should hold. It reads every grant (no index by node): a node asks once, after
+// it lost its data.
+func (s *Snapshot) HeldBy(node protocol.PubKey, height int64, after *protocol.ID, limit int) ([]protocol.ID, error) {
+	if limit <= 0 {
+		limit = protocol.MaxPage
+	}
+	idx, err := s.st.Get(key(pNodeProxy, node[:]))
+	if err != nil || idx == nil {
+		return nil, err
+	}
+	start := []byte{pGrant}
+	if after != nil {
+		start = key(pGrant, after[:], []byte{0})
+	}
+	var out []protocol.ID
+	var ierr error
+	err = s.st.Iterate([]byte{pGrant}, start, func(k, v []byte) bool {
+		var g protocol.GrantState
+		if len(k) != 33 {
+			return true
+		}
+		if ierr = g.UnmarshalBinary(v); ierr != nil {
+			return false
+		}
+		live := g.LiveAt(s.Time)
+		if g.Height > height || !(live == nil || errors.Is(live, protocol.ErrNotYetValid)) ||
+			!slices.ContainsFunc(g.Nodes, func(n protocol.GrantNode) bool { return n.Proxy == node }) {
+			return true
+		}
+		if d, err := s.st.Get(key(pDestroyed, g.ID[:], idx)); err != nil || d != nil {
+			ierr = err
+			return err == nil
+		}
+		out = append(out, g.ID)
+		return len(out) < limit
+	})
+	return out, errors.Join(err, ierr)
 }

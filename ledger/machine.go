@@ -282,7 +282,13 @@ func oweReports(o *overlay, g *protocol.GrantState) error {
 		if err != nil {
 			return err
 		}
-		if idx != nil {
+		if idx == nil {
+			continue
+		}
+		// A node that reported holding no fragment while the grant was live owes nothing.
+		if v, err := o.Get(key(pDestroyed, g.ID[:], idx)); err != nil {
+			return err
+		} else if v == nil {
 			o.set(key(pOwed, idx, g.ID[:]), nil)
 		}
 	}

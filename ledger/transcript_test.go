@@ -552,7 +552,8 @@ func generateTranscript(t *testing.T) *transcript {
 	tx("holds-missing-record", inA[0].Next(&protocol.HoldsBlob{Record: missingRecord}))
 	tx("holds-B-placed-1", inB[0].Next(&protocol.HoldsBlob{Record: recB}))
 	tx("holds-B-placed-2-expires-now", sealed(inB[1], cur.time, &protocol.HoldsBlob{Record: recB})) // in time
-	tx("destroyed-1-live", nodes[0].Next(destroyed(g1)))
+	// node 3 holds none of a live grant (it lost it): it says so
+	tx("lost-1-live-node3", nodes[3].Next(destroyed(g1)))
 	expired := sealed(alice, cur.time.Add(-5*time.Second), &protocol.Revoke{Grant: g1}) // would revoke grant-1
 	tx("revoke-1-expired-tx", expired)
 	tx("revoke-1-expires-too-far", sealed(alice, cur.time.Add(protocol.MaxTxLifetime+time.Second), &protocol.Revoke{Grant: g1}))
@@ -572,7 +573,7 @@ func generateTranscript(t *testing.T) *transcript {
 	tx("destroyed-1-node0-again", nodes[0].Next(destroyed(g1)))
 	tx("destroyed-1-not-a-node", bob.Next(destroyed(g1)))
 	tx("destroyed-missing-grant", nodes[2].Next(destroyed(missingGrant)))
-	tx("destroyed-2-not-ended", nodes[2].Next(destroyed(g2)))
+	tx("lost-2-live-node2", nodes[2].Next(destroyed(g2)))
 
 	block("no transactions: block time reaches grant-2's not-after, which expires", 60*time.Second)
 

@@ -303,25 +303,55 @@ func TestFragmentDestroyedRefusals(t *testing.T) {
 	d.spends(protocol.ErrNotFound, n0, report(protocol.ID{9}))
 	// A registry node that is not one of the grant's nodes.
 	d.spends(protocol.ErrUnauthorized, n3, report(d.gPart))
-	// A grant node, for a live grant: it has not ended.
-	d.spends(protocol.ErrInvalid, n0, report(d.gPart))
-	d.spends(protocol.ErrInvalid, n3, report(d.gAll))
-	// A grant that is not valid yet has not ended either.
-	future := d.owner.GrantID()
-	g := d.grantBody(d.rec, d.doc, 0)
-	g.NotBefore = d.time + int64(time.Hour)
-	d.ok(d.owner, g)
-	d.spends(protocol.ErrInvalid, n0, report(future))
-	// In CheckTx too, where nothing is kept.
-	if err := d.checkTx(n0.Sign(report(d.gAll))); !errors.Is(err, protocol.ErrInvalid) {
-		t.Fatalf("CheckTx of a report on a live grant: %v", err)
-	}
 	if gs, err := d.snapshot().Grant(d.gAll); err != nil || gs.Destroyed != nil {
 		t.Fatalf("grant after refused reports: %+v, %v", gs, err)
 	}
 	if kinds := auditKinds(t, d.snapshot(), d.rec); slices.Contains(kinds, protocol.AuditDestroyed) {
 		t.Fatalf("a refused report was logged: %v", kinds)
 	}
+}
+
+// TestFragmentLostWhileLive: a grant node may report holding no fragment of a live grant (it
+// lost it, or never received it): the grant shows it, the audit logs it, and when the grant
+// ends that node owes no second report.
+func TestFragmentLostWhileLive(t *testing.T) {
+	d := newDestroyedSetup(t)
+	n := d.nodes
+	held := func(k protocol.PubKey) []protocol.ID {
+		s := d.snapshot()
+		ids, err := s.HeldBy(k, s.Height, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	if ids := held(n[0].Key); !slices.Contains(ids, d.gPart) || !slices.Contains(ids, d.gAll) {
+		t.Fatalf("node 0 should hold fragments of %v", ids)
+	}
+	d.ok(n[0], &protocol.FragmentDestroyed{Grant: d.gPart})
+	if ids := held(n[0].Key); slices.Contains(ids, d.gPart) || !slices.Contains(ids, d.gAll) {
+		t.Fatalf("after its loss report node 0 should hold %v without the reported grant", ids)
+	}
+	if ids := held(d.owner.Key); ids != nil {
+		t.Fatalf("a key that is no node holds %v", ids)
+	}
+	// A grant not valid yet, too: the node holds none of it.
+	future := d.owner.GrantID()
+	g := d.grantBody(d.rec, d.doc, 0)
+	g.NotBefore = d.time + int64(time.Hour)
+	d.ok(d.owner, g)
+	d.ok(n[1], &protocol.FragmentDestroyed{Grant: future})
+	s := d.snapshot()
+	if gs, err := s.Grant(d.gPart); err != nil || !slices.Equal(gs.Destroyed, []int{0}) || gs.LiveAt(d.time) != nil {
+		t.Fatalf("live grant after a loss report: %+v, %v", gs, err)
+	}
+	if kinds := auditKinds(t, s, d.rec); !slices.Contains(kinds, protocol.AuditDestroyed) {
+		t.Fatalf("the loss was not logged: %v", kinds)
+	}
+	d.spends(protocol.ErrAlreadyExists, n[0], &protocol.FragmentDestroyed{Grant: d.gPart})
+	// Revoking it: the nodes that still held a fragment owe their receipt; node 0 does not.
+	d.ok(d.owner, &protocol.Revoke{Grant: d.gPart})
+	wantOwed(t, d.owed(t), nil, []protocol.ID{d.gPart}, []protocol.ID{d.gPart}, nil)
 }
 
 // TestFragmentDestroyedAfterRevoke: revoking a live grant makes each of its nodes owe a
@@ -426,7 +456,6 @@ func TestFragmentDestroyedAfterRevoke(t *testing.T) {
 func TestFragmentDestroyedAfterExpiry(t *testing.T) {
 	d := newDestroyedSetup(t)
 	n := d.nodes
-	d.spends(protocol.ErrInvalid, n[1], &protocol.FragmentDestroyed{Grant: d.gExpiring}) // still live
 	_, x := d.block(time.Duration(d.notAfter - d.time))
 	if len(x.Commit.Expired) != 1 || x.Commit.Expired[0].Grant != d.gExpiring {
 		t.Fatalf("expired %v", x.Commit.Expired)

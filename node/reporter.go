@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -104,6 +106,7 @@ func (r *reporter) start() {
 		t := time.NewTicker(30 * time.Second)
 		defer t.Stop()
 		r.sendOwed(ctx)
+		r.sendLost(ctx)
 		for {
 			select {
 			case <-ctx.Done():
@@ -112,6 +115,7 @@ func (r *reporter) start() {
 			case <-t.C:
 			}
 			r.sendOwed(ctx)
+			r.sendLost(ctx)
 		}
 	}()
 }
@@ -166,6 +170,60 @@ func (r *reporter) sendOwed(ctx context.Context) {
 		default:
 			r.log.Warn("reporter: reporting a destroyed fragment", "grant", id.String(), "err", err)
 		}
+	}
+}
+
+// lostFile, under the home, marks a node whose data was wiped: the fragments it held are
+// gone with its vault. PrepareRejoin writes it (the network's height then); the reporter
+// removes it once it has reported them.
+const lostFile = "data/fragments_lost"
+
+// lostMargin keeps the newest grants out of a loss report: their owners may still be
+// depositing, and this node, caught up, takes those deposits.
+const lostMargin = 10
+
+// sendLost, on a node that lost its data and has caught up with the network, reports holding
+// no fragment of every grant that names it, has not ended, and whose fragment its vault lacks,
+// so that owners and recipients see one fewer holder (ledger/SPEC.md, FragmentDestroyed).
+func (r *reporter) sendLost(ctx context.Context) {
+	path := filepath.Join(r.n.home, lostFile)
+	if _, err := os.Stat(path); err != nil || r.n.cmt.ConsensusReactor().WaitSync() {
+		return
+	}
+	snap, err := r.n.app.Committed()
+	if err != nil {
+		return // restored, and no block since: not yet
+	}
+	defer snap.Release()
+	var after *protocol.ID
+	reported := 0
+	for {
+		ids, err := snap.HeldBy(r.self, snap.Height-lostMargin, after, 256)
+		if err != nil {
+			r.log.Error("reporter: listing the grants whose fragments were lost", "err", err)
+			return
+		}
+		for _, id := range ids {
+			if ctx.Err() != nil {
+				return
+			}
+			if r.n.px.vault.Has(id) {
+				continue
+			}
+			if err := r.report(ctx, &protocol.FragmentDestroyed{Grant: id}); err != nil && !errors.Is(err, protocol.ErrAlreadyExists) {
+				r.log.Warn("reporter: reporting a lost fragment", "grant", id.String(), "err", err)
+				return // the file stays: the next round tries again
+			}
+			reported++
+		}
+		if len(ids) < 256 {
+			break
+		}
+		after = &ids[len(ids)-1]
+	}
+	r.log.Info("reporter: reported holding no fragment of the grants this node's lost data held", "grants", reported)
+	if err := os.Remove(path); err != nil {
+		r.log.Error("reporter: removing the lost-fragments mark", "err", err)
 	}
 }
 

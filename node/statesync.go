@@ -172,6 +172,10 @@ func PrepareRejoin(ctx context.Context, home string, servers []string, replay bo
 	if err := raiseSignedHeight(home, latest); err != nil {
 		return nil, err
 	}
+	// Whatever the node's vault held is gone: once caught up it says so on the ledger.
+	if err := atomicfile.WriteFile(filepath.Join(home, lostFile), []byte(strconv.FormatInt(latest, 10)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("node: marking lost fragments: %w", err)
+	}
 	if replay {
 		s.StateSync.Enable = false
 		return &RejoinPlan{StateSync: s.StateSync, Latest: latest}, WriteSettings(home, s)

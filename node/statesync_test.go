@@ -138,6 +138,26 @@ func TestStateSync(t *testing.T) {
 		p.open(rec, doctor, got)
 	})
 
+	t.Run("it tells the ledger it holds no fragment of the live grant", func(t *testing.T) {
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			gs, err := p.snapshot().Grant(g.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slices.Contains(gs.Destroyed, wiped) && gs.LiveAt(time.Now().UnixNano()) == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the grant's destroyed list is %v, want node %d in it", gs.Destroyed, wiped)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if _, err := os.Stat(filepath.Join(n.Home(), "data", "fragments_lost")); !os.IsNotExist(err) {
+			t.Fatalf("the lost-fragments mark stays after the report: %v", err)
+		}
+	})
+
 	var bySync, byReplay []time.Duration
 	for range runs {
 		bySync = append(bySync, rejoin(t, ctx, nw, wiped, true))

@@ -114,6 +114,13 @@ func (s *Service) lookupDeposit(grant protocol.ID) (*depositFacts, error) {
 	if s.cfg.Vault.Has(grant) {
 		return nil, protocol.ErrAlreadyExists
 	}
+	// A node that told the ledger it holds no fragment of the grant keeps none: what the
+	// owner and recipient see stays true.
+	if none, err := snap.HoldsNone(grant, s.self); err != nil {
+		return nil, err
+	} else if none {
+		return nil, protocol.Errorf(protocol.ErrInvalid, "this node reported on the ledger that it holds no fragment of grant %s", grant)
+	}
 	rec, err := snap.Record(g.Record)
 	if err != nil {
 		s.log.Error("proxy: grant without record", "grant", grant.String(), "err", err)

@@ -445,7 +445,8 @@ async function sharesPage() {
     td("Purpose", purposeText(g.purpose)),
     td("When", capital(lasts(g))),
     td("Status", badge(g.status), g.status === "revoked" || g.status === "expired" || g.status === "erased"
-      ? h("span", { class: "hint" }, " " + g.destroyed + " of " + g.nodes + " nodes destroyed their key part") : null),
+      ? h("span", { class: "hint" }, " " + g.destroyed + " of " + g.nodes + " nodes destroyed their key part")
+      : g.destroyed > 0 ? h("span", { class: "hint" }, " " + (g.nodes - g.destroyed) + " of " + g.nodes + " nodes hold a key part") : null),
     td("", g.status === "live" || g.status === "not_yet_valid"
       ? h("button", { class: "danger small", onclick: () => revoke(g) }, "Withdraw") : null)));
   page("Shares",

@@ -146,8 +146,11 @@ func sharedStatus(err error) string {
 // fragments says, for a grant that ended, how many of its nodes confirmed destroying their
 // fragment.
 func fragments(g *protocol.GrantState, ended bool) string {
-	if !ended {
-		return ""
+	switch {
+	case ended:
+		return fmt.Sprintf(" (%d/%d destroyed)", len(g.Destroyed), len(g.Nodes))
+	case len(g.Destroyed) > 0: // nodes that lost their fragment (their data was wiped)
+		return fmt.Sprintf(" (%d/%d holding)", len(g.Nodes)-len(g.Destroyed), len(g.Nodes))
 	}
-	return fmt.Sprintf(" (%d/%d destroyed)", len(g.Destroyed), len(g.Nodes))
+	return ""
 }
