@@ -154,8 +154,13 @@ func TestSealOpen(t *testing.T) {
 		"other grant":    func() error { _, err := recovery.Open(sk, recovery.ToGuardian, [32]byte{9}, 2, box); return err },
 		"other index":    func() error { _, err := recovery.Open(sk, recovery.ToGuardian, about, 1, box); return err },
 		"truncated":      func() error { _, err := recovery.Open(sk, recovery.ToGuardian, about, 2, box[:len(box)-1]); return err },
-		"flipped":        func() error { b := bytes.Clone(box); b[len(b)-1] ^= 1; _, err := recovery.Open(sk, recovery.ToGuardian, about, 2, b); return err },
-		"no audience":    func() error { _, err := recovery.Open(sk, 0, about, 2, box); return err },
+		"flipped": func() error {
+			b := bytes.Clone(box)
+			b[len(b)-1] ^= 1
+			_, err := recovery.Open(sk, recovery.ToGuardian, about, 2, b)
+			return err
+		},
+		"no audience": func() error { _, err := recovery.Open(sk, 0, about, 2, box); return err },
 	} {
 		if err := try(); !errors.Is(err, recovery.ErrBox) {
 			t.Errorf("%s: %v", name, err)
