@@ -309,4 +309,6 @@ func (s *Snapshot) RecoveryProcesses(owner protocol.PubKey, start uint64, limit 
 
 // IsRecoveryGrant reports whether grant is a recovery grant: the nodes re-encrypt under it
 // only for a committed RecoveryFinish, never for a RequestAccess.
-func (s *Snapshot) IsRecoveryGrant(grant protocol.ID) (bool, error) { return isRecoveryGrant(s.st, grant) }
+func (s *Snapshot) IsRecoveryGrant(grant protocol.ID) (bool, error) {
+	return isRecoveryGrant(s.st, grant)
+}

@@ -81,7 +81,11 @@ func (w *recoveryWorld) process(id protocol.Hash32) *protocol.RecoveryProcess {
 func TestRecoverySetupRules(t *testing.T) {
 	w := newRecoveryWorld(t)
 	stranger := w.account()
-	body := func(edit func(*protocol.RecoverySetup)) *protocol.RecoverySetup { b := w.setupBody(); edit(b); return b }
+	body := func(edit func(*protocol.RecoverySetup)) *protocol.RecoverySetup {
+		b := w.setupBody()
+		edit(b)
+		return b
+	}
 	w.spends(protocol.ErrNotFound, w.owner, body(func(b *protocol.RecoverySetup) { b.Record = protocol.ID{7} }))
 	w.spends(protocol.ErrUnauthorized, stranger, body(func(*protocol.RecoverySetup) {}))
 	w.spends(protocol.ErrUnknownNode, w.owner, body(func(b *protocol.RecoverySetup) { b.Nodes[0].Proxy = stranger.Key }))
@@ -181,7 +185,7 @@ func TestRecoveryProcessRules(t *testing.T) {
 		t.Fatalf("approved %+v", proc)
 	}
 	w.spends(protocol.ErrNotYetValid, device, &protocol.RecoveryFinish{Process: p}) // waiting
-	w.ok(g2, w.approve(g2, p))                                                       // a spare share, the ready time stays
+	w.ok(g2, w.approve(g2, p))                                                      // a spare share, the ready time stays
 	if w.process(p).Ready != ready {
 		t.Fatal("a third approval moved the end of the waiting period")
 	}
@@ -289,7 +293,7 @@ func TestRecoveryQueries(t *testing.T) {
 		}
 	}
 	for path, want := range map[string]error{
-		"/recovery/setup/" + w.guardians[0].Key.String(): protocol.ErrNotFound,
+		"/recovery/setup/" + w.guardians[0].Key.String():   protocol.ErrNotFound,
 		"/recovery/process/" + protocol.Hash32{1}.String(): protocol.ErrNotFound,
 		"/recovery/setup/zz":                               protocol.ErrMalformed,
 		"/recovery/process/00":                             protocol.ErrMalformed,
