@@ -36,7 +36,7 @@ func loadProcess(s Store, id protocol.Hash32) (*protocol.RecoveryProcess, error)
 // isRecoveryGrant reports whether grant was made by a RecoverySetup.
 func isRecoveryGrant(s Store, grant protocol.ID) (bool, error) {
 	v, err := s.Get(key(pRecoveryGrant, grant[:]))
-	return v != nil, err
+	return len(v) > 0, err
 }
 
 func applyRecoverySetup(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.RecoverySetup, res *applied) error {
@@ -98,7 +98,9 @@ func applyRecoverySetup(o *overlay, bc BlockContext, tx *protocol.Tx, b *protoco
 		Threshold: t, Nodes: append([]protocol.GrantNode(nil), b.Nodes...), Purpose: recoveryPurpose,
 		Height: bc.Height, Time: bc.Time, TxHash: res.hash}
 	setValue(o, key(pGrant, id[:]), &g)
-	o.set(key(pRecoveryGrant, id[:]), nil)
+	// The marker holds the owner rather than nothing: the node's database answers a key
+	// whose value is empty as absent.
+	o.set(key(pRecoveryGrant, id[:]), tx.Signer[:])
 	if err := listAppend(o, listID(listRecordGrants, b.Record[:]), id[:]); err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ const (
 	pRules       = 'P'  // 'a' -> protocol.AdmissionRules
 	// Recovery by guardians (recovery.go).
 	pRecoverySetup   = 'Y' // owner key -> protocol.RecoverySetupState
-	pRecoveryGrant   = 'y' // grant id -> empty: the grant is a recovery grant
+	pRecoveryGrant   = 'y' // grant id -> owner key: the grant is a recovery grant
 	pRecoveryProcess = 'U' // process id (its RecoveryStart's tx hash) -> protocol.RecoveryProcess
 )
 
