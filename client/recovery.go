@@ -246,9 +246,9 @@ func (s *Session) recoveryProcess(ctx context.Context, process protocol.Hash32) 
 // RecoveryStatus is an owner's setup and every recovery process started for it, with the block
 // time the answers reflect.
 type RecoveryStatus struct {
-	Setup     *protocol.RecoverySetupState // nil: no setup
-	Processes []*protocol.RecoveryProcess  // oldest first
-	Time      int64                        // block time, unix ns
+	Setup     *protocol.RecoverySetupState `json:"setup"`     // nil: no setup
+	Processes []*protocol.RecoveryProcess  `json:"processes"` // oldest first
+	Time      int64                        `json:"time"`      // block time, unix ns
 }
 
 // RecoveryStatus reads owner's recovery setup and processes, each confirmed by f+1 nodes: what
