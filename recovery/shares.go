@@ -89,17 +89,24 @@ func Verify(commitments []protocol.PubKey, s Share) error {
 	if err != nil {
 		return ErrBadShare
 	}
-	want := secp256k1.NewIdentityPoint()
+	// The commitments and the powers of the index are public: variable time is safe for
+	// their sum, and the secret value is multiplied in constant time.
 	x := secp256k1.NewScalarFromUint64(uint64(s.Index))
-	power := secp256k1.NewScalar().One()
-	for _, c := range commitments {
+	powers := make([]*secp256k1.Scalar, len(commitments))
+	points := make([]*secp256k1.Point, len(commitments))
+	for j, c := range commitments {
 		p, err := secp256k1.NewPointFromBytes(c[:])
 		if err != nil {
 			return ErrBadShare
 		}
-		want.Add(want, secp256k1.NewIdentityPoint().ScalarMult(power, p))
-		power.Multiply(power, x)
+		points[j] = p
+		if j == 0 {
+			powers[j] = secp256k1.NewScalar().One()
+		} else {
+			powers[j] = secp256k1.NewScalar().Multiply(powers[j-1], x)
+		}
 	}
+	want := secp256k1.NewIdentityPoint().MultiScalarMultVartime(powers, points)
 	if secp256k1.NewIdentityPoint().ScalarBaseMult(v).Equal(want) != 1 {
 		return ErrBadShare
 	}
