@@ -43,10 +43,12 @@ func TestRecoveryByGuardians(t *testing.T) {
 		guardians = append(guardians, w.session(id))
 		publics = append(publics, id.Public())
 	}
+	began := time.Now()
 	set, err := owner.SetupRecovery(ctx, publics, client.RecoveryOptions{Threshold: 2, Delay: recoveryDelay})
 	if err != nil {
 		t.Fatalf("setup: %v", err)
 	}
+	took := map[string]time.Duration{"setup (seal, put, commit, deposit)": time.Since(began)}
 	if set.Accepted != w.nw.Size() {
 		t.Fatalf("setup: %d of %d nodes took the recovery grant's fragment", set.Accepted, w.nw.Size())
 	}
@@ -56,14 +58,18 @@ func TestRecoveryByGuardians(t *testing.T) {
 	// A new device — a fresh identity — starts; one guardian's approval is not enough.
 	deviceID := newIdentity(t)
 	device := w.session(deviceID)
+	began = time.Now()
 	p, err := device.StartRecovery(ctx, protocol.PubKeyOf(ownerID.Public().Signing))
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
+	took["start (enrol, commit)"] = time.Since(began)
 	ownerKey := protocol.PubKeyOf(ownerID.Public().Signing)
+	began = time.Now()
 	if err := guardians[0].ApproveRecovery(ctx, ownerKey, p); err != nil {
 		t.Fatalf("approve 1: %v", err)
 	}
+	took["approve (enrol, reads, commit)"] = time.Since(began)
 	if _, err := device.FinishRecovery(ctx, p); !errors.Is(err, recovery.ErrTooFewShares) {
 		t.Fatalf("finish with one share: %v, want too few shares", err)
 	}
@@ -81,9 +87,14 @@ func TestRecoveryByGuardians(t *testing.T) {
 	if _, err := device.WaitRecoveryReady(wctx, p); err != nil {
 		t.Fatalf("waiting: %v", err)
 	}
+	began = time.Now()
 	restored, err := device.FinishRecovery(ctx, p)
 	if err != nil {
 		t.Fatalf("finish: %v", err)
+	}
+	took["finish (reads, commit, gather, fetch, open)"] = time.Since(began)
+	for step, d := range took {
+		t.Logf("%s: %s", step, d.Round(time.Millisecond))
 	}
 	if !restored.Public().Equal(ownerID.Public()) {
 		t.Fatal("the restored identity is another identity")
