@@ -99,7 +99,7 @@ type CommitInfo struct {
 	Height  int64
 	Time    int64 // block time, unix nanoseconds
 	AppHash []byte
-	Revoked []protocol.ID // grants revoked in this block, by Revoke or EraseRecord
+	Revoked []protocol.ID // grants revoked in this block, by Revoke, EraseRecord or a RecoverySetup replacing one
 	Expired []Expiry      // grants whose not-after this block's time passed
 	Put     []protocol.ID // records put in this block (their blobs are to be replicated)
 	Erased  []Erasure
@@ -138,6 +138,8 @@ func Execute(st Store, chainID string, nodes Registry, prev *StateHash, b Block,
 		case protocol.TxEraseRecord:
 			ci.Revoked = append(ci.Revoked, res.revoked...)
 			ci.Erased = append(ci.Erased, Erasure{Record: res.record, CID: res.cid})
+		case protocol.TxRecoverySetup:
+			ci.Revoked = append(ci.Revoked, res.revoked...)
 		}
 	}
 	x.Writes = o.sorted()
@@ -168,7 +170,8 @@ func outcome(hash protocol.Hash32, res *applied, err error) TxOutcome {
 			attrs = append(attrs, Attr{Key: AttrRecord, Value: res.record.String(), Index: true})
 		}
 		switch res.typ {
-		case protocol.TxGrant, protocol.TxRevoke, protocol.TxRequestAccess, protocol.TxFragmentDestroyed:
+		case protocol.TxGrant, protocol.TxRevoke, protocol.TxRequestAccess, protocol.TxFragmentDestroyed, protocol.TxRecoverySetup,
+			protocol.TxRecoveryStart, protocol.TxRecoveryApprove, protocol.TxRecoveryCancel, protocol.TxRecoveryFinish:
 			attrs = append(attrs, Attr{Key: AttrGrant, Value: res.grant.String(), Index: true})
 		}
 	}

@@ -42,7 +42,7 @@ type applied struct {
 	signer protocol.PubKey
 	record protocol.ID
 	grant  protocol.ID // zero for PutRecord, EraseRecord and HoldsBlob
-	// EraseRecord: the grants it revoked and the erased blob's CID.
+	// EraseRecord, RecoverySetup: the grants it revoked; EraseRecord: the erased blob's CID.
 	revoked []protocol.ID
 	cid     []byte
 }
@@ -112,6 +112,16 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 		err = applyAdmit(scratch, bc, tx, b, res)
 	case *protocol.Enrol:
 		err = applyEnrol(scratch, bc, tx, b, res)
+	case *protocol.RecoverySetup:
+		err = applyRecoverySetup(scratch, bc, tx, b, res)
+	case *protocol.RecoveryStart:
+		err = applyRecoveryStart(scratch, bc, tx, b, res)
+	case *protocol.RecoveryApprove:
+		err = applyRecoveryApprove(scratch, bc, tx, b, res)
+	case *protocol.RecoveryCancel:
+		err = applyRecoveryCancel(scratch, bc, tx, b, res)
+	case *protocol.RecoveryFinish:
+		err = applyRecoveryFinish(scratch, bc, tx, b, res)
 	default:
 		err = protocol.ErrUnsupported
 	}
@@ -299,6 +309,11 @@ func applyRequest(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Requ
 	g, err := loadGrant(o, b.Grant)
 	if err != nil {
 		return err
+	}
+	if rg, err := isRecoveryGrant(o, g.ID); err != nil {
+		return err
+	} else if rg {
+		return protocol.Errorf(protocol.ErrUnauthorized, "a recovery grant is used through a completed recovery (RecoveryFinish), never a request")
 	}
 	if g.RecipientSig != tx.Signer {
 		return protocol.Errorf(protocol.ErrUnauthorized, "only the grant's recipient may request access")

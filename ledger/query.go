@@ -282,6 +282,9 @@ func (s *Snapshot) Account(pk protocol.PubKey) (*protocol.Account, error) {
 //	/placement/<record id hex>
 //	/admission
 //	/admission/<account hex>
+//	/recovery/setup/<owner hex>
+//	/recovery/processes/<owner hex>?start=N&limit=M
+//	/recovery/process/<RecoveryStart tx hash hex>
 //
 // The answer is a value of the protocol package, for JSON.
 func (s *Snapshot) Query(path string) (any, error) {
@@ -335,6 +338,12 @@ func (s *Snapshot) Query(path string) (any, error) {
 		return s.AdmissionRules()
 	case len(parts) == 2 && parts[0] == "admission":
 		return with(pk(1))(func(k protocol.PubKey) (any, error) { return s.Account(k) })
+	case len(parts) == 3 && parts[0] == "recovery" && parts[1] == "setup":
+		return with(pk(2))(func(k protocol.PubKey) (any, error) { return s.RecoverySetup(k) })
+	case len(parts) == 3 && parts[0] == "recovery" && parts[1] == "processes":
+		return with(pk(2))(func(k protocol.PubKey) (any, error) { return s.RecoveryProcesses(k, start, limit) })
+	case len(parts) == 3 && parts[0] == "recovery" && parts[1] == "process":
+		return with(protocol.ParseHex[protocol.Hash32](parts[2]))(func(h protocol.Hash32) (any, error) { return s.RecoveryProcess(h) })
 	case len(parts) == 2 && parts[0] == "placement":
 		return with(id(1))(func(v protocol.ID) (any, error) { return s.PlacedNodes(v) })
 	}

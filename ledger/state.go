@@ -33,6 +33,10 @@ const (
 	pOwed        = 'W'  // u16 node index ‖ grant id -> empty: the node owes a FragmentDestroyed
 	pAdmitted    = 'A'  // account key -> protocol.Account (admission and usage)
 	pRules       = 'P'  // 'a' -> protocol.AdmissionRules
+	// Recovery by guardians (recovery.go).
+	pRecoverySetup   = 'Y' // owner key -> protocol.RecoverySetupState
+	pRecoveryGrant   = 'y' // grant id -> owner key: the grant is a recovery grant
+	pRecoveryProcess = 'U' // process id (its RecoveryStart's tx hash) -> protocol.RecoveryProcess
 )
 
 // Lists (ordered, append-only, paged by position).
@@ -41,6 +45,7 @@ const (
 	listRecordGrants   = 'G' // record id -> grant ids
 	listRecipientGrant = 'R' // recipient signing key -> grant ids
 	listAudit          = 'L' // record id -> protocol.AuditEntry
+	listOwnerProcesses = 'V' // owner key -> recovery process ids, in the order started
 )
 
 var keyReplication = []byte{pReplication, 'r'}

@@ -621,6 +621,9 @@ func generateTranscript(t *testing.T) *transcript {
 
 	block("grant-3's not-after passes, but erasure revoked it: nothing expires", time.Hour+10*time.Second)
 
+	rq := recoveryScenes(t, scenes{chain: chain, clock: clock, block: block, tx: tx, name: name, nodes: nodes},
+		alice, bob, carol, dave, erin)
+
 	txHash := func(n string) string {
 		for _, b := range s.blocks {
 			for _, x := range b.txs {
@@ -660,5 +663,6 @@ func generateTranscript(t *testing.T) *transcript {
 		"/admission/" + dave.Key.String(), // refused: not_found
 		"/status",
 	}
+	s.queries = append(s.queries, rq...)
 	return s
 }

@@ -91,11 +91,7 @@ func (b *Grant) encode(w *writer) {
 	w.raw(b.RecipientSig[:])
 	w.raw(b.RecipientEnc[:])
 	w.u8(b.Threshold)
-	w.u8(uint8(len(b.Nodes)))
-	for _, n := range b.Nodes {
-		w.raw(n.Proxy[:])
-		w.raw(n.Commitment[:])
-	}
+	writeGrantNodes(w, b.Nodes)
 	w.i64(b.NotBefore)
 	w.i64(b.NotAfter)
 	w.str(b.Purpose)
@@ -107,18 +103,7 @@ func (b *Grant) decode(r *reader) {
 	r.fixed(b.RecipientSig[:], "recipient signing key")
 	r.fixed(b.RecipientEnc[:], "recipient receiving key")
 	b.Threshold = r.u8("threshold")
-	n := int(r.u8("node count"))
-	if n > MaxGrantNodes {
-		r.fail("%d nodes, limit %d", n, MaxGrantNodes)
-		return
-	}
-	b.Nodes = make([]GrantNode, 0, n)
-	for i := 0; i < n && r.err == nil; i++ {
-		var gn GrantNode
-		r.fixed(gn.Proxy[:], "node proxy key")
-		r.fixed(gn.Commitment[:], "kfrag commitment")
-		b.Nodes = append(b.Nodes, gn)
-	}
+	b.Nodes = readGrantNodes(r)
 	b.NotBefore = r.i64("not before")
 	b.NotAfter = r.i64("not after")
 	b.Purpose = r.str(MaxPurpose, "purpose")
@@ -142,19 +127,9 @@ func (b *Grant) EffectiveThreshold(registry int) int {
 }
 
 func (b *Grant) validate() error {
-	if len(b.Nodes) == 0 || len(b.Nodes) > MaxGrantNodes {
-		return Errorf(ErrInvalid, "grant needs 1..%d nodes", MaxGrantNodes)
-	}
 	// The registry's size is state; the ledger checks the threshold against it (Tolerates).
-	if t := int(b.Threshold); t > len(b.Nodes) {
-		return Errorf(ErrInvalid, "threshold %d outside 1..%d", t, len(b.Nodes))
-	}
-	seen := make(map[PubKey]bool, len(b.Nodes))
-	for _, n := range b.Nodes {
-		if seen[n.Proxy] {
-			return Errorf(ErrInvalid, "node %s listed twice", n.Proxy)
-		}
-		seen[n.Proxy] = true
+	if err := validateNodes(b.Nodes, b.Threshold); err != nil {
+		return err
 	}
 	if !b.RecipientSig.Valid() || !b.RecipientEnc.Valid() {
 		return Errorf(ErrInvalid, "recipient key is not a valid point")

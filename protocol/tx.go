@@ -30,7 +30,9 @@ const (
 
 var txTypeNames = map[TxType]string{TxPutRecord: "put_record", TxGrant: "grant", TxRevoke: "revoke",
 	TxRequestAccess: "request_access", TxEraseRecord: "erase_record", TxHoldsBlob: "holds_blob",
-	TxFragmentDestroyed: "fragment_destroyed", TxAdmit: "admit", TxEnrol: "enrol"}
+	TxFragmentDestroyed: "fragment_destroyed", TxAdmit: "admit", TxEnrol: "enrol",
+	TxRecoverySetup: "recovery_setup", TxRecoveryStart: "recovery_start", TxRecoveryApprove: "recovery_approve",
+	TxRecoveryCancel: "recovery_cancel", TxRecoveryFinish: "recovery_finish"}
 
 func (t TxType) String() string {
 	if s, ok := txTypeNames[t]; ok {
@@ -69,7 +71,9 @@ type Tx struct {
 }
 
 // Body is the type-specific part of a transaction: one of *PutRecord, *Grant, *Revoke,
-// *RequestAccess, *EraseRecord, *HoldsBlob, *FragmentDestroyed, *Admit, *Enrol.
+// *RequestAccess, *EraseRecord, *HoldsBlob, *FragmentDestroyed, *Admit, *Enrol, and the
+// recovery bodies *RecoverySetup, *RecoveryStart, *RecoveryApprove, *RecoveryCancel,
+// *RecoveryFinish.
 type Body interface {
 	Type() TxType
 	encode(*writer)
@@ -97,6 +101,16 @@ func newBody(t TxType) Body {
 		return new(Admit)
 	case TxEnrol:
 		return new(Enrol)
+	case TxRecoverySetup:
+		return new(RecoverySetup)
+	case TxRecoveryStart:
+		return new(RecoveryStart)
+	case TxRecoveryApprove:
+		return new(RecoveryApprove)
+	case TxRecoveryCancel:
+		return new(RecoveryCancel)
+	case TxRecoveryFinish:
+		return new(RecoveryFinish)
 	}
 	return nil
 }

@@ -58,6 +58,16 @@ func vectorTxs() map[string]*protocol.Tx {
 		"admit": {ChainID: "rr-vectors", Signer: proxy, Sequence: 2, Expires: exp + 7,
 			Body: &protocol.Admit{Tier: protocol.TierMember, Accounts: []protocol.PubKey{signer, rs}}},
 		"enrol": {ChainID: "rr-vectors", Signer: signer, Sequence: 4, Expires: exp + 8, Body: &protocol.Enrol{Nonce: 0x0102030405060708}},
+		"recovery_setup": {ChainID: "rr-vectors", Signer: signer, Sequence: 5, Expires: exp + 9,
+			Body: &protocol.RecoverySetup{Record: rec, OwnerEnc: re, Threshold: 0,
+				Nodes: []protocol.GrantNode{{Proxy: proxy, Commitment: protocol.Hash32{0xcc}}}, Delay: 48 * 3600 * 1e9,
+				Guardians: []protocol.Guardian{{Signing: rs, Receiving: re, Share: []byte("sealed share 1")},
+					{Signing: proxy, Receiving: re, Share: []byte("sealed share 2")}},
+				Commitments: []protocol.PubKey{re, rs}}},
+		"recovery_start":   {ChainID: "rr-vectors", Signer: rs, Sequence: 1, Expires: exp + 10, Body: &protocol.RecoveryStart{Owner: signer, DeviceEnc: re}},
+		"recovery_approve": {ChainID: "rr-vectors", Signer: proxy, Sequence: 3, Expires: exp + 11, Body: &protocol.RecoveryApprove{Process: protocol.Hash32{0xdd, 3}, Share: []byte("sealed share")}},
+		"recovery_cancel":  {ChainID: "rr-vectors", Signer: signer, Sequence: 6, Expires: exp + 12, Body: &protocol.RecoveryCancel{Process: protocol.Hash32{0xdd, 3}}},
+		"recovery_finish":  {ChainID: "rr-vectors", Signer: rs, Sequence: 2, Expires: exp + 13, Body: &protocol.RecoveryFinish{Process: protocol.Hash32{0xdd, 3}}},
 	}
 }
 
@@ -137,7 +147,8 @@ func TestTxHeaderLayout(t *testing.T) {
 		t.Fatalf("TxVersion %d, want 3", protocol.TxVersion)
 	}
 	types := map[string]protocol.TxType{"put_record": 1, "grant": 2, "revoke": 3, "request_access": 4, "erase_record": 5,
-		"holds_blob": 6, "fragment_destroyed": 7, "admit": 8, "enrol": 9}
+		"holds_blob": 6, "fragment_destroyed": 7, "admit": 8, "enrol": 9, "recovery_setup": 12, "recovery_start": 13,
+		"recovery_approve": 14, "recovery_cancel": 15, "recovery_finish": 16}
 	for name, tx := range vectorTxs() {
 		if tx.Body.Type() != types[name] || tx.Body.Type().String() != name {
 			t.Errorf("%s: type %d named %q", name, tx.Body.Type(), tx.Body.Type())
@@ -460,6 +471,13 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"erase_record":       owner.Next(&protocol.EraseRecord{Record: rec}),
 		"holds_blob":         proxy.Next(&protocol.HoldsBlob{Record: rec}),
 		"fragment_destroyed": proxy.Next(&protocol.FragmentDestroyed{Grant: gid}),
+		"recovery_setup": owner.Next(&protocol.RecoverySetup{Record: rec, OwnerEnc: owner.Key, Nodes: g.Nodes, Delay: int64(time.Hour),
+			Guardians:   []protocol.Guardian{{Signing: doc.Key, Receiving: doc.Key, Share: []byte("sealed share")}},
+			Commitments: []protocol.PubKey{proxy.Key}}),
+		"recovery_start":   doc.Next(&protocol.RecoveryStart{Owner: owner.Key, DeviceEnc: doc.Key}),
+		"recovery_approve": doc.Next(&protocol.RecoveryApprove{Process: protocol.Hash32{7}, Share: []byte("sealed share")}),
+		"recovery_cancel":  owner.Next(&protocol.RecoveryCancel{Process: protocol.Hash32{7}}),
+		"recovery_finish":  doc.Next(&protocol.RecoveryFinish{Process: protocol.Hash32{7}}),
 	}
 	for _, target := range []string{"FuzzDecodeTx", "FuzzParseTx"} {
 		dir := filepath.Join("testdata", "fuzz", target)

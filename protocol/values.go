@@ -15,7 +15,7 @@ const (
 // stateVersion leads every encoded state value, so that a later layout can be told apart.
 const stateVersion = 1
 
-// grantStateVersion is GrantState's: its layout gained the owner's receiving key (SPEC.md §14.1).
+// grantStateVersion is GrantState's: its layout gained the owner's receiving key (SPEC.md §14.2).
 const grantStateVersion = 2
 
 // Node is one entry of the node registry, fixed at genesis: a validator of the chain, a
@@ -97,10 +97,20 @@ const (
 	AuditHolds   = "holds"
 	// AuditDestroyed: a grant node reported that it holds no fragment of the grant any more.
 	AuditDestroyed = "destroyed"
+	// The steps of recovery by guardians (SPEC.md §15), in the log of the record that holds
+	// the sealed identity, each with the recovery grant.
+	AuditRecoverySetup   = "recovery_setup"
+	AuditRecoveryStart   = "recovery_start"
+	AuditRecoveryApprove = "recovery_approve"
+	AuditRecoveryCancel  = "recovery_cancel"
+	// AuditRecoveryFinish is what the nodes look for before they re-encrypt for a recovery,
+	// as AuditRequest for a grant.
+	AuditRecoveryFinish = "recovery_finish"
 )
 
 // auditKinds fixes each kind's byte in the encoding; the order never changes.
-var auditKinds = []string{"", AuditPut, AuditGrant, AuditRequest, AuditRevoke, AuditExpire, AuditErase, AuditHolds, AuditDestroyed}
+var auditKinds = []string{"", AuditPut, AuditGrant, AuditRequest, AuditRevoke, AuditExpire, AuditErase, AuditHolds, AuditDestroyed,
+	AuditRecoverySetup, AuditRecoveryStart, AuditRecoveryApprove, AuditRecoveryCancel, AuditRecoveryFinish}
 
 // AuditEntry is one line of a record's audit log.
 type AuditEntry struct {

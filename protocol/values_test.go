@@ -140,7 +140,8 @@ func samples() []struct {
 			API: strings.Repeat("a", protocol.MaxAPIURL), ValidatorKey: make([]byte, protocol.MaxValidatorKey), Power: -5}},
 	}
 	for _, kind := range []string{protocol.AuditPut, protocol.AuditGrant, protocol.AuditRequest, protocol.AuditRevoke,
-		protocol.AuditExpire, protocol.AuditErase, protocol.AuditHolds, protocol.AuditDestroyed} {
+		protocol.AuditExpire, protocol.AuditErase, protocol.AuditHolds, protocol.AuditDestroyed, protocol.AuditRecoverySetup,
+		protocol.AuditRecoveryStart, protocol.AuditRecoveryApprove, protocol.AuditRecoveryCancel, protocol.AuditRecoveryFinish} {
 		for present := 0; present < 8; present++ {
 			out = append(out, sample{fmt.Sprintf("audit %s %03b", kind, present), 2, sampleAudit(kind, present)})
 		}
@@ -266,7 +267,8 @@ func TestStateValuesEncodingPinned(t *testing.T) {
 	}
 	// The audit kinds' bytes never change.
 	for i, kind := range []string{protocol.AuditPut, protocol.AuditGrant, protocol.AuditRequest, protocol.AuditRevoke,
-		protocol.AuditExpire, protocol.AuditErase, protocol.AuditHolds, protocol.AuditDestroyed} {
+		protocol.AuditExpire, protocol.AuditErase, protocol.AuditHolds, protocol.AuditDestroyed, protocol.AuditRecoverySetup,
+		protocol.AuditRecoveryStart, protocol.AuditRecoveryApprove, protocol.AuditRecoveryCancel, protocol.AuditRecoveryFinish} {
 		if b := mustMarshal(t, sampleAudit(kind, 0)); b[1] != byte(i+1) {
 			t.Errorf("audit kind %q is byte %d, want %d", kind, b[1], i+1)
 		}
@@ -328,7 +330,7 @@ func TestStateValuesDecodeRejects(t *testing.T) {
 		reject{"audit tx hash presence 2", 2, with(none, len(none)-1, 2)},
 		reject{"audit presence 255", 2, with(all, 34, 255)},
 		reject{"audit kind 0", 2, with(none, 1, 0)},
-		reject{"audit kind 9", 2, with(none, 1, 9)},
+		reject{"audit kind 14", 2, with(none, 1, 14)},
 		reject{"audit kind 255", 2, with(none, 1, 255)},
 		reject{"audit purpose too long", 2, grow(mustMarshal(t, maxAudit), 1+1+32+1+1)},
 		reject{"grant revoked 2", 1, with(grant, len(grant)-18, 2)},

@@ -262,13 +262,17 @@ func (s *Service) reencrypt(src string, r *protocol.ReencryptRequest) (*protocol
 	if err != nil {
 		return nil, grantRefusal(err)
 	}
-	if !protocol.Verify(g.RecipientSig, r.SignBytes(snap.ChainID), r.Signature) {
+	requester, kind, err := s.requester(snap, g, r)
+	if err != nil {
+		return nil, err
+	}
+	if !protocol.Verify(requester, r.SignBytes(snap.ChainID), r.Signature) {
 		return nil, protocol.ErrBadSignature
 	}
-	if !s.limits.Allow(string(g.RecipientSig[:]), now) {
+	if !s.limits.Allow(string(requester[:]), now) {
 		return nil, protocol.ErrRateLimited
 	}
-	if err := s.checkRequest(snap, g, r); err != nil {
+	if err := s.checkRequest(snap, g, kind, requester, r); err != nil {
 		return nil, err
 	}
 	if !s.answers.take(r.RequestTx) {
@@ -309,30 +313,6 @@ func (s *Service) reencrypt(src string, r *protocol.ReencryptRequest) (*protocol
 	}
 	s.log.Info("proxy: re-encrypted", "grant", r.Grant.String(), "request_tx", fmt.Sprintf("%x", r.RequestTx[:]), "height", snap.Height)
 	return resp, nil
-}
-
-// checkRequest finds the committed RequestAccess named by r by its transaction hash: its
-// audit entry must be a request for this grant, by its recipient, committed at most
-// protocol.RequestWindow of block time ago. Only transactions that committed successfully
-// are indexed.
-func (s *Service) checkRequest(snap *ledger.Snapshot, g *protocol.GrantState, r *protocol.ReencryptRequest) error {
-	ref, err := snap.Request(r.RequestTx)
-	if errors.Is(err, protocol.ErrNotFound) {
-		return protocol.ErrRequestNotCommitted
-	} else if err != nil {
-		s.log.Error("proxy: reading the request index", "err", err)
-		return protocol.ErrInternal
-	}
-	e := ref.Entry
-	if ref.Record != g.Record || e.Kind != protocol.AuditRequest || e.TxHash == nil || *e.TxHash != r.RequestTx ||
-		e.Grant == nil || *e.Grant != r.Grant || e.Actor == nil || *e.Actor != g.RecipientSig {
-		return protocol.ErrRequestNotCommitted
-	}
-	if snap.Time-e.Time > int64(protocol.RequestWindow) {
-		return protocol.Errorf(protocol.ErrRequestExpired, "access request committed at height %d, more than %s of block time ago: commit a new one",
-			e.Height, protocol.RequestWindow)
-	}
-	return nil
 }
 
 // committedCapsule checks that b is the record's committed capsule and

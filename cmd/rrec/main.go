@@ -55,6 +55,7 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newAccountCmd(),
 		newNodeCmd(),
 		newFHIRCmd(),
+		newRecoveryCmd(),
 	)
 	return root
 }
