@@ -106,6 +106,16 @@ func eventText(kind, who string) string {
 		return "A copy is held by " + who
 	case protocol.AuditDestroyed:
 		return "Key part destroyed by " + who
+	case protocol.AuditRecoverySetup:
+		return "Recovery by guardians set up"
+	case protocol.AuditRecoveryStart:
+		return "Someone started recovering your identity on another device"
+	case protocol.AuditRecoveryApprove:
+		return "A guardian approved a recovery: " + who
+	case protocol.AuditRecoveryCancel:
+		return "Recovery cancelled"
+	case protocol.AuditRecoveryFinish:
+		return "Your identity was recovered on another device"
 	}
 	return kind
 }

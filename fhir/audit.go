@@ -56,6 +56,18 @@ var shapes = map[string]eventShape{
 	// ended grant: a statement, not a proof (docs/threat-model.md).
 	protocol.AuditDestroyed: {restType, restful("delete"), "D", "fragment",
 		lifecycle("15", "Permanent erasure / Physical destruction"), "A node reported destroying its key fragment of the grant"},
+	// Recovery by guardians acts on the recovery grant: the owner's sealed identity granted
+	// to a recovery key (recovery/SPEC.md). Every entry names that grant.
+	protocol.AuditRecoverySetup: {restType, restful("create"), "C", "consent",
+		lifecycle("1", "Origination / Creation"), "The owner set up recovery by guardians (its sealed identity granted to a recovery key)"},
+	protocol.AuditRecoveryStart: {restType, restful("create"), "C", "consent",
+		lifecycle("3", "Amendment"), "A device started recovering the owner's identity"},
+	protocol.AuditRecoveryApprove: {restType, restful("update"), "U", "consent",
+		lifecycle("3", "Amendment"), "A guardian approved the recovery"},
+	protocol.AuditRecoveryCancel: {restType, restful("update"), "U", "consent",
+		lifecycle("3", "Amendment"), "The owner cancelled the recovery"},
+	protocol.AuditRecoveryFinish: {restType, restful("read"), "R", "record",
+		lifecycle("6", "Access / Use"), "The recovering device finished: the nodes may re-encrypt the owner's sealed identity for it"},
 }
 
 // AuditEvents is the audit log of record rec on network nw (its entries in ledger order,
@@ -173,6 +185,12 @@ func auditEventOf(nw *protocol.Network, rec *protocol.Record, e *protocol.AuditE
 		case protocol.AuditRequest:
 			a.Type = &codeableConcept{Coding: []coding{{System: sysParticipation, Code: "IRCP", Display: "information recipient"}}}
 			actor = "the recipient " + e.Actor.String()
+		case protocol.AuditRecoveryApprove:
+			a.Type = &codeableConcept{Coding: []coding{{System: sysRoleClass, Code: "GUARD", Display: "guardian"}}}
+			actor = "the guardian " + e.Actor.String()
+		case protocol.AuditRecoveryStart, protocol.AuditRecoveryFinish:
+			a.Type = &codeableConcept{Coding: []coding{{System: sysParticipation, Code: "IRCP", Display: "information recipient"}}}
+			actor = "the recovering device " + e.Actor.String()
 		default:
 			a.Type = &codeableConcept{Coding: []coding{{System: sysRoleClass, Code: "PAT", Display: "patient"}}}
 			actor = "the owner " + e.Actor.String()

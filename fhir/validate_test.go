@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -317,4 +318,35 @@ func TestOfficialDisplays(t *testing.T) {
 		walk(v)
 	}
 	t.Logf("checked %d purposes and %d codings", len(PurposesOfUse()), n)
+}
+
+// TestRecoveryAuditEvents: the entries of a recovery by guardians (recovery/SPEC.md) become
+// AuditEvents that validate as R4, naming the guardian and the recovering device.
+func TestRecoveryAuditEvents(t *testing.T) {
+	f := newFixture(t)
+	u := validator(t)
+	owner, device, guardian := f.rec.Owner, keyOf(person(t, 40)), keyOf(person(t, 41))
+	g := f.grant.ID
+	var log []protocol.AuditEntry
+	for i, e := range []struct {
+		kind  string
+		actor protocol.PubKey
+	}{{protocol.AuditRecoverySetup, owner}, {protocol.AuditRecoveryStart, device}, {protocol.AuditRecoveryApprove, guardian},
+		{protocol.AuditRecoveryCancel, owner}, {protocol.AuditRecoveryFinish, device}} {
+		h := hash(byte(0x50 + i))
+		log = append(log, protocol.AuditEntry{Kind: e.kind, Record: f.rec.ID, Grant: &g, Actor: &e.actor,
+			Height: int64(20 + i), Time: ns("2026-11-29T09:00:00Z"), TxHash: &h})
+	}
+	events, err := AuditEvents(f.nw, f.rec, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range events {
+		validate(t, u, "AuditEvent of "+log[i].Kind, b)
+	}
+	for i, want := range []string{"", "the recovering device", "the guardian", "", "the recovering device"} {
+		if want != "" && !strings.Contains(string(events[i]), want) {
+			t.Errorf("the event of %s does not name %s", log[i].Kind, want)
+		}
+	}
 }
