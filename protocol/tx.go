@@ -32,7 +32,8 @@ var txTypeNames = map[TxType]string{TxPutRecord: "put_record", TxGrant: "grant",
 	TxRequestAccess: "request_access", TxEraseRecord: "erase_record", TxHoldsBlob: "holds_blob",
 	TxFragmentDestroyed: "fragment_destroyed", TxAdmit: "admit", TxEnrol: "enrol",
 	TxRecoverySetup: "recovery_setup", TxRecoveryStart: "recovery_start", TxRecoveryApprove: "recovery_approve",
-	TxRecoveryCancel: "recovery_cancel", TxRecoveryFinish: "recovery_finish"}
+	TxRecoveryCancel: "recovery_cancel", TxRecoveryFinish: "recovery_finish",
+	TxDelegate: "delegate", TxEndDelegation: "end_delegation"}
 
 func (t TxType) String() string {
 	if s, ok := txTypeNames[t]; ok {
@@ -73,7 +74,7 @@ type Tx struct {
 // Body is the type-specific part of a transaction: one of *PutRecord, *Grant, *Revoke,
 // *RequestAccess, *EraseRecord, *HoldsBlob, *FragmentDestroyed, *Admit, *Enrol, and the
 // recovery bodies *RecoverySetup, *RecoveryStart, *RecoveryApprove, *RecoveryCancel,
-// *RecoveryFinish.
+// *RecoveryFinish, and the caregivers' *Delegate, *EndDelegation.
 type Body interface {
 	Type() TxType
 	encode(*writer)
@@ -111,6 +112,10 @@ func newBody(t TxType) Body {
 		return new(RecoveryCancel)
 	case TxRecoveryFinish:
 		return new(RecoveryFinish)
+	case TxDelegate:
+		return new(Delegate)
+	case TxEndDelegation:
+		return new(EndDelegation)
 	}
 	return nil
 }

@@ -68,6 +68,10 @@ func vectorTxs() map[string]*protocol.Tx {
 		"recovery_approve": {ChainID: "rr-vectors", Signer: proxy, Sequence: 3, Expires: exp + 11, Body: &protocol.RecoveryApprove{Process: protocol.Hash32{0xdd, 3}, Share: []byte("sealed share")}},
 		"recovery_cancel":  {ChainID: "rr-vectors", Signer: signer, Sequence: 6, Expires: exp + 12, Body: &protocol.RecoveryCancel{Process: protocol.Hash32{0xdd, 3}}},
 		"recovery_finish":  {ChainID: "rr-vectors", Signer: rs, Sequence: 2, Expires: exp + 13, Body: &protocol.RecoveryFinish{Process: protocol.Hash32{0xdd, 3}}},
+		"delegate": {ChainID: "rr-vectors", Signer: signer, Sequence: 7, Expires: exp + 14,
+			Body: &protocol.Delegate{Caregiver: rs, CaregiverEnc: re, Rights: protocol.RightGrant | protocol.RightRevoke,
+				NotBefore: 1_700_000_000_000_000_000, NotAfter: 1_800_000_000_000_000_000}},
+		"end_delegation": {ChainID: "rr-vectors", Signer: rs, Sequence: 3, Expires: exp + 15, Body: &protocol.EndDelegation{Delegation: protocol.ID{0xee, 4}}},
 	}
 }
 
@@ -83,6 +87,8 @@ func vectors() map[string]string {
 	put, grant := txs["put_record"], txs["grant"]
 	out["record_id"] = protocol.RecordID(put.ChainID, put.Signer, put.Sequence).String()
 	out["grant_id"] = protocol.GrantID(grant.ChainID, grant.Signer, grant.Sequence).String()
+	d := txs["delegate"]
+	out["delegation_id"] = protocol.DelegationID(d.ChainID, d.Signer, d.Sequence).String()
 	return out
 }
 
@@ -148,7 +154,7 @@ func TestTxHeaderLayout(t *testing.T) {
 	}
 	types := map[string]protocol.TxType{"put_record": 1, "grant": 2, "revoke": 3, "request_access": 4, "erase_record": 5,
 		"holds_blob": 6, "fragment_destroyed": 7, "admit": 8, "enrol": 9, "recovery_setup": 12, "recovery_start": 13,
-		"recovery_approve": 14, "recovery_cancel": 15, "recovery_finish": 16}
+		"recovery_approve": 14, "recovery_cancel": 15, "recovery_finish": 16, "delegate": 10, "end_delegation": 11}
 	for name, tx := range vectorTxs() {
 		if tx.Body.Type() != types[name] || tx.Body.Type().String() != name {
 			t.Errorf("%s: type %d named %q", name, tx.Body.Type(), tx.Body.Type())
@@ -174,8 +180,8 @@ func TestTxHeaderLayout(t *testing.T) {
 	if g := tx.Body.(*protocol.FragmentDestroyed).Grant; !bytes.Equal(body, g[:]) {
 		t.Errorf("fragment_destroyed body %x, want the grant id %x", body, g)
 	}
-	if s := protocol.TxType(10).String(); s != "tx_type_10" {
-		t.Errorf("type 10 is named %q", s)
+	if s := protocol.TxType(17).String(); s != "tx_type_17" {
+		t.Errorf("type 17 is named %q", s)
 	}
 }
 
@@ -275,7 +281,7 @@ func TestDecodeRejects(t *testing.T) {
 		"version 1":        {append([]byte{1}, good[1:]...), protocol.ErrMalformed},
 		"version 2":        {append([]byte{2}, good[1:]...), protocol.ErrMalformed},
 		"version 4":        {append([]byte{4}, good[1:]...), protocol.ErrMalformed},
-		"next type":        {append([]byte{protocol.TxVersion, 10}, good[2:]...), protocol.ErrUnsupported},
+		"next type":        {append([]byte{protocol.TxVersion, 17}, good[2:]...), protocol.ErrUnsupported},
 		"unknown type":     {append([]byte{protocol.TxVersion, 200}, good[2:]...), protocol.ErrUnsupported},
 		"expires zero":     {expiring(0), protocol.ErrInvalid},
 		"expires negative": {expiring(-1), protocol.ErrInvalid},
@@ -478,6 +484,9 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"recovery_approve": doc.Next(&protocol.RecoveryApprove{Process: protocol.Hash32{7}, Share: []byte("sealed share")}),
 		"recovery_cancel":  owner.Next(&protocol.RecoveryCancel{Process: protocol.Hash32{7}}),
 		"recovery_finish":  doc.Next(&protocol.RecoveryFinish{Process: protocol.Hash32{7}}),
+		"delegate": owner.Next(&protocol.Delegate{Caregiver: doc.Key, CaregiverEnc: doc.Key,
+			Rights: protocol.RightGrant | protocol.RightRevoke | protocol.RightRead, NotBefore: 1_700_000_000_000_000_000, NotAfter: 1_800_000_000_000_000_000}),
+		"end_delegation": doc.Next(&protocol.EndDelegation{Delegation: protocol.DelegationID(testChain, owner.Key, 0)}),
 	}
 	for _, target := range []string{"FuzzDecodeTx", "FuzzParseTx"} {
 		dir := filepath.Join("testdata", "fuzz", target)

@@ -16,7 +16,16 @@ const (
 const stateVersion = 1
 
 // grantStateVersion is GrantState's: its layout gained the owner's receiving key (SPEC.md §14.2).
-const grantStateVersion = 2
+// A grant a caregiver made is written in version 3, which adds the caregiver (SPEC.md §16.2);
+// every other grant keeps version 2, so states from before caregivers encode as they did.
+const (
+	grantStateVersion   = 2
+	grantStateVersionBy = 3
+)
+
+// auditVersionFor is an AuditEntry's version when a caregiver acted for the record's owner:
+// version 1 followed by the owner (SPEC.md §16.2).
+const auditVersionFor = 2
 
 // Node is one entry of the node registry, fixed at genesis: a validator of the chain, a
 // re-encryption proxy and a blob store, reachable at API.
@@ -66,10 +75,22 @@ type GrantState struct {
 	RevokedHeight int64       `json:"revoked_height,omitempty"`
 	Expired       bool        `json:"expired"`
 	ExpiredHeight int64       `json:"expired_height,omitempty"`
+	// By is the caregiver that made the grant for Owner under a delegation (SPEC.md §16), nil
+	// when the owner made it. It signed the grant's key fragments.
+	By *PubKey `json:"by,omitempty"`
 
 	// Filled in by queries, never encoded: registry indices of the grant's nodes that
 	// reported holding no fragment any more (FragmentDestroyed), ascending.
 	Destroyed []int `json:"destroyed,omitempty"`
+}
+
+// FragmentSigner is the key the grant's key fragments are signed with: the caregiver's that
+// made the grant, else the owner's.
+func (g *GrantState) FragmentSigner() PubKey {
+	if g.By != nil {
+		return *g.By
+	}
+	return g.Owner
 }
 
 // LiveAt reports whether the grant may be used at block time t (unix ns): not revoked, not
@@ -122,6 +143,8 @@ type AuditEntry struct {
 	Height  int64   `json:"height"`
 	Time    int64   `json:"time"`
 	TxHash  *Hash32 `json:"tx_hash,omitempty"`
+	// For is the record's owner when Actor is a caregiver acting for it (SPEC.md §16).
+	For *PubKey `json:"for,omitempty"`
 }
 
 // RequestRef is a committed RequestAccess as the /request query finds it: the record, the
@@ -207,8 +230,12 @@ func (g *GrantState) MarshalBinary() ([]byte, error) {
 	if len(g.Nodes) > MaxGrantNodes || g.Threshold < 0 || g.Threshold > MaxGrantNodes || len(g.Purpose) > MaxPurpose {
 		return nil, Errorf(ErrInvalid, "grant state out of bounds")
 	}
-	w := newWriter(256 + 65*len(g.Nodes))
-	w.u8(grantStateVersion)
+	w := newWriter(300 + 65*len(g.Nodes))
+	if g.By != nil {
+		w.u8(grantStateVersionBy)
+	} else {
+		w.u8(grantStateVersion)
+	}
 	w.raw(g.ID[:])
 	w.raw(g.Record[:])
 	w.raw(g.Owner[:])
@@ -231,13 +258,19 @@ func (g *GrantState) MarshalBinary() ([]byte, error) {
 	w.i64(g.RevokedHeight)
 	w.bool(g.Expired)
 	w.i64(g.ExpiredHeight)
+	if g.By != nil {
+		w.raw(g.By[:])
+	}
 	return w.finish(), nil
 }
 
 func (g *GrantState) UnmarshalBinary(b []byte) error {
 	r := newReader(b)
-	r.versionOf("grant", grantStateVersion)
 	*g = GrantState{}
+	v := r.u8("grant version")
+	if r.err == nil && v != grantStateVersion && v != grantStateVersionBy {
+		r.fail("grant version %d, want %d or %d", v, grantStateVersion, grantStateVersionBy)
+	}
 	r.fixed(g.ID[:], "id")
 	r.fixed(g.Record[:], "record")
 	r.fixed(g.Owner[:], "owner")
@@ -268,6 +301,10 @@ func (g *GrantState) UnmarshalBinary(b []byte) error {
 	g.RevokedHeight = r.i64("revoked height")
 	g.Expired = r.bool("expired")
 	g.ExpiredHeight = r.i64("expired height")
+	if v == grantStateVersionBy {
+		g.By = new(PubKey)
+		r.fixed(g.By[:], "by")
+	}
 	return r.finish()
 }
 
@@ -276,8 +313,12 @@ func (e *AuditEntry) MarshalBinary() ([]byte, error) {
 	if kind <= 0 || len(e.Purpose) > MaxPurpose {
 		return nil, Errorf(ErrInvalid, "audit entry of kind %q", e.Kind)
 	}
-	w := newWriter(200)
-	w.u8(stateVersion)
+	w := newWriter(240)
+	if e.For != nil {
+		w.u8(auditVersionFor)
+	} else {
+		w.u8(stateVersion)
+	}
 	w.u8(uint8(kind))
 	w.raw(e.Record[:])
 	optional(w, e.Grant)
@@ -286,13 +327,19 @@ func (e *AuditEntry) MarshalBinary() ([]byte, error) {
 	w.i64(e.Height)
 	w.i64(e.Time)
 	optional(w, e.TxHash)
+	if e.For != nil {
+		w.raw(e.For[:])
+	}
 	return w.finish(), nil
 }
 
 func (e *AuditEntry) UnmarshalBinary(b []byte) error {
 	r := newReader(b)
-	r.version("audit entry")
 	*e = AuditEntry{}
+	v := r.u8("audit entry version")
+	if r.err == nil && v != stateVersion && v != auditVersionFor {
+		r.fail("audit entry version %d, want %d or %d", v, stateVersion, auditVersionFor)
+	}
 	kind := int(r.u8("kind"))
 	if r.err == nil && (kind == 0 || kind >= len(auditKinds)) {
 		r.fail("audit kind %d", kind)
@@ -307,6 +354,10 @@ func (e *AuditEntry) UnmarshalBinary(b []byte) error {
 	e.Height = r.i64("height")
 	e.Time = r.i64("time")
 	e.TxHash = readOptional[Hash32](r, "tx hash")
+	if v == auditVersionFor {
+		e.For = new(PubKey)
+		r.fixed(e.For[:], "for")
+	}
 	return r.finish()
 }
 

@@ -59,7 +59,7 @@ func sampleGrantState(nodes int) *protocol.GrantState {
 }
 
 // sampleAudit is an audit entry with the optional fields chosen by the bits of present
-// (1 grant, 2 actor, 4 tx hash).
+// (1 grant, 2 actor, 4 tx hash, 8 for: a caregiver acted for the owner).
 func sampleAudit(kind string, present int) *protocol.AuditEntry {
 	e := &protocol.AuditEntry{Kind: kind, Purpose: "consult", Height: -1, Time: 1 << 62}
 	fill(e.Record[:], 12)
@@ -74,6 +74,10 @@ func sampleAudit(kind string, present int) *protocol.AuditEntry {
 	if present&4 != 0 {
 		e.TxHash = new(protocol.Hash32)
 		fill(e.TxHash[:], 15)
+	}
+	if present&8 != 0 {
+		e.For = new(protocol.PubKey)
+		fill(e.For[:], 19)
 	}
 	return e
 }
@@ -101,6 +105,7 @@ var stateKinds = []struct {
 	{"audit", func() stateValue { return new(protocol.AuditEntry) }},
 	{"tombstone", func() stateValue { return new(protocol.Tombstone) }},
 	{"node", func() stateValue { return new(protocol.Node) }},
+	{"delegation", func() stateValue { return new(protocol.DelegationState) }},
 }
 
 // samples are values of every type, every optional field present and absent, fields at
@@ -132,6 +137,15 @@ func samples() []struct {
 			return g
 		}()},
 		{"grant zero", 1, &protocol.GrantState{}},
+		{"grant by a caregiver", 1, func() stateValue {
+			g := sampleGrantState(3)
+			g.By = new(protocol.PubKey)
+			fill(g.By[:], 30)
+			return g
+		}()},
+		{"delegation live", 5, sampleDelegation(false)},
+		{"delegation ended", 5, sampleDelegation(true)},
+		{"delegation zero", 5, &protocol.DelegationState{}},
 		{"tombstone", 3, sampleTombstone()},
 		{"tombstone zero", 3, &protocol.Tombstone{}},
 		{"node", 4, sampleNode()},
@@ -142,7 +156,7 @@ func samples() []struct {
 	for _, kind := range []string{protocol.AuditPut, protocol.AuditGrant, protocol.AuditRequest, protocol.AuditRevoke,
 		protocol.AuditExpire, protocol.AuditErase, protocol.AuditHolds, protocol.AuditDestroyed, protocol.AuditRecoverySetup,
 		protocol.AuditRecoveryStart, protocol.AuditRecoveryApprove, protocol.AuditRecoveryCancel, protocol.AuditRecoveryFinish} {
-		for present := 0; present < 8; present++ {
+		for present := 0; present < 16; present++ {
 			out = append(out, sample{fmt.Sprintf("audit %s %03b", kind, present), 2, sampleAudit(kind, present)})
 		}
 	}
@@ -172,7 +186,16 @@ func TestStateValuesRoundTrip(t *testing.T) {
 		if again := mustMarshal(t, back); !bytes.Equal(again, b) {
 			t.Errorf("%s: re-encoding differs", s.name)
 		}
-		if want := map[bool]byte{true: 2, false: 1}[s.kind == 1]; b[0] != want {
+		want := byte(1)
+		switch {
+		case s.kind == 1 && strings.Contains(s.name, "caregiver"):
+			want = 3
+		case s.kind == 1:
+			want = 2
+		case s.kind == 2 && strings.HasSuffix(s.name, " 1"+s.name[len(s.name)-3:]):
+			want = 2 // the entry of a caregiver acting for the owner
+		}
+		if b[0] != want {
 			t.Errorf("%s: encoding does not start with version %d", s.name, want)
 		}
 	}
