@@ -122,6 +122,10 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 		err = applyRecoveryCancel(scratch, bc, tx, b, res)
 	case *protocol.RecoveryFinish:
 		err = applyRecoveryFinish(scratch, bc, tx, b, res)
+	case *protocol.Delegate:
+		err = applyDelegate(scratch, bc, tx, b, res)
+	case *protocol.EndDelegation:
+		err = applyEndDelegation(scratch, bc, tx, b, res)
 	default:
 		err = protocol.ErrUnsupported
 	}
@@ -194,8 +198,18 @@ func applyGrant(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Grant,
 	} else if owner == nil {
 		return protocol.Errorf(protocol.ErrNotFound, "record %s", b.Record)
 	}
-	if !bytes.Equal(owner, tx.Signer[:]) {
-		return protocol.Errorf(protocol.ErrUnauthorized, "only the record's owner may grant")
+	ownerKey := protocol.PubKey(owner)
+	forOwner, err := actingFor(o, bc, ownerKey, tx.Signer, protocol.RightGrant, "grant")
+	if err != nil {
+		return err
+	}
+	if forOwner != nil {
+		// The sealed identity's key opens the owner's seed: no caregiver grants it.
+		if setup, err := loadSetup(o, ownerKey); err != nil {
+			return err
+		} else if setup != nil && setup.Record == b.Record {
+			return protocol.Errorf(protocol.ErrUnauthorized, "a caregiver may not grant the record of the owner's sealed identity")
+		}
 	}
 	if err := checkNotErased(o, b.Record); err != nil {
 		return err
@@ -212,14 +226,19 @@ func applyGrant(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Grant,
 	if err := protocol.Tolerates(len(bc.Nodes), len(b.Nodes), t); err != nil {
 		return err
 	}
-	if err := use(o, tx.Signer, func(u *protocol.Allowance) { u.Grants++ }); err != nil {
+	if err := use(o, ownerKey, func(u *protocol.Allowance) { u.Grants++ }); err != nil {
 		return err
 	}
+	// The id is the signer's: a caregiver's sequence makes it unique as the owner's does.
 	id := protocol.GrantID(bc.ChainID, tx.Signer, tx.Sequence)
-	g := protocol.GrantState{ID: id, Record: b.Record, Owner: tx.Signer, OwnerEnc: b.OwnerEnc, RecipientSig: b.RecipientSig,
+	g := protocol.GrantState{ID: id, Record: b.Record, Owner: ownerKey, OwnerEnc: b.OwnerEnc, RecipientSig: b.RecipientSig,
 		RecipientEnc: b.RecipientEnc, Threshold: t, Nodes: append([]protocol.GrantNode(nil), b.Nodes...),
 		NotBefore: b.NotBefore, NotAfter: b.NotAfter, Purpose: b.Purpose,
 		Height: bc.Height, Time: bc.Time, TxHash: res.hash}
+	if forOwner != nil {
+		by := tx.Signer
+		g.By = &by
+	}
 	setValue(o, key(pGrant, id[:]), &g)
 	if b.NotAfter != 0 {
 		o.set(expiryKey(b.NotAfter, id), nil)
@@ -232,7 +251,7 @@ func applyGrant(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Grant,
 	}
 	res.record, res.grant = b.Record, id
 	e := logged(protocol.AuditGrant, b.Record, tx.Signer, bc, res)
-	e.Grant, e.Purpose = &id, b.Purpose
+	e.Grant, e.Purpose, e.For = &id, b.Purpose, forOwner
 	return audit(o, e)
 }
 
@@ -251,8 +270,17 @@ func applyRevoke(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Revok
 	if err != nil {
 		return err
 	}
-	if g.Owner != tx.Signer {
-		return protocol.Errorf(protocol.ErrUnauthorized, "only the grant's owner may revoke")
+	forOwner, err := actingFor(o, bc, g.Owner, tx.Signer, protocol.RightRevoke, "revoke")
+	if err != nil {
+		return err
+	}
+	if forOwner != nil {
+		// A recovery grant is the owner's way back to its identity: only the owner ends it.
+		if rg, err := isRecoveryGrant(o, g.ID); err != nil {
+			return err
+		} else if rg {
+			return protocol.Errorf(protocol.ErrUnauthorized, "a caregiver may not revoke the owner's recovery grant")
+		}
 	}
 	if g.Revoked {
 		return protocol.Errorf(protocol.ErrGrantRevoked, "already revoked")
@@ -264,7 +292,7 @@ func applyRevoke(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Revok
 	}
 	res.record, res.grant = g.Record, g.ID
 	e := logged(protocol.AuditRevoke, g.Record, tx.Signer, bc, res)
-	e.Grant = &g.ID
+	e.Grant, e.For = &g.ID, forOwner
 	return audit(o, e)
 }
 

@@ -285,6 +285,9 @@ func (s *Snapshot) Account(pk protocol.PubKey) (*protocol.Account, error) {
 //	/recovery/setup/<owner hex>
 //	/recovery/processes/<owner hex>?start=N&limit=M
 //	/recovery/process/<RecoveryStart tx hash hex>
+//	/delegation/<id hex>
+//	/delegations/owner/<owner hex>?start=N&limit=M
+//	/delegations/caregiver/<caregiver hex>?start=N&limit=M
 //
 // The answer is a value of the protocol package, for JSON.
 func (s *Snapshot) Query(path string) (any, error) {
@@ -344,6 +347,12 @@ func (s *Snapshot) Query(path string) (any, error) {
 		return with(pk(2))(func(k protocol.PubKey) (any, error) { return s.RecoveryProcesses(k, start, limit) })
 	case len(parts) == 3 && parts[0] == "recovery" && parts[1] == "process":
 		return with(protocol.ParseHex[protocol.Hash32](parts[2]))(func(h protocol.Hash32) (any, error) { return s.RecoveryProcess(h) })
+	case len(parts) == 2 && parts[0] == "delegation":
+		return with(id(1))(func(v protocol.ID) (any, error) { return s.Delegation(v) })
+	case len(parts) == 3 && parts[0] == "delegations" && parts[1] == "owner":
+		return with(pk(2))(func(k protocol.PubKey) (any, error) { return s.DelegationsOf(k, start, limit) })
+	case len(parts) == 3 && parts[0] == "delegations" && parts[1] == "caregiver":
+		return with(pk(2))(func(k protocol.PubKey) (any, error) { return s.DelegationsTo(k, start, limit) })
 	case len(parts) == 2 && parts[0] == "placement":
 		return with(id(1))(func(v protocol.ID) (any, error) { return s.PlacedNodes(v) })
 	}

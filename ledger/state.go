@@ -37,6 +37,9 @@ const (
 	pRecoverySetup   = 'Y' // owner key -> protocol.RecoverySetupState
 	pRecoveryGrant   = 'y' // grant id -> owner key: the grant is a recovery grant
 	pRecoveryProcess = 'U' // process id (its RecoveryStart's tx hash) -> protocol.RecoveryProcess
+	// Caregivers (delegation.go).
+	pDelegation = 'd' // delegation id -> protocol.DelegationState
+	pDelegate   = 'e' // owner key ‖ caregiver key -> the id of the owner's latest delegation to it
 )
 
 // Lists (ordered, append-only, paged by position).
@@ -46,6 +49,8 @@ const (
 	listRecipientGrant = 'R' // recipient signing key -> grant ids
 	listAudit          = 'L' // record id -> protocol.AuditEntry
 	listOwnerProcesses = 'V' // owner key -> recovery process ids, in the order started
+	listOwnerDelegates = 'd' // owner key -> delegation ids, in the order made
+	listCaregiverOf    = 'e' // caregiver signing key -> delegation ids, in the order made
 )
 
 var keyReplication = []byte{pReplication, 'r'}

@@ -494,7 +494,7 @@ func generateTranscript(t *testing.T) *transcript {
 	tx("put-B", alice.Next(protocoltest.PutRecord("bafkrei-record-b", 2000)))
 	tx("garbage", []byte("not a transaction"))
 	unsupported := bob.Sign(&protocol.Revoke{Grant: missingGrant})
-	unsupported[1] = 10
+	unsupported[1] = 17
 	tx("unsupported-type", unsupported)
 	tx("truncated", putA[:len(putA)-1])
 	tx("put-no-cid", bob.Sign(&protocol.PutRecord{Capsule: protocol.CapsuleBytes{}, DelegatingKey: bob.Key}))
@@ -664,5 +664,7 @@ func generateTranscript(t *testing.T) *transcript {
 		"/status",
 	}
 	s.queries = append(s.queries, rq...)
+	s.queries = append(s.queries, caregiverScenes(scenes{chain: chain, clock: clock, block: block, tx: tx, name: name, nodes: nodes},
+		alice, bob, carol, erin, recA, recC)...)
 	return s
 }
