@@ -196,7 +196,8 @@ func accessKeys(a *Access) (*verifyKeys, error) {
 	if a.Grant.Threshold < 1 || a.Grant.Threshold > len(a.Grant.Nodes) {
 		return nil, errors.New("client: grant threshold out of range")
 	}
-	o, err1 := umbral.PublicKeyFromBytes(a.Grant.Owner[:])
+	signer := a.Grant.FragmentSigner() // a caregiver's, when one made the grant
+	o, err1 := umbral.PublicKeyFromBytes(signer[:])
 	d, err2 := umbral.PublicKeyFromBytes(a.Record.DelegatingKey[:])
 	r, err3 := umbral.PublicKeyFromBytes(a.Grant.RecipientEnc[:])
 	if err := errors.Join(err1, err2, err3); err != nil {

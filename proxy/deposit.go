@@ -134,7 +134,9 @@ func verifyKFrag(b []byte, g *protocol.GrantState, rec *protocol.Record) (*umbra
 	if err := kf.UnmarshalBinary(b); err != nil {
 		return nil, protocol.Errorf(protocol.ErrInvalidKFrag, "key fragment does not decode")
 	}
-	owner, err1 := umbral.PublicKeyFromBytes(g.Owner[:])
+	// A caregiver that made the grant for the owner signed its fragments (protocol/SPEC.md §16).
+	signer := g.FragmentSigner()
+	owner, err1 := umbral.PublicKeyFromBytes(signer[:])
 	deleg, err2 := umbral.PublicKeyFromBytes(rec.DelegatingKey[:])
 	recv, err3 := umbral.PublicKeyFromBytes(g.RecipientEnc[:])
 	if err := errors.Join(err1, err2, err3); err != nil {
@@ -142,7 +144,7 @@ func verifyKFrag(b []byte, g *protocol.GrantState, rec *protocol.Record) (*umbra
 	}
 	vkf, err := kf.Verify(owner, deleg, recv)
 	if err != nil {
-		return nil, protocol.Errorf(protocol.ErrInvalidKFrag, "key fragment does not verify for the grant's owner, record and recipient")
+		return nil, protocol.Errorf(protocol.ErrInvalidKFrag, "key fragment does not verify for the grant's signer, record and recipient")
 	}
 	return vkf, nil
 }
