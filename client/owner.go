@@ -188,6 +188,14 @@ func (s *Session) Grant(ctx context.Context, record protocol.ID, recipient ident
 	if protocol.PubKeyOf(dk.PublicKey()) != rec.DelegatingKey {
 		return nil, errors.New("client: the record is not sealed under this identity's key for it")
 	}
+	return s.grantWith(ctx, record, dk, s.id.Public().Receiving, recipient, o)
+}
+
+// grantWith makes the fragments of a grant of record with its delegating key dk, signs
+// them and the Grant with this identity's key (the owner's, or a caregiver's for the owner
+// whose receiving key is ownerEnc), commits it and deposits the fragments.
+func (s *Session) grantWith(ctx context.Context, record protocol.ID, dk *umbral.SecretKey, ownerEnc *umbral.PublicKey,
+	recipient identity.Public, o GrantOptions) (*GrantResult, error) {
 	nodes := s.nw.Nodes
 	keys := make([]protocol.PubKey, len(nodes))
 	for i, n := range nodes {
@@ -197,7 +205,7 @@ func (s *Session) Grant(ctx context.Context, record protocol.ID, recipient ident
 	if err != nil {
 		return nil, err
 	}
-	body := &protocol.Grant{Record: record, OwnerEnc: protocol.PubKeyOf(s.id.Public().Receiving), RecipientSig: protocol.PubKeyOf(recipient.Signing),
+	body := &protocol.Grant{Record: record, OwnerEnc: protocol.PubKeyOf(ownerEnc), RecipientSig: protocol.PubKeyOf(recipient.Signing),
 		RecipientEnc: protocol.PubKeyOf(recipient.Receiving), Threshold: uint8(frags.Threshold),
 		Nodes: frags.Nodes, Purpose: o.Purpose}
 	if !o.NotBefore.IsZero() {
@@ -240,7 +248,8 @@ type RevokeResult struct {
 	Destroyed int   // the nodes that reported destroying their fragment (FragmentDestroyed)
 }
 
-// Revoke ends a grant of one of the identity's records. Once it commits, every node deletes
+// Revoke ends a grant of one of the identity's records, or, for a caregiver with the revoke
+// right, of its owner's (SPEC.md §7). Once it commits, every node deletes
 // its fragment and refuses to re-encrypt, and reports the deletion on the ledger; WaitDestroyed
 // waits for those reports.
 func (s *Session) Revoke(ctx context.Context, grant protocol.ID) (*RevokeResult, error) {
