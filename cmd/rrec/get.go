@@ -121,7 +121,11 @@ func listShared(ctx context.Context, s *client.Session, w, stderr io.Writer, jso
 		if e.Record != nil {
 			hold = holders(e.Record)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Grant.ID, e.Grant.Record, person(book, e.Grant.Owner, ownerIdentity(e.Grant)), purpose,
+		owner := person(book, e.Grant.Owner, ownerIdentity(e.Grant))
+		if e.Grant.By != nil { // made by the owner's caregiver
+			owner += ", by " + person(book, *e.Grant.By, e.Grant.By.String())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Grant.ID, e.Grant.Record, owner, purpose,
 			e.Status+fragments(e.Grant, e.Status != "live" && e.Status != "not yet valid"), hold)
 	}
 	return tw.Flush()

@@ -145,7 +145,11 @@ provider's system to read.`,
 					if err := g.LiveAt(st.Time); err != nil {
 						status = sharedStatus(client.Classify(err))
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.ID, person(book, g.RecipientSig, recipientIdentity(g)), purpose, until,
+					to := person(book, g.RecipientSig, recipientIdentity(g))
+					if g.By != nil { // made by a caregiver for the owner
+						to += ", by " + person(book, *g.By, g.By.String())
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.ID, to, purpose, until,
 						status+fragments(g, status != "live" && status != "not yet valid"))
 				}
 				return tw.Flush()
@@ -213,9 +217,11 @@ in the shapes of IHE's Basic Audit Log Patterns.`,
 				}
 			}
 			for _, e := range log {
-				if e.Actor != nil && names[*e.Actor] == "" {
-					if n, ok := book.NameOf(*e.Actor); ok {
-						names[*e.Actor] = n
+				for _, k := range []*protocol.PubKey{e.Actor, e.For} {
+					if k != nil && names[*k] == "" {
+						if n, ok := book.NameOf(*k); ok {
+							names[*k] = n
+						}
 					}
 				}
 			}
@@ -250,10 +256,17 @@ func printAudit(w io.Writer, log []protocol.AuditEntry, name func(protocol.PubKe
 		if e.Grant != nil {
 			grant = short(e.Grant.String())
 		}
-		if e.Actor != nil {
-			if actor = name(*e.Actor); actor == "" {
-				actor = short(e.Actor.String())
+		who := func(k protocol.PubKey) string {
+			if n := name(k); n != "" {
+				return n
 			}
+			return short(k.String())
+		}
+		if e.Actor != nil {
+			actor = who(*e.Actor)
+		}
+		if e.For != nil { // a caregiver acted for the owner
+			actor += " for " + who(*e.For)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Height, when(e.Time), e.Kind, grant, actor, purposeName(e.Purpose))
 	}

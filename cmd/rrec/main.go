@@ -56,6 +56,8 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newNodeCmd(),
 		newFHIRCmd(),
 		newRecoveryCmd(),
+		newDelegateCmd(),
+		newDelegationsCmd(),
 	)
 	return root
 }

@@ -94,9 +94,10 @@ func newGrantCmd() *cobra.Command {
 		duration time.Duration
 		purpose  purposeFlags
 		consent  string
+		forOwner string
 	)
 	cmd := &cobra.Command{
-		Use:   "grant RECORD (--to PUBLIC_IDENTITY [--for DURATION] [--purpose CODE | --purpose-text TEXT] | --from-consent FILE)",
+		Use:   "grant RECORD (--to PUBLIC_IDENTITY [--for DURATION] [--purpose CODE | --purpose-text TEXT] [--for-owner OWNER] | --from-consent FILE)",
 		Short: "Let someone read one of your records; print the grant id",
 		Long: `grant lets the holder of PUBLIC_IDENTITY read RECORD. It splits a re-encryption key into
 one fragment per node, commits the grant (with commitments to the fragments, never the
@@ -116,7 +117,8 @@ The purpose is recorded with the grant, for the audit log: a PurposeOfUse code w
 		Example: `  rrec grant $REC --to rrec1q... --for 720h --purpose TREAT
   rrec grant $REC --to "Dr Ada Smith" --for 720h --purpose "emergency treatment"
   rrec grant $REC --to "Dr Ada Smith" --for 72h --purpose-text "a second opinion"
-  rrec grant $REC --from-consent consent.json`,
+  rrec grant $REC --from-consent consent.json
+  rrec grant $REC --for-owner "Sam Patient" --to "Dr Ada Smith" --for 72h --purpose TREAT`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec, err := parseID("record", args[0])
@@ -133,6 +135,8 @@ The purpose is recorded with the grant, for the audit log: a PurposeOfUse code w
 			switch {
 			case consent != "" && (to != "" || duration != 0 || purpose != purposeFlags{}):
 				return errors.New("--from-consent takes the recipient, the period and the purpose from the Consent: drop --to, --for and --purpose")
+			case consent != "" && forOwner != "":
+				return errors.New("--from-consent grants your own records: drop --for-owner")
 			case consent != "":
 				if fromConsent, err = readConsent(consent); err != nil {
 					return err
@@ -168,7 +172,19 @@ The purpose is recorded with the grant, for the audit log: a PurposeOfUse code w
 			if fromConsent != nil && fromConsent.Patient != nil && *fromConsent.Patient != protocol.PubKeyOf(s.Identity().Signing) {
 				return errors.New("the Consent names another patient than this identity")
 			}
-			res, err := s.Grant(ctx, rec, pub, opts)
+			var res *client.GrantResult
+			if forOwner != "" {
+				owner, perr := resolvePerson(forOwner, "--for-owner")
+				if perr != nil {
+					return perr
+				}
+				res, err = s.GrantFor(ctx, owner, rec, pub, opts)
+				if err != nil && !errors.As(err, new(*client.DepositError)) {
+					return explainDelegation(err, "record")
+				}
+			} else {
+				res, err = s.Grant(ctx, rec, pub, opts)
+			}
 			var de *client.DepositError
 			if errors.As(err, &de) {
 				return fmt.Errorf("grant %s is committed but only %d of %d nodes took their fragment (%d needed): run the grant again later", res.Grant, de.Accepted, len(de.Results), de.Threshold)
@@ -187,6 +203,7 @@ The purpose is recorded with the grant, for the audit log: a PurposeOfUse code w
 	cmd.Flags().StringVar(&to, "to", "", "recipient's `PUBLIC_IDENTITY` (rrec1...), or a name from 'rrec contacts'")
 	cmd.Flags().DurationVar(&duration, "for", 0, "end the grant after `DURATION` (e.g. 90m, 720h; default: until revoked)")
 	purpose.add(cmd, "why the recipient may read it, recorded in the audit log")
+	cmd.Flags().StringVar(&forOwner, "for-owner", "", "grant as the caregiver of `OWNER` (rrec1..., or a contact name), one of their records")
 	cmd.Flags().StringVar(&consent, "from-consent", "", "grant what the FHIR R4 Consent in `FILE` permits (one recipient, period, purpose)")
 	return cmd
 }
@@ -203,7 +220,10 @@ func newRevokeCmd() *cobra.Command {
 commit. From the block that holds it every node refuses to re-encrypt for the grant and
 deletes its key fragment; then each grant node reports on the ledger, in a transaction signed
 with its own key, that it holds no fragment any more. revoke says how many have; --wait waits
-for all of them (up to DURATION). What the recipient already read cannot be taken back.`,
+for all of them (up to DURATION). What the recipient already read cannot be taken back.
+
+A caregiver with the revoke right ('rrec delegate') revokes the owner's grants the same way,
+while the delegation is live; the audit log shows it as the caregiver's for the owner.`,
 		Example: `  rrec revoke $GRANT
   rrec revoke $GRANT --wait 30s`,
 		Args: cobra.ExactArgs(1),
@@ -211,7 +231,7 @@ for all of them (up to DURATION). What the recipient already read cannot be take
 			return cf.withID(cmd, "grant", args[0], func(ctx context.Context, s *client.Session, g protocol.ID) error {
 				res, err := s.Revoke(ctx, g)
 				if err != nil {
-					return explain(err, "grant")
+					return explainDelegation(err, "grant")
 				}
 				if wait > 0 && res.Destroyed < res.Nodes {
 					wctx, cancel := context.WithTimeout(ctx, wait)

@@ -112,7 +112,7 @@ func explain(err error, what string) error {
 	case errors.Is(err, client.ErrNotFound):
 		return fmt.Errorf("no such %s on this network (%w)", what, err)
 	case errors.Is(err, client.ErrUnauthorized):
-		return fmt.Errorf("not allowed: only the record's owner can do this (%w)", err)
+		return fmt.Errorf("not allowed: only the record's owner, or a caregiver it delegated that right to, can do this (%w)", err)
 	case errors.Is(err, client.ErrUnavailable):
 		return fmt.Errorf("not enough nodes answered: is the network running? (%w)", err)
 	case errors.Is(err, client.ErrNoQuorum):
