@@ -55,6 +55,9 @@ func (a *App) history(w http.ResponseWriter, r *http.Request) {
 		ev := event{Kind: e.Kind, Purpose: e.Purpose, Grant: e.Grant, Time: nanoTime(e.Time), Height: e.Height}
 		if e.Actor != nil {
 			ev.Who = a.who(*e.Actor, people)
+			if e.For != nil { // a caregiver acting for the owner
+				ev.Who += " for " + a.who(*e.For, people)
+			}
 		}
 		if e.Grant != nil {
 			ev.With = with[*e.Grant]

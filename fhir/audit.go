@@ -195,11 +195,21 @@ func auditEventOf(nw *protocol.Network, rec *protocol.Record, e *protocol.AuditE
 			a.Type = &codeableConcept{Coding: []coding{{System: sysRoleClass, Code: "PAT", Display: "patient"}}}
 			actor = "the owner " + e.Actor.String()
 		}
+		if e.For != nil { // a caregiver granted or revoked for the owner (protocol/SPEC.md §16)
+			a.Type = &codeableConcept{Text: "caregiver acting for the patient"}
+			actor = "the caregiver " + e.Actor.String() + " for the owner " + e.For.String()
+		}
 		if a.Who == nil {
 			a.Who = &reference{Identifier: &identifier{System: SigningKeySystem, Value: e.Actor.String()}}
 			a.PurposeOfUse = purposes
 		}
 		ev.Agent = append(ev.Agent, a)
+		if e.For != nil {
+			ev.Agent = append(ev.Agent, auditAgent{
+				Type: &codeableConcept{Coding: []coding{{System: sysRoleClass, Code: "PAT", Display: "patient"}}},
+				Who:  &reference{Identifier: &identifier{System: SigningKeySystem, Value: e.For.String()}},
+			})
+		}
 	}
 	for _, n := range reencrypted {
 		// A data processor: the node transformed the record's capsule for the recipient

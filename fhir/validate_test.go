@@ -320,6 +320,31 @@ func TestOfficialDisplays(t *testing.T) {
 	t.Logf("checked %d purposes and %d codings", len(PurposesOfUse()), n)
 }
 
+// TestCaregiverAuditEvents: a caregiver's grant and revoke for the owner become AuditEvents
+// that validate as R4 and name both: the caregiver as the requestor, the owner as the patient.
+func TestCaregiverAuditEvents(t *testing.T) {
+	f := newFixture(t)
+	owner, carer := f.rec.Owner, keyOf(person(t, 42))
+	g := f.grant.ID
+	var log []protocol.AuditEntry
+	for i, kind := range []string{protocol.AuditGrant, protocol.AuditRevoke} {
+		h := hash(byte(0x60 + i))
+		log = append(log, protocol.AuditEntry{Kind: kind, Record: f.rec.ID, Grant: &g, Actor: &carer, For: &owner,
+			Height: int64(30 + i), Time: ns("2026-11-29T10:00:00Z"), TxHash: &h})
+	}
+	events, err := AuditEvents(f.nw, f.rec, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := validator(t)
+	for i, b := range events {
+		validate(t, u, "AuditEvent of a caregiver's "+log[i].Kind, b)
+		if s := string(b); !strings.Contains(s, "caregiver acting for the patient") || !strings.Contains(s, owner.String()) || !strings.Contains(s, carer.String()) {
+			t.Errorf("the caregiver's %s event does not name both: %s", log[i].Kind, s)
+		}
+	}
+}
+
 // TestRecoveryAuditEvents: the entries of a recovery by guardians (recovery/SPEC.md) become
 // AuditEvents that validate as R4, naming the guardian and the recovering device.
 func TestRecoveryAuditEvents(t *testing.T) {

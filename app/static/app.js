@@ -499,7 +499,9 @@ async function historyPage(rec) {
             e.kind === "grant" ? h("p", {}, "With ", person(null, e.with), " — for " + purposeText(e.purpose) + (e.from ? ", starting " + when(e.from) : "")) : null,
             e.kind === "revoke" ? h("p", {}, "From ", person(null, e.with), " — the network refuses to open it for them from now on.") : null,
             e.kind === "expire" ? h("p", {}, "From ", person(null, e.with), " — the time allowed was over; the network no longer opens it for them.") : null,
-            e.kind === "erase" ? h("p", {}, "Every node deleted its copy and its key parts.") : null));
+            e.kind === "erase" ? h("p", {}, "Every node deleted its copy and its key parts.") : null,
+            // A caregiver's grant or revoke, made for the owner.
+            (e.kind === "grant" || e.kind === "revoke") && e.who && e.who !== "you" ? h("p", { class: "hint" }, "Done by ", e.who) : null));
       }));
   }
   showNodes.addEventListener("change", fill);
