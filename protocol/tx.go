@@ -33,7 +33,8 @@ var txTypeNames = map[TxType]string{TxPutRecord: "put_record", TxGrant: "grant",
 	TxFragmentDestroyed: "fragment_destroyed", TxAdmit: "admit", TxEnrol: "enrol",
 	TxRecoverySetup: "recovery_setup", TxRecoveryStart: "recovery_start", TxRecoveryApprove: "recovery_approve",
 	TxRecoveryCancel: "recovery_cancel", TxRecoveryFinish: "recovery_finish",
-	TxDelegate: "delegate", TxEndDelegation: "end_delegation"}
+	TxDelegate: "delegate", TxEndDelegation: "end_delegation",
+	TxRegisterService: "register_service", TxEmergencyRequest: "emergency_request"}
 
 func (t TxType) String() string {
 	if s, ok := txTypeNames[t]; ok {
@@ -74,7 +75,8 @@ type Tx struct {
 // Body is the type-specific part of a transaction: one of *PutRecord, *Grant, *Revoke,
 // *RequestAccess, *EraseRecord, *HoldsBlob, *FragmentDestroyed, *Admit, *Enrol, and the
 // recovery bodies *RecoverySetup, *RecoveryStart, *RecoveryApprove, *RecoveryCancel,
-// *RecoveryFinish, and the caregivers' *Delegate, *EndDelegation.
+// *RecoveryFinish, the caregivers' *Delegate, *EndDelegation, and break-glass's
+// *RegisterService, *EmergencyRequest.
 type Body interface {
 	Type() TxType
 	encode(*writer)
@@ -116,6 +118,10 @@ func newBody(t TxType) Body {
 		return new(Delegate)
 	case TxEndDelegation:
 		return new(EndDelegation)
+	case TxRegisterService:
+		return new(RegisterService)
+	case TxEmergencyRequest:
+		return new(EmergencyRequest)
 	}
 	return nil
 }

@@ -72,6 +72,11 @@ func vectorTxs() map[string]*protocol.Tx {
 			Body: &protocol.Delegate{Caregiver: rs, CaregiverEnc: re, Rights: protocol.RightGrant | protocol.RightRevoke,
 				NotBefore: 1_700_000_000_000_000_000, NotAfter: 1_800_000_000_000_000_000}},
 		"end_delegation": {ChainID: "rr-vectors", Signer: rs, Sequence: 3, Expires: exp + 15, Body: &protocol.EndDelegation{Delegation: protocol.ID{0xee, 4}}},
+		"register_service": {ChainID: "rr-vectors", Signer: proxy, Sequence: 4, Expires: exp + 16,
+			Body: &protocol.RegisterService{Name: "City ED", Org: rs, OrgEnc: re,
+				Clinicians: []protocol.Clinician{{Key: signer, Name: "Dr A"}, {Key: proxy, Name: "Dr B"}}}},
+		"emergency_request": {ChainID: "rr-vectors", Signer: signer, Sequence: 8, Expires: exp + 17,
+			Body: &protocol.EmergencyRequest{Grant: grant, Reason: "unconscious on arrival", CoSigner: proxy, CoSig: protocol.Sig{0x5c}}},
 	}
 }
 
@@ -89,6 +94,7 @@ func vectors() map[string]string {
 	out["grant_id"] = protocol.GrantID(grant.ChainID, grant.Signer, grant.Sequence).String()
 	d := txs["delegate"]
 	out["delegation_id"] = protocol.DelegationID(d.ChainID, d.Signer, d.Sequence).String()
+	out["emergency_cosign"] = hex.EncodeToString(protocol.EmergencyCoSignBytes(txs["emergency_request"]))
 	return out
 }
 
@@ -154,7 +160,8 @@ func TestTxHeaderLayout(t *testing.T) {
 	}
 	types := map[string]protocol.TxType{"put_record": 1, "grant": 2, "revoke": 3, "request_access": 4, "erase_record": 5,
 		"holds_blob": 6, "fragment_destroyed": 7, "admit": 8, "enrol": 9, "recovery_setup": 12, "recovery_start": 13,
-		"recovery_approve": 14, "recovery_cancel": 15, "recovery_finish": 16, "delegate": 10, "end_delegation": 11}
+		"recovery_approve": 14, "recovery_cancel": 15, "recovery_finish": 16, "delegate": 10, "end_delegation": 11,
+		"register_service": 17, "emergency_request": 18}
 	for name, tx := range vectorTxs() {
 		if tx.Body.Type() != types[name] || tx.Body.Type().String() != name {
 			t.Errorf("%s: type %d named %q", name, tx.Body.Type(), tx.Body.Type())
@@ -180,8 +187,8 @@ func TestTxHeaderLayout(t *testing.T) {
 	if g := tx.Body.(*protocol.FragmentDestroyed).Grant; !bytes.Equal(body, g[:]) {
 		t.Errorf("fragment_destroyed body %x, want the grant id %x", body, g)
 	}
-	if s := protocol.TxType(17).String(); s != "tx_type_17" {
-		t.Errorf("type 17 is named %q", s)
+	if s := protocol.TxType(19).String(); s != "tx_type_19" {
+		t.Errorf("type 19 is named %q", s)
 	}
 }
 
@@ -281,7 +288,7 @@ func TestDecodeRejects(t *testing.T) {
 		"version 1":        {append([]byte{1}, good[1:]...), protocol.ErrMalformed},
 		"version 2":        {append([]byte{2}, good[1:]...), protocol.ErrMalformed},
 		"version 4":        {append([]byte{4}, good[1:]...), protocol.ErrMalformed},
-		"next type":        {append([]byte{protocol.TxVersion, 17}, good[2:]...), protocol.ErrUnsupported},
+		"next type":        {append([]byte{protocol.TxVersion, 19}, good[2:]...), protocol.ErrUnsupported},
 		"unknown type":     {append([]byte{protocol.TxVersion, 200}, good[2:]...), protocol.ErrUnsupported},
 		"expires zero":     {expiring(0), protocol.ErrInvalid},
 		"expires negative": {expiring(-1), protocol.ErrInvalid},
@@ -487,6 +494,9 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"delegate": owner.Next(&protocol.Delegate{Caregiver: doc.Key, CaregiverEnc: doc.Key,
 			Rights: protocol.RightGrant | protocol.RightRevoke | protocol.RightRead, NotBefore: 1_700_000_000_000_000_000, NotAfter: 1_800_000_000_000_000_000}),
 		"end_delegation": doc.Next(&protocol.EndDelegation{Delegation: protocol.DelegationID(testChain, owner.Key, 0)}),
+		"register_service": proxy.Next(&protocol.RegisterService{Name: "City ED", Org: owner.Key, OrgEnc: owner.Key,
+			Clinicians: []protocol.Clinician{{Key: doc.Key, Name: "Dr A"}, {Key: proxy.Key, Name: "Dr B"}}}),
+		"emergency_request": doc.Emergency(gid, "unconscious on arrival", proxy),
 	}
 	for _, target := range []string{"FuzzDecodeTx", "FuzzParseTx"} {
 		dir := filepath.Join("testdata", "fuzz", target)

@@ -27,6 +27,10 @@ const (
 // version 1 followed by the owner (SPEC.md §16.2).
 const auditVersionFor = 2
 
+// auditVersionCoSigned is an emergency entry's: version 1 followed by the co-signing
+// clinician (SPEC.md §17.2).
+const auditVersionCoSigned = 3
+
 // Node is one entry of the node registry, fixed at genesis: a validator of the chain, a
 // re-encryption proxy and a blob store, reachable at API.
 type Node struct {
@@ -127,11 +131,15 @@ const (
 	// AuditRecoveryFinish is what the nodes look for before they re-encrypt for a recovery,
 	// as AuditRequest for a grant.
 	AuditRecoveryFinish = "recovery_finish"
+	// AuditEmergency is a committed break-glass request (SPEC.md §17): Actor is the
+	// requesting clinician, CoSigner the second, Purpose the stated reason. The nodes look
+	// for it before they re-encrypt under an emergency grant.
+	AuditEmergency = "emergency"
 )
 
 // auditKinds fixes each kind's byte in the encoding; the order never changes.
 var auditKinds = []string{"", AuditPut, AuditGrant, AuditRequest, AuditRevoke, AuditExpire, AuditErase, AuditHolds, AuditDestroyed,
-	AuditRecoverySetup, AuditRecoveryStart, AuditRecoveryApprove, AuditRecoveryCancel, AuditRecoveryFinish}
+	AuditRecoverySetup, AuditRecoveryStart, AuditRecoveryApprove, AuditRecoveryCancel, AuditRecoveryFinish, AuditEmergency}
 
 // AuditEntry is one line of a record's audit log.
 type AuditEntry struct {
@@ -145,6 +153,8 @@ type AuditEntry struct {
 	TxHash  *Hash32 `json:"tx_hash,omitempty"`
 	// For is the record's owner when Actor is a caregiver acting for it (SPEC.md §16).
 	For *PubKey `json:"for,omitempty"`
+	// CoSigner is the second clinician of an emergency entry (SPEC.md §17).
+	CoSigner *PubKey `json:"cosigner,omitempty"`
 }
 
 // RequestRef is a committed RequestAccess as the /request query finds it: the record, the
@@ -313,10 +323,16 @@ func (e *AuditEntry) MarshalBinary() ([]byte, error) {
 	if kind <= 0 || len(e.Purpose) > MaxPurpose {
 		return nil, Errorf(ErrInvalid, "audit entry of kind %q", e.Kind)
 	}
+	if e.For != nil && e.CoSigner != nil || (e.CoSigner != nil) != (e.Kind == AuditEmergency) {
+		return nil, Errorf(ErrInvalid, "audit entry of kind %q: only an emergency entry is co-signed, and it is never for an owner", e.Kind)
+	}
 	w := newWriter(240)
-	if e.For != nil {
+	switch {
+	case e.For != nil:
 		w.u8(auditVersionFor)
-	} else {
+	case e.CoSigner != nil:
+		w.u8(auditVersionCoSigned)
+	default:
 		w.u8(stateVersion)
 	}
 	w.u8(uint8(kind))
@@ -330,6 +346,9 @@ func (e *AuditEntry) MarshalBinary() ([]byte, error) {
 	if e.For != nil {
 		w.raw(e.For[:])
 	}
+	if e.CoSigner != nil {
+		w.raw(e.CoSigner[:])
+	}
 	return w.finish(), nil
 }
 
@@ -337,8 +356,8 @@ func (e *AuditEntry) UnmarshalBinary(b []byte) error {
 	r := newReader(b)
 	*e = AuditEntry{}
 	v := r.u8("audit entry version")
-	if r.err == nil && v != stateVersion && v != auditVersionFor {
-		r.fail("audit entry version %d, want %d or %d", v, stateVersion, auditVersionFor)
+	if r.err == nil && v != stateVersion && v != auditVersionFor && v != auditVersionCoSigned {
+		r.fail("audit entry version %d, want %d, %d or %d", v, stateVersion, auditVersionFor, auditVersionCoSigned)
 	}
 	kind := int(r.u8("kind"))
 	if r.err == nil && (kind == 0 || kind >= len(auditKinds)) {
@@ -357,6 +376,13 @@ func (e *AuditEntry) UnmarshalBinary(b []byte) error {
 	if v == auditVersionFor {
 		e.For = new(PubKey)
 		r.fixed(e.For[:], "for")
+	}
+	if v == auditVersionCoSigned {
+		e.CoSigner = new(PubKey)
+		r.fixed(e.CoSigner[:], "co-signer")
+	}
+	if r.err == nil && (v == auditVersionCoSigned) != (e.Kind == AuditEmergency) {
+		r.fail("audit entry version %d of kind %q: only an emergency entry is co-signed", v, e.Kind)
 	}
 	return r.finish()
 }

@@ -82,6 +82,27 @@ func sampleAudit(kind string, present int) *protocol.AuditEntry {
 	return e
 }
 
+func coSigned(kind string, present int) *protocol.AuditEntry {
+	e := sampleAudit(kind, present)
+	e.CoSigner = new(protocol.PubKey)
+	fill(e.CoSigner[:], 21)
+	return e
+}
+
+func sampleService(clinicians int) *protocol.ServiceState {
+	s := &protocol.ServiceState{Name: "City ED", Height: 3, Time: 4}
+	fill(s.Org[:], 22)
+	fill(s.OrgEnc[:], 23)
+	fill(s.By[:], 24)
+	fill(s.TxHash[:], 25)
+	for i := 0; i < clinicians; i++ {
+		c := protocol.Clinician{Name: strings.Repeat("c", 1+i%protocol.MaxPersonName)}
+		fill(c.Key[:], byte(30+i))
+		s.Clinicians = append(s.Clinicians, c)
+	}
+	return s
+}
+
 func sampleTombstone() *protocol.Tombstone {
 	t := &protocol.Tombstone{CID: []byte("bafkreisample"), Height: 13, Time: 14}
 	fill(t.Record[:], 16)
@@ -106,6 +127,7 @@ var stateKinds = []struct {
 	{"tombstone", func() stateValue { return new(protocol.Tombstone) }},
 	{"node", func() stateValue { return new(protocol.Node) }},
 	{"delegation", func() stateValue { return new(protocol.DelegationState) }},
+	{"service", func() stateValue { return new(protocol.ServiceState) }},
 }
 
 // samples are values of every type, every optional field present and absent, fields at
@@ -146,6 +168,9 @@ func samples() []struct {
 		{"delegation live", 5, sampleDelegation(false)},
 		{"delegation ended", 5, sampleDelegation(true)},
 		{"delegation zero", 5, &protocol.DelegationState{}},
+		{"service", 6, sampleService(2)},
+		{"service max", 6, sampleService(protocol.MaxClinicians)},
+		{"service zero", 6, &protocol.ServiceState{Clinicians: []protocol.Clinician{}}},
 		{"tombstone", 3, sampleTombstone()},
 		{"tombstone zero", 3, &protocol.Tombstone{}},
 		{"node", 4, sampleNode()},
@@ -159,6 +184,9 @@ func samples() []struct {
 		for present := 0; present < 16; present++ {
 			out = append(out, sample{fmt.Sprintf("audit %s %03b", kind, present), 2, sampleAudit(kind, present)})
 		}
+	}
+	for present := 0; present < 8; present++ {
+		out = append(out, sample{fmt.Sprintf("audit co-signed %03b", present), 2, coSigned(protocol.AuditEmergency, present)})
 	}
 	return out
 }
@@ -194,6 +222,8 @@ func TestStateValuesRoundTrip(t *testing.T) {
 			want = 2
 		case s.kind == 2 && strings.HasSuffix(s.name, " 1"+s.name[len(s.name)-3:]):
 			want = 2 // the entry of a caregiver acting for the owner
+		case s.kind == 2 && strings.HasPrefix(s.name, "audit co-signed"):
+			want = 3
 		}
 		if b[0] != want {
 			t.Errorf("%s: encoding does not start with version %d", s.name, want)
@@ -353,7 +383,10 @@ func TestStateValuesDecodeRejects(t *testing.T) {
 		reject{"audit tx hash presence 2", 2, with(none, len(none)-1, 2)},
 		reject{"audit presence 255", 2, with(all, 34, 255)},
 		reject{"audit kind 0", 2, with(none, 1, 0)},
-		reject{"audit kind 14", 2, with(none, 1, 14)},
+		reject{"audit kind 15", 2, with(none, 1, 15)},
+		// An emergency entry is co-signed, and only an emergency entry is.
+		reject{"audit emergency not co-signed", 2, with(none, 1, 14)},
+		reject{"audit co-signed grant", 2, with(mustMarshal(t, coSigned(protocol.AuditEmergency, 0)), 1, 2)},
 		reject{"audit kind 255", 2, with(none, 1, 255)},
 		reject{"audit purpose too long", 2, grow(mustMarshal(t, maxAudit), 1+1+32+1+1)},
 		reject{"grant revoked 2", 1, with(grant, len(grant)-18, 2)},
