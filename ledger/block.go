@@ -171,7 +171,8 @@ func outcome(hash protocol.Hash32, res *applied, err error) TxOutcome {
 		}
 		switch res.typ {
 		case protocol.TxGrant, protocol.TxRevoke, protocol.TxRequestAccess, protocol.TxFragmentDestroyed, protocol.TxRecoverySetup,
-			protocol.TxRecoveryStart, protocol.TxRecoveryApprove, protocol.TxRecoveryCancel, protocol.TxRecoveryFinish:
+			protocol.TxRecoveryStart, protocol.TxRecoveryApprove, protocol.TxRecoveryCancel, protocol.TxRecoveryFinish,
+			protocol.TxEmergencyRequest:
 			attrs = append(attrs, Attr{Key: AttrGrant, Value: res.grant.String(), Index: true})
 		}
 	}

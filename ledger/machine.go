@@ -126,6 +126,10 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 		err = applyDelegate(scratch, bc, tx, b, res)
 	case *protocol.EndDelegation:
 		err = applyEndDelegation(scratch, bc, tx, b, res)
+	case *protocol.RegisterService:
+		err = applyRegisterService(scratch, bc, tx, b, res)
+	case *protocol.EmergencyRequest:
+		err = applyEmergencyRequest(scratch, bc, tx, b, res)
 	default:
 		err = protocol.ErrUnsupported
 	}
@@ -342,6 +346,11 @@ func applyRequest(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Requ
 		return err
 	} else if rg {
 		return protocol.Errorf(protocol.ErrUnauthorized, "a recovery grant is used through a completed recovery (RecoveryFinish), never a request")
+	}
+	if svc, err := isEmergencyGrant(o, g); err != nil {
+		return err
+	} else if svc != nil {
+		return protocol.Errorf(protocol.ErrUnauthorized, "grant %s pre-authorises service %q for emergencies: only a co-signed emergency request of its clinicians uses it", g.ID, svc.Name)
 	}
 	if g.RecipientSig != tx.Signer {
 		return protocol.Errorf(protocol.ErrUnauthorized, "only the grant's recipient may request access")

@@ -40,6 +40,10 @@ const (
 	// Caregivers (delegation.go).
 	pDelegation = 'd' // delegation id -> protocol.DelegationState
 	pDelegate   = 'e' // owner key ‖ caregiver key -> the id of the owner's latest delegation to it
+	// Break-glass (emergency.go).
+	pService    = 'S' // service name -> protocol.ServiceState
+	pServiceOrg = 's' // organisation signing key -> service name
+	pClinician  = 'k' // clinician signing key -> service name
 )
 
 // Lists (ordered, append-only, paged by position).
