@@ -9,7 +9,9 @@ import (
 
 // What authorises a re-encryption (SPEC.md §4, checks 5–7): a committed RequestAccess of the
 // grant's recipient, or, for a recovery grant, the committed RecoveryFinish of the device
-// that completed a recovery.
+// that completed a recovery, or, for an emergency pre-authorisation, a committed
+// EmergencyRequest of the service's clinicians, the re-encryption request being signed by
+// the service's organisation key.
 
 // requester is the key that must have signed r and the kind of audit entry that authorises
 // it: the grant's recipient and its RequestAccess; for a recovery grant, which no request may
@@ -22,6 +24,14 @@ func (s *Service) requester(snap *ledger.Snapshot, g *protocol.GrantState, r *pr
 		return protocol.PubKey{}, "", protocol.ErrInternal
 	}
 	if !recovery {
+		svc, err := snap.EmergencyService(g)
+		if err != nil {
+			s.log.Error("proxy: reading the emergency services", "err", err)
+			return protocol.PubKey{}, "", protocol.ErrInternal
+		}
+		if svc != nil {
+			return g.RecipientSig, protocol.AuditEmergency, nil
+		}
 		return g.RecipientSig, protocol.AuditRequest, nil
 	}
 	ref, err := snap.Request(r.RequestTx)
@@ -39,7 +49,9 @@ func (s *Service) requester(snap *ledger.Snapshot, g *protocol.GrantState, r *pr
 
 // checkRequest finds the committed transaction named by r by its hash: its audit entry must
 // be of kind (a request, or a recovery's finish) for this grant, by requester, committed at
-// most protocol.RequestWindow of block time ago. Only transactions that committed
+// most protocol.RequestWindow of block time ago. An emergency entry is the clinicians', whom
+// the ledger checked against the service's roster, not the requester's (the organisation
+// that receives), and lasts protocol.EmergencyWindow. Only transactions that committed
 // successfully are indexed.
 func (s *Service) checkRequest(snap *ledger.Snapshot, g *protocol.GrantState, kind string, requester protocol.PubKey, r *protocol.ReencryptRequest) error {
 	ref, err := snap.Request(r.RequestTx)
@@ -50,13 +62,18 @@ func (s *Service) checkRequest(snap *ledger.Snapshot, g *protocol.GrantState, ki
 		return protocol.ErrInternal
 	}
 	e := ref.Entry
+	emergency := kind == protocol.AuditEmergency
 	if ref.Record != g.Record || e.Kind != kind || e.TxHash == nil || *e.TxHash != r.RequestTx ||
-		e.Grant == nil || *e.Grant != r.Grant || e.Actor == nil || *e.Actor != requester {
+		e.Grant == nil || *e.Grant != r.Grant || e.Actor == nil || (!emergency && *e.Actor != requester) {
 		return protocol.ErrRequestNotCommitted
 	}
-	if snap.Time-e.Time > int64(protocol.RequestWindow) {
-		return protocol.Errorf(protocol.ErrRequestExpired, "access request committed at height %d, more than %s of block time ago: commit a new one",
-			e.Height, protocol.RequestWindow)
+	window := protocol.RequestWindow
+	if emergency {
+		window = protocol.EmergencyWindow
+	}
+	if snap.Time-e.Time > int64(window) {
+		return protocol.Errorf(protocol.ErrRequestExpired, "%s committed at height %d, more than %s of block time ago: commit a new one",
+			e.Kind, e.Height, window)
 	}
 	return nil
 }
