@@ -288,6 +288,8 @@ func (s *Snapshot) Account(pk protocol.PubKey) (*protocol.Account, error) {
 //	/delegation/<id hex>
 //	/delegations/owner/<owner hex>?start=N&limit=M
 //	/delegations/caregiver/<caregiver hex>?start=N&limit=M
+//	/service/<name>            (a name with a slash is not reachable here)
+//	/services
 //
 // The answer is a value of the protocol package, for JSON.
 func (s *Snapshot) Query(path string) (any, error) {
@@ -353,6 +355,10 @@ func (s *Snapshot) Query(path string) (any, error) {
 		return with(pk(2))(func(k protocol.PubKey) (any, error) { return s.DelegationsOf(k, start, limit) })
 	case len(parts) == 3 && parts[0] == "delegations" && parts[1] == "caregiver":
 		return with(pk(2))(func(k protocol.PubKey) (any, error) { return s.DelegationsTo(k, start, limit) })
+	case len(parts) == 2 && parts[0] == "service":
+		return s.Service(parts[1])
+	case len(parts) == 1 && parts[0] == "services":
+		return s.Services()
 	case len(parts) == 2 && parts[0] == "placement":
 		return with(id(1))(func(v protocol.ID) (any, error) { return s.PlacedNodes(v) })
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -235,6 +237,7 @@ in the shapes of IHE's Basic Audit Log Patterns.`,
 			for _, n := range s.Network().Nodes {
 				names[n.ProxyKey] = n.Name
 			}
+			nameClinicians(ctx, s, log, names)
 			printAudit(cmd.OutOrStdout(), log, func(k protocol.PubKey) string { return names[k] })
 			return nil
 		},
@@ -268,9 +271,33 @@ func printAudit(w io.Writer, log []protocol.AuditEntry, name func(protocol.PubKe
 		if e.For != nil { // a caregiver acted for the owner
 			actor += " for " + who(*e.For)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Height, when(e.Time), e.Kind, grant, actor, purposeName(e.Purpose))
+		purpose := purposeName(e.Purpose)
+		if e.CoSigner != nil { // an emergency read: the reason is free text
+			actor += " with " + who(*e.CoSigner)
+			purpose = strconv.Quote(e.Purpose)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Height, when(e.Time), e.Kind, grant, actor, purpose)
 	}
 	tw.Flush()
+}
+
+// nameClinicians names the clinicians of the log's emergency entries as their services
+// registered them, where the user's contacts do not.
+func nameClinicians(ctx context.Context, s *client.Session, log []protocol.AuditEntry, names map[protocol.PubKey]string) {
+	if !slices.ContainsFunc(log, func(e protocol.AuditEntry) bool { return e.CoSigner != nil }) {
+		return
+	}
+	svcs, err := s.Services(ctx)
+	if err != nil {
+		return
+	}
+	for _, svc := range svcs {
+		for _, c := range svc.Clinicians {
+			if names[c.Key] == "" {
+				names[c.Key] = c.Name + " (" + svc.Name + ")"
+			}
+		}
+	}
 }
 
 func short(s string) string {

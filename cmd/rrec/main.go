@@ -58,6 +58,7 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newRecoveryCmd(),
 		newDelegateCmd(),
 		newDelegationsCmd(),
+		newEmergencyCmd(),
 	)
 	return root
 }

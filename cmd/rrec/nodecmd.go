@@ -27,7 +27,7 @@ and run 'rrec node start' there. For a network on one machine, 'rrec devnet' is 
 		Example: `  rrec node generate --dir ./homes --chain-id clinic-net --hosts a.example,b.example,c.example,d.example
   rrec node start --home ./homes/node0`,
 	}
-	cmd.AddCommand(newNodeInitCmd(), newNodeGenerateCmd(), newNodeStartCmd(), newNodeAdmitCmd(), newNodeStatusCmd(), newNodeRejoinCmd())
+	cmd.AddCommand(newNodeInitCmd(), newNodeGenerateCmd(), newNodeStartCmd(), newNodeAdmitCmd(), newNodeRegisterServiceCmd(), newNodeStatusCmd(), newNodeRejoinCmd())
 	return cmd
 }
 
