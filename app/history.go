@@ -58,6 +58,9 @@ func (a *App) history(w http.ResponseWriter, r *http.Request) {
 			if e.For != nil { // a caregiver acting for the owner
 				ev.Who += " for " + a.who(*e.For, people)
 			}
+			if e.CoSigner != nil { // break-glass: the second clinician co-signed
+				ev.Who += " with " + a.who(*e.CoSigner, people)
+			}
 		}
 		if e.Grant != nil {
 			ev.With = with[*e.Grant]
@@ -119,6 +122,8 @@ func eventText(kind, who string) string {
 		return "Recovery cancelled"
 	case protocol.AuditRecoveryFinish:
 		return "Your identity was recovered on another device"
+	case protocol.AuditEmergency:
+		return "Emergency read by " + who
 	}
 	return kind
 }

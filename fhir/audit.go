@@ -66,6 +66,10 @@ var shapes = map[string]eventShape{
 		lifecycle("3", "Amendment"), "A guardian approved the recovery"},
 	protocol.AuditRecoveryCancel: {restType, restful("update"), "U", "consent",
 		lifecycle("3", "Amendment"), "The owner cancelled the recovery"},
+	// Break-glass: a registered clinician's read under the patient's emergency
+	// pre-authorisation, co-signed by a second clinician (protocol/SPEC.md §17).
+	protocol.AuditEmergency: {restType, restful("read"), "R", "record",
+		lifecycle("6", "Access / Use"), "An emergency read under the patient's pre-authorisation, co-signed by a second clinician"},
 	protocol.AuditRecoveryFinish: {restType, restful("read"), "R", "record",
 		lifecycle("6", "Access / Use"), "The recovering device finished: the nodes may re-encrypt the owner's sealed identity for it"},
 }
@@ -165,6 +169,10 @@ func auditEventOf(nw *protocol.Network, rec *protocol.Record, e *protocol.AuditE
 		purposes = []codeableConcept{{Coding: []coding{*c}}}
 		ev.PurposeOfEvent = purposes
 	}
+	if e.Kind == protocol.AuditEmergency { // the purpose is the clinicians' stated reason
+		purposes = []codeableConcept{{Coding: []coding{*ParsePurpose("ETREAT").coding()}, Text: fhirString(e.Purpose)}}
+		ev.PurposeOfEvent = purposes
+	}
 
 	// Agents: who acted (requestor), then the network that committed it, as BALP's user
 	// and server agents.
@@ -185,6 +193,9 @@ func auditEventOf(nw *protocol.Network, rec *protocol.Record, e *protocol.AuditE
 		case protocol.AuditRequest:
 			a.Type = &codeableConcept{Coding: []coding{{System: sysParticipation, Code: "IRCP", Display: "information recipient"}}}
 			actor = "the recipient " + e.Actor.String()
+		case protocol.AuditEmergency:
+			a.Type = &codeableConcept{Coding: []coding{{System: sysParticipation, Code: "IRCP", Display: "information recipient"}}}
+			actor = "the clinician " + e.Actor.String() + " with " + e.CoSigner.String()
 		case protocol.AuditRecoveryApprove:
 			a.Type = &codeableConcept{Coding: []coding{{System: sysRoleClass, Code: "GUARD", Display: "guardian"}}}
 			actor = "the guardian " + e.Actor.String()
@@ -204,6 +215,12 @@ func auditEventOf(nw *protocol.Network, rec *protocol.Record, e *protocol.AuditE
 			a.PurposeOfUse = purposes
 		}
 		ev.Agent = append(ev.Agent, a)
+		if e.CoSigner != nil { // the second clinician, who co-signed
+			ev.Agent = append(ev.Agent, auditAgent{
+				Type: &codeableConcept{Text: "co-signing clinician"},
+				Who:  &reference{Identifier: &identifier{System: SigningKeySystem, Value: e.CoSigner.String()}},
+			})
+		}
 		if e.For != nil {
 			ev.Agent = append(ev.Agent, auditAgent{
 				Type: &codeableConcept{Coding: []coding{{System: sysRoleClass, Code: "PAT", Display: "patient"}}},

@@ -345,6 +345,28 @@ func TestCaregiverAuditEvents(t *testing.T) {
 	}
 }
 
+// TestEmergencyAuditEvent: a break-glass read becomes an AuditEvent that validates as R4 and
+// names both clinicians and the stated reason, as emergency treatment.
+func TestEmergencyAuditEvent(t *testing.T) {
+	f := newFixture(t)
+	a, b := keyOf(person(t, 43)), keyOf(person(t, 44))
+	g := f.grant.ID
+	h := hash(0x70)
+	e := protocol.AuditEntry{Kind: protocol.AuditEmergency, Record: f.rec.ID, Grant: &g, Actor: &a, CoSigner: &b,
+		Purpose: "unconscious on arrival", Height: 40, Time: ns("2026-11-29T11:00:00Z"), TxHash: &h}
+	events, err := AuditEvents(f.nw, f.rec, []protocol.AuditEntry{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	validate(t, validator(t), "AuditEvent of an emergency read", events[0])
+	s := string(events[0])
+	for _, want := range []string{a.String(), b.String(), "unconscious on arrival", "ETREAT", "co-signing clinician"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the emergency event does not carry %q: %s", want, s)
+		}
+	}
+}
+
 // TestRecoveryAuditEvents: the entries of a recovery by guardians (recovery/SPEC.md) become
 // AuditEvents that validate as R4, naming the guardian and the recovering device.
 func TestRecoveryAuditEvents(t *testing.T) {

@@ -500,6 +500,8 @@ async function historyPage(rec) {
             e.kind === "revoke" ? h("p", {}, "From ", person(null, e.with), " — the network refuses to open it for them from now on.") : null,
             e.kind === "expire" ? h("p", {}, "From ", person(null, e.with), " — the time allowed was over; the network no longer opens it for them.") : null,
             e.kind === "erase" ? h("p", {}, "Every node deleted its copy and its key parts.") : null,
+            e.kind === "emergency" ? h("p", {}, h("span", { class: "badge badge-emergency" }, "Emergency"),
+              " Read without asking you, under your emergency pre-authorisation — reason given: ", h("span", { class: "purpose" }, e.purpose)) : null,
             // A caregiver's grant or revoke, made for the owner.
             (e.kind === "grant" || e.kind === "revoke") && e.who && e.who !== "you" ? h("p", { class: "hint" }, "Done by ", e.who) : null));
       }));
