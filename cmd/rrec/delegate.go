@@ -212,8 +212,6 @@ func explainDelegation(err error, what string) error {
 		return fmt.Errorf("refused: the owner's delegation to you is past its end; ask them to delegate again (%w)", err)
 	case errors.Is(err, client.ErrNoDelegation):
 		return fmt.Errorf("refused: you hold no live delegation of this owner with that right (%w)", err)
-	case errors.Is(err, client.ErrUnauthorized):
-		return fmt.Errorf("not allowed: %w", err)
 	}
 	return explain(err, what)
 }
