@@ -62,7 +62,35 @@ func (m *measurer) start(ctx context.Context) error {
 	return err
 }
 
+// settle waits until the network has digested the load: every node has stored and reported
+// every blob it should (replication lag 0) and no transaction committed for two seconds, so
+// the figures are of a loaded network, not of one still loading.
+func (m *measurer) settle(ctx context.Context) time.Duration {
+	start := time.Now()
+	var last float64
+	for time.Since(start) < 10*time.Minute {
+		lag, txs := 0.0, 0.0
+		for i := range m.nw.Size() {
+			s, err := m.scrape(ctx, i)
+			if err != nil {
+				continue
+			}
+			lag += s.Sum("rrec_blobs_replication_lag_records")
+			if i == 0 {
+				txs = s.Sum("rrec_ledger_txs_total")
+			}
+		}
+		if lag == 0 && txs == last {
+			break
+		}
+		last = txs
+		time.Sleep(2 * time.Second)
+	}
+	return time.Since(start)
+}
+
 func (m *measurer) measure(ctx context.Context) error {
+	fmt.Printf("settled (replication done, no transactions for 2 s) in %v\n", m.settle(ctx).Round(time.Second))
 	records := float64(m.l.records())
 	home := m.nw.Homes()[0]
 	ledger, blocks := dirSize(filepath.Join(home, "data", "ledger")), dirSize(filepath.Join(home, "data", "blockstore.db"))
