@@ -225,18 +225,19 @@ func (l *loader) submit(ctx context.Context, txs [][]byte) error {
 func (l *loader) again(ctx context.Context, raw []byte) error {
 	l.resent.Add(1)
 	hash := protocol.TxHash(raw)
-	for try := 0; try < 20; try++ {
+	var last error
+	for start := time.Now(); time.Since(start) < 2*time.Minute; time.Sleep(500 * time.Millisecond) {
 		if r, err := l.rpc.Committed(ctx, hash); err == nil && r.Code == 0 {
 			return nil
 		}
-		if try%5 == 4 {
-			if p, err := l.rpc.Broadcast(ctx, raw); err == nil {
-				if _, err := p.Wait(ctx); err == nil {
-					return nil
-				}
+		// Sent again; a node pacing the account (it has others in flight) says come back.
+		p, err := l.rpc.Broadcast(ctx, raw)
+		if err == nil {
+			if _, err = p.Wait(ctx); err == nil {
+				return nil
 			}
 		}
-		time.Sleep(500 * time.Millisecond)
+		last = err
 	}
-	return fmt.Errorf("transaction %x: still not committed successfully after 20 tries", hash[:8])
+	return fmt.Errorf("transaction %x: not committed successfully within 2 minutes: %w", hash[:8], last)
 }
