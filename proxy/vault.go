@@ -417,12 +417,12 @@ func (v *Vault) Close() error {
 		v.bgMu.Lock()
 		close(v.quit)
 		v.bgMu.Unlock()
-		// Closed first, the database ends a compaction in progress rather than wait for it;
-		// background work then fails its next read and sees quit.
+		// Background work stops at its next step: a page of the sweep, a part of a
+		// compaction, a thousand files of a migrated directory.
+		v.bg.Wait()
 		v.mu.Lock()
 		v.closeErr = v.db.Close()
 		v.mu.Unlock()
-		v.bg.Wait()
 	})
 	return v.closeErr
 }

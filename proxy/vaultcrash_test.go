@@ -22,7 +22,8 @@ import (
 const crashChildEnv = "RREC_VAULT_CRASH_CHILD"
 
 // TestVaultCrashChild is the process TestVaultSurvivesKill kills: it deposits fragments and
-// deletes some at commits, without end, printing each one once it is acknowledged.
+// deletes some at commits, without end, printing each deposit once it is acknowledged and
+// each deletion when it begins and once it is acknowledged.
 func TestVaultCrashChild(t *testing.T) {
 	spec := os.Getenv(crashChildEnv)
 	if spec == "" {
@@ -46,6 +47,7 @@ func TestVaultCrashChild(t *testing.T) {
 		}
 		fmt.Printf("put %d\n", i)
 		if i%7 == 0 && i-3 >= start {
+			fmt.Printf("deleting %d\n", i-3)
 			v.OnCommit(ledger.CommitInfo{Height: int64(i), Revoked: []protocol.ID{grantN(i - 3)}})
 			if v.Has(grantN(i - 3)) {
 				t.Fatal("not deleted")
@@ -62,7 +64,8 @@ func TestVaultSurvivesKill(t *testing.T) {
 	root := t.TempDir()
 	kf := testKFrag(t)
 	kfb, _ := kf.MarshalBinary()
-	put, deleted := map[int]bool{}, map[int]bool{}
+	// Deposits acknowledged, deletions begun, deletions acknowledged.
+	put, deleting, deleted := map[int]bool{}, map[int]bool{}, map[int]bool{}
 	next := 0
 	for round := range 3 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestVaultCrashChild$", "-test.count=1")
@@ -83,6 +86,8 @@ func TestVaultSurvivesKill(t *testing.T) {
 			if _, err := fmt.Sscanf(sc.Text(), "put %d", &i); err == nil {
 				put[i] = true
 				next = max(next, i+10) // past whatever was in flight
+			} else if _, err := fmt.Sscanf(sc.Text(), "deleting %d", &i); err == nil {
+				deleting[i] = true
 			} else if _, err := fmt.Sscanf(sc.Text(), "del %d", &i); err == nil {
 				deleted[i] = true
 			} else {
@@ -110,6 +115,9 @@ func TestVaultSurvivesKill(t *testing.T) {
 					t.Fatalf("round %d: acknowledged deletion of %d undone", round, i)
 				}
 				continue
+			}
+			if deleting[i] && !v.Has(grantN(i)) {
+				continue // the kill came during its deletion, after the write
 			}
 			got, err := v.Get(grantN(i))
 			if err != nil {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
 
@@ -18,13 +21,15 @@ import (
 
 // Until the vault was a database it was a directory with one file per grant, named by the
 // grant id in lowercase hex, holding exactly the value the database now keeps under the grant
-// (SPEC.md §3, "Migration"). On the first start of the database layout, the directory is
-// renamed aside (to fileLayoutDir), the database created in its place, every file copied in
-// as it is, and the directory removed. Each step can be interrupted and is redone at the next
-// start: a directory set aside means the migration has not finished.
+// (SPEC.md §3, "Migration"). On the first start of the database layout the directory is
+// renamed aside (fileLayoutDir), the database created in its place and every file copied in
+// as it is; then the directory is renamed again (copiedDir), and its files are removed in
+// the background. A directory still at fileLayoutDir means the copy has not finished, and the
+// next start finishes it; one at copiedDir holds nothing the database lacks, and is only
+// ever removed: a fragment deleted since must not be copied back.
 
-// fileLayoutDir is where the file-per-grant directory dir waits while it is migrated.
 func fileLayoutDir(dir string) string { return dir + ".files" }
+func copiedDir(dir string) string     { return dir + ".copied" }
 
 // migrateBatch is how many files go into one synced write.
 const migrateBatch = 4096
@@ -47,10 +52,12 @@ func setAsideFileLayout(dir string, log *slog.Logger) error {
 	} else if err != nil {
 		return fmt.Errorf("proxy: vault dir: %w", err)
 	}
-	aside := fileLayoutDir(dir)
-	if _, err := os.Lstat(aside); err == nil {
-		return fmt.Errorf("proxy: vault: both %s and %s hold files; move one of them away", dir, aside)
+	for _, other := range []string{fileLayoutDir(dir), copiedDir(dir)} {
+		if _, err := os.Lstat(other); err == nil {
+			return fmt.Errorf("proxy: vault: both %s and %s hold files; move one of them away", dir, other)
+		}
 	}
+	aside := fileLayoutDir(dir)
 	log.Info("vault: moving the file-per-grant layout aside to migrate it", "from", dir, "to", aside, "first", names[0])
 	if err := os.Rename(dir, aside); err != nil {
 		return fmt.Errorf("proxy: vault migration: %w", err)
@@ -64,101 +71,152 @@ func isVaultDB(dir string) bool {
 	return err == nil
 }
 
-// migrateFileLayout copies the files of a directory set aside into the database, then removes
-// them and the directory. A file already in the database was copied before an interruption.
-// Names that are neither a grant nor a temporary file are left, with the directory, and
-// logged.
-func (v *Vault) migrateFileLayout() error {
-	aside := fileLayoutDir(v.dir)
-	d, err := os.Open(aside)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("proxy: vault migration: %w", err)
+// fileListing is what a file-per-grant directory holds, by kind of name.
+type fileListing struct {
+	grants  []protocol.ID // fragment files, in key order
+	temps   []string      // a write a crash interrupted; never acknowledged
+	foreign []string      // anything else
+}
+
+// listFileLayout reads the whole directory before anything in it changes.
+func listFileLayout(dir string) (*fileListing, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
 	}
 	defer d.Close()
-	var done, temps, foreign []string
-	copied := 0
+	l := &fileListing{}
 	for {
 		ents, err := d.ReadDir(migrateBatch)
-		if len(ents) > 0 {
-			n, fresh, e := v.copyFiles(aside, ents, &temps, &foreign)
-			if e != nil {
-				return e
+		for _, e := range ents {
+			id, ok := grantOfFile(e.Name())
+			switch {
+			case ok && e.Type().IsRegular():
+				l.grants = append(l.grants, id)
+			case atomicfile.IsTemp(e.Name()) && e.Type().IsRegular():
+				l.temps = append(l.temps, e.Name())
+			default:
+				l.foreign = append(l.foreign, e.Name())
 			}
-			done, copied = append(done, fresh...), copied+n
 		}
 		if errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return fmt.Errorf("proxy: vault migration: %w", err)
+			return nil, err
 		}
 	}
-	// Every copy is durable: the files can go. Unlinked, not overwritten: the database holds
-	// the same ciphertext, and a revocation deletes it there (SPEC.md §3).
-	for _, name := range append(done, temps...) {
-		if err := os.Remove(filepath.Join(aside, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("proxy: vault migration: %w", err)
+	// In key order the database's tables come out disjoint, and its compactions move them
+	// rather than rewrite them.
+	slices.SortFunc(l.grants, func(a, b protocol.ID) int { return bytes.Compare(a[:], b[:]) })
+	return l, nil
+}
+
+// migrateFileLayout finishes a migration: it copies the files of a directory set aside into
+// the database, renames the directory to copiedDir, and starts removing it in the background.
+func (v *Vault) migrateFileLayout() error {
+	aside, copied := fileLayoutDir(v.dir), copiedDir(v.dir)
+	l, err := listFileLayout(aside)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(copied); err == nil {
+			v.background(func(quit <-chan struct{}) { v.removeCopied(copied, quit) })
 		}
-	}
-	if len(foreign) > 0 {
-		v.log.Warn("vault: files that are not fragments left in the old vault directory", "dir", aside, "count", len(foreign), "first", foreign[0])
-		return atomicfile.SyncDir(aside)
-	}
-	if err := os.Remove(aside); err != nil {
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("proxy: vault migration: %w", err)
 	}
-	if err := atomicfile.SyncDir(filepath.Dir(aside)); err != nil {
+	start, n := time.Now(), 0
+	for ids := l.grants; len(ids) > 0; {
+		chunk := ids[:min(len(ids), migrateBatch)]
+		ids = ids[len(chunk):]
+		k, err := v.copyFiles(aside, chunk)
+		if err != nil {
+			return err
+		}
+		n += k
+	}
+	if err := os.Rename(aside, copied); err != nil {
 		return fmt.Errorf("proxy: vault migration: %w", err)
 	}
-	v.log.Info("vault: file-per-grant layout migrated", "fragments", copied, "held", v.Len())
+	if err := atomicfile.SyncDir(filepath.Dir(copied)); err != nil {
+		return fmt.Errorf("proxy: vault migration: %w", err)
+	}
+	v.log.Info("vault: file-per-grant layout copied in", "fragments", n, "held", v.Len(), "took", time.Since(start).Round(time.Millisecond))
+	v.background(func(quit <-chan struct{}) { v.removeCopied(copied, quit) })
 	return nil
 }
 
-// copyFiles copies the fragment files among ents into the database in one synced write.
-// It returns how many it copied and the names of every fragment file now in the database.
-func (v *Vault) copyFiles(dir string, ents []fs.DirEntry, temps, foreign *[]string) (int, []string, error) {
+// copyFiles copies the fragment files of ids in dir into the database in one synced write;
+// a grant the database holds already was copied before an interruption.
+func (v *Vault) copyFiles(dir string, ids []protocol.ID) (int, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	b := new(leveldb.Batch)
-	var inDB []string
-	for _, e := range ents {
-		name := e.Name()
-		id, ok := grantOfFile(name)
-		switch {
-		case atomicfile.IsTemp(name) && e.Type().IsRegular():
-			// A write a crash interrupted; it was never acknowledged.
-			*temps = append(*temps, name)
-			continue
-		case !ok || !e.Type().IsRegular():
-			*foreign = append(*foreign, name)
-			continue
-		}
+	for _, id := range ids {
 		held, err := v.db.Has(fragKey(id), nil)
 		if err != nil {
-			return 0, nil, fmt.Errorf("proxy: vault migration: %w", err)
+			return 0, fmt.Errorf("proxy: vault migration: %w", err)
 		}
-		inDB = append(inDB, name)
 		if held {
 			continue
 		}
-		value, err := readBounded(filepath.Join(dir, name), int64(vaultValueSize)+1)
+		value, err := readBounded(filepath.Join(dir, id.String()), int64(vaultValueSize)+1)
 		if err != nil {
-			return 0, nil, fmt.Errorf("proxy: vault migration: %w", err)
+			return 0, fmt.Errorf("proxy: vault migration: %w", err)
 		}
 		// Copied as it is: a damaged file stays damaged, and Get refuses it as before.
 		b.Put(fragKey(id), value)
 	}
-	if b.Len() == 0 {
-		return 0, inDB, nil
-	}
 	n := b.Len()
-	if err := v.writeLocked(b, int64(n), 0); err != nil {
-		return 0, nil, fmt.Errorf("proxy: vault migration: %w", err)
+	if n == 0 {
+		return 0, nil
 	}
-	return n, inDB, nil
+	if err := v.writeLocked(b, int64(n), 0); err != nil {
+		return 0, fmt.Errorf("proxy: vault migration: %w", err)
+	}
+	return n, nil
 }
 
+// removeCopied unlinks the fragment and temporary files of a copied directory, then the
+// directory, until quit; the next start goes on where Close stopped it. Unlinked, not
+// overwritten: the database holds the same ciphertext, and a revocation deletes it there.
+// Names that are neither stay, with the directory, and are logged.
+func (v *Vault) removeCopied(dir string, quit <-chan struct{}) {
+	l, err := listFileLayout(dir)
+	if err != nil {
+		v.log.Error("vault: listing the copied file-per-grant directory", "err", err)
+		return
+	}
+	start := time.Now()
+	names := l.temps
+	for _, id := range l.grants {
+		names = append(names, id.String())
+	}
+	for i, name := range names {
+		if i%1024 == 0 {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			v.log.Error("vault: removing the copied file-per-grant directory", "err", err)
+			return
+		}
+	}
+	if len(l.foreign) > 0 {
+		v.log.Warn("vault: files that are not fragments left in the old vault directory", "dir", dir, "count", len(l.foreign), "first", l.foreign[0])
+		return
+	}
+	if err := os.Remove(dir); err == nil {
+		err = atomicfile.SyncDir(filepath.Dir(dir))
+	}
+	if err != nil {
+		v.log.Error("vault: removing the copied file-per-grant directory", "err", err)
+		return
+	}
+	v.log.Info("vault: file-per-grant directory removed", "files", len(names), "took", time.Since(start).Round(time.Millisecond))
+}
 // grantOfFile reads a file name of the file-per-grant layout: the grant id in lowercase hex.
 func grantOfFile(name string) (protocol.ID, bool) {
 	var id protocol.ID

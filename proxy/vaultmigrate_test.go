@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -68,6 +70,29 @@ func exists(path string) bool {
 	return err == nil
 }
 
+// waitRemoved waits until the background removal of a copied directory leaves exactly
+// the names in left (none: the directory itself is gone).
+func waitRemoved(t *testing.T, dir string, left ...string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ents, err := os.ReadDir(dir)
+		if len(left) == 0 && errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		if len(left) > 0 && err == nil && len(ents) == len(left) {
+			for i, e := range ents {
+				if e.Name() != left[i] {
+					t.Fatalf("%s keeps %s, want %v", dir, e.Name(), left)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still holds %d entries (%v), want %v", dir, len(ents), err, left)
+		}
+	}
+}
+
 // The first start over a file-per-grant directory copies every fragment into the database,
 // drops temporary files, removes the old directory, and counts right; the database then
 // works as any other, and CountVault reads it.
@@ -88,8 +113,9 @@ func TestMigrateFileLayout(t *testing.T) {
 	v := openAt(t, root)
 	checkHolds(t, v, kf, ids)
 	if !isVaultDB(dir) || exists(fileLayoutDir(dir)) || exists(filepath.Join(dir, ids[0].String())) {
-		t.Fatalf("after migration: database %v, old directory left %v", isVaultDB(dir), exists(fileLayoutDir(dir)))
+		t.Fatalf("after migration: database %v, directory being copied left %v", isVaultDB(dir), exists(fileLayoutDir(dir)))
 	}
+	waitRemoved(t, copiedDir(dir))
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("vault directory: %v %v", fi.Mode(), err)
 	}
@@ -124,13 +150,13 @@ func TestMigrateLeavesForeignFiles(t *testing.T) {
 	}
 	v := openAt(t, root)
 	checkHolds(t, v, kf, ids)
-	left, err := os.ReadDir(fileLayoutDir(dir))
-	if err != nil || len(left) != 3 {
-		t.Fatalf("old directory keeps %v (%v), want the three foreign names", left, err)
-	}
+	foreign := []string{ids[0].String()[:10], upper, grantN(99).String()}
+	slices.Sort(foreign)
+	waitRemoved(t, copiedDir(dir), foreign...)
 	// The next start finds nothing more to copy.
 	v = reopen(t, v, root)
 	checkHolds(t, v, kf, ids)
+	waitRemoved(t, copiedDir(dir), foreign...)
 }
 
 // A migration interrupted at any step finishes at the next start: after the rename, before
@@ -157,36 +183,74 @@ func TestMigrateInterrupted(t *testing.T) {
 		root := t.TempDir()
 		dir := filepath.Join(root, "vault")
 		aead := fileLayoutHome(t, root, kf, ids)
-		// The copy's first batch reached the database: eight of the files.
 		if err := os.Rename(dir, fileLayoutDir(dir)); err != nil {
 			t.Fatal(err)
 		}
-		db, err := openVaultDB(dir, false)
+		v := bareVault(t, dir, aead)
+		l, err := listFileLayout(fileLayoutDir(dir))
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := &Vault{dir: dir, db: db, aead: aead, pending: map[protocol.ID]bool{}, log: slog.New(slog.DiscardHandler)}
-		v.ops.write = func(b *leveldb.Batch) error { return db.Write(b, syncWrite) }
-		if err := v.loadMeta(); err != nil {
-			t.Fatal(err)
-		}
-		ents, err := os.ReadDir(fileLayoutDir(dir))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var temps, foreign []string
-		if n, _, err := v.copyFiles(fileLayoutDir(dir), ents[:8], &temps, &foreign); err != nil || n != 8 {
+		// The copy's first batch reached the database: eight of the files.
+		if n, err := v.copyFiles(fileLayoutDir(dir), l.grants[:8]); err != nil || n != 8 {
 			t.Fatalf("partial copy: %d, %v", n, err)
 		}
-		db.Close()
+		v.db.Close()
 		if n, err := CountVault(dir); err != nil || n != len(ids) {
 			t.Fatalf("CountVault mid-migration: %d, %v (copied files counted twice?)", n, err)
 		}
 		checkHolds(t, openAt(t, root), kf, ids)
 		if exists(fileLayoutDir(dir)) {
-			t.Fatal("old directory left")
+			t.Fatal("directory being copied left")
+		}
+		waitRemoved(t, copiedDir(dir))
+	})
+	// Copied, then a revocation deleted a fragment, then the process stopped before the
+	// copied directory was removed: the next start removes it, and does not bring the
+	// deleted fragment back.
+	t.Run("copied, not yet removed", func(t *testing.T) {
+		root := t.TempDir()
+		dir := filepath.Join(root, "vault")
+		aead := fileLayoutHome(t, root, kf, ids)
+		if err := os.Rename(dir, copiedDir(dir)); err != nil {
+			t.Fatal(err)
+		}
+		v := bareVault(t, dir, aead)
+		l, err := listFileLayout(copiedDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.copyFiles(copiedDir(dir), l.grants); err != nil {
+			t.Fatal(err)
+		}
+		v.OnCommit(ledger.CommitInfo{Height: 9, Revoked: ids[:1]})
+		v.db.Close()
+		if n, err := CountVault(dir); err != nil || n != len(ids)-1 {
+			t.Fatalf("CountVault with a copied directory left: %d, %v", n, err)
+		}
+		v = openAt(t, root)
+		checkHolds(t, v, kf, ids[1:])
+		waitRemoved(t, copiedDir(dir))
+		if v.Has(ids[0]) {
+			t.Fatal("the deleted fragment came back from the copied directory")
 		}
 	})
+}
+
+// bareVault opens the database in dir as OpenVault does, without migrating.
+func bareVault(t *testing.T, dir string, aead cipherAEAD) *Vault {
+	t.Helper()
+	db, err := openVaultDB(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &Vault{dir: dir, db: db, aead: aead, pending: map[protocol.ID]bool{}, log: slog.New(slog.DiscardHandler),
+		cache: map[protocol.ID]*umbral.VerifiedKeyFrag{}, quit: make(chan struct{})}
+	v.ops.write = func(b *leveldb.Batch) error { return db.Write(b, syncWrite) }
+	if err := v.loadMeta(); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // With both a file-per-grant directory and one set aside, the vault does not guess.

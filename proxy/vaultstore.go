@@ -199,7 +199,7 @@ func (v *Vault) compactIfDueLocked(now time.Time) {
 	done := c.uncompacted
 	v.background(func(quit <-chan struct{}) {
 		start := time.Now()
-		if err := v.compact(done); err != nil {
+		if err := v.compact(done, quit); err != nil {
 			select {
 			case <-quit: // Close ended it
 			default:
@@ -211,11 +211,32 @@ func (v *Vault) compactIfDueLocked(now time.Time) {
 	})
 }
 
+// compactSlices is how many parts of the key range a compaction does one after the other:
+// Close waits for the part in progress only.
+const compactSlices = 16
+
+var errCompactionStopped = errors.New("proxy: vault compaction stopped by Close")
+
 // compact rewrites the fragments' key range, so that the values of the deletions counted in
 // done are no longer in any table or journal, and takes them off the count of uncompacted
-// deletions. Reads and writes go on meanwhile.
-func (v *Vault) compact(done int64) error {
-	err := v.db.CompactRange(*util.BytesPrefix(fragPrefix))
+// deletions. Reads and writes go on meanwhile. It stops between parts once quit is closed.
+func (v *Vault) compact(done int64, quit <-chan struct{}) error {
+	var err error
+	for i := range compactSlices {
+		select {
+		case <-quit:
+			err = errCompactionStopped
+		default:
+			r := util.Range{Start: []byte{'f', byte(i * 256 / compactSlices)}, Limit: []byte{'f', byte((i + 1) * 256 / compactSlices)}}
+			if i == compactSlices-1 {
+				r.Limit = util.BytesPrefix(fragPrefix).Limit
+			}
+			err = v.db.CompactRange(r)
+		}
+		if err != nil {
+			break
+		}
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.comp.running = false
