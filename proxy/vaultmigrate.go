@@ -208,7 +208,8 @@ func (v *Vault) removeCopied(dir string, quit <-chan struct{}) {
 		v.log.Warn("vault: files that are not fragments left in the old vault directory", "dir", dir, "count", len(l.foreign), "first", l.foreign[0])
 		return
 	}
-	if err := os.Remove(dir); err == nil {
+	err = os.Remove(dir)
+	if err == nil {
 		err = atomicfile.SyncDir(filepath.Dir(dir))
 	}
 	if err != nil {
@@ -217,6 +218,7 @@ func (v *Vault) removeCopied(dir string, quit <-chan struct{}) {
 	}
 	v.log.Info("vault: file-per-grant directory removed", "files", len(names), "took", time.Since(start).Round(time.Millisecond))
 }
+
 // grantOfFile reads a file name of the file-per-grant layout: the grant id in lowercase hex.
 func grantOfFile(name string) (protocol.ID, bool) {
 	var id protocol.ID
