@@ -1,4 +1,4 @@
-// Command bench-vault runs the proxy vault's Go benchmarks (proxy/vaultbench_test.go) —
+// Command bench-vault runs the proxy vault's Go benchmarks (proxy/vaultbench*_test.go) —
 // the goleveldb database against the earlier file-per-grant directory — at several sizes,
 // and prints the median of each figure over the runs. It asserts nothing.
 //
