@@ -91,7 +91,7 @@ func TestBlobNetworkKubo(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.commit(owner, &protocol.EraseRecord{Record: rec.id})
-	waitGone(t, nw.Homes(), g.id)
+	waitGone(t, nw, g.id)
 	waitUntil(t, ctx, func() bool {
 		for i := range 4 {
 			if has, _ := nw.Node(i).BlobStore().Has(ctx, c); has {

@@ -312,7 +312,7 @@ func TestBlobNetwork(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.commit(owner, &protocol.EraseRecord{Record: recA.id})
-		waitGone(t, nw.Homes(), g.id)
+		waitGone(t, nw, g.id)
 		waitUntil(t, ctx, func() bool {
 			for _, i := range all {
 				if has, _ := nw.Node(i).BlobStore().Has(ctx, cidA); has {

@@ -21,8 +21,10 @@ type HomeStatus struct {
 	// ledger is locked (Locked) or has committed nothing.
 	Height int64 `json:"height"`
 	Time   int64 `json:"time"`
-	// Locked: another process — the node, running — holds the ledger's database.
-	Locked         bool      `json:"locked"`
+	// Locked: another process — the node, running — holds the ledger's database or the
+	// vault's.
+	Locked bool `json:"locked"`
+	// VaultFragments: what the vault holds; 0 when it is locked.
 	VaultFragments int       `json:"vault_fragments"`
 	Disk           DiskUsage `json:"disk"`
 }
@@ -61,7 +63,10 @@ func ReadHomeStatus(ctx context.Context, home string) (*HomeStatus, error) {
 		// read-only is, for an operator's view, one a running node holds.
 		st.Locked = true
 	}
-	if st.VaultFragments, err = proxy.CountVault(filepath.Join(home, vaultDir)); err != nil {
+	st.VaultFragments, err = proxy.CountVault(filepath.Join(home, vaultDir))
+	if errors.Is(err, proxy.ErrVaultInUse) {
+		st.Locked, st.VaultFragments = true, 0 // the running node's metrics have the count
+	} else if err != nil {
 		return nil, err
 	}
 	st.Disk, err = diskUsage(ctx, filepath.Join(home, "data"))

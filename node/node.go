@@ -98,6 +98,12 @@ func Open(home string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	opened := false
+	defer func() {
+		if !opened {
+			px.vault.Close() // its lock would stop a retry in this process
+		}
+	}()
 	reg := newRegistry(s.Metrics)
 	px.sources, px.metrics = sources, registerer(reg)
 	bl := &blobNode{}
@@ -139,6 +145,7 @@ func Open(home string, opts Options) (*Node, error) {
 		app.Close()
 		return nil, err
 	}
+	opened = true
 	return n, nil
 }
 
@@ -342,6 +349,9 @@ func (n *Node) Stop() error {
 	}
 	n.dbs.closeAll()
 	if err := n.app.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.px.vault.Close(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -20,7 +20,7 @@ import (
 // The node's re-encryption proxy (see proxy/SPEC.md) lives in the home:
 //
 //	config/vault_key   32-byte key the vault is encrypted under (0600)
-//	data/vault/        one encrypted fragment per grant (0700, files 0600)
+//	data/vault/        goleveldb database of encrypted fragments, one per grant (0700)
 const (
 	vaultKeyFile = "config/vault_key"
 	vaultDir     = "data/vault"

@@ -56,50 +56,42 @@ func TestVaultAtRest(t *testing.T) {
 	g := c.grantTo(owner, rec, doctor, nil, time.Time{})
 	c.deposit(g)
 	for i, nd := range c.nodes {
-		p := filepath.Join(nd.dir, "vault", g.id.String())
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatalf("node %d: %v", i, err)
-		}
+		dir := filepath.Join(nd.dir, "vault")
 		kf := g.frags.KeyFrag(i)
-		// Neither the fragment nor any 16-byte piece of it is stored in clear.
-		for off := 0; off+16 <= len(kf); off += 16 {
-			if bytes.Contains(b, kf[off:off+16]) {
-				t.Fatalf("node %d: vault file contains fragment bytes at %d", i, off)
+		// Neither the fragment nor any 16-byte piece of it is in any file of the vault: the
+		// database's journal and tables hold its ciphertext only.
+		files, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(filepath.Join(dir, f.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for off := 0; off+16 <= len(kf); off += 16 {
+				if bytes.Contains(b, kf[off:off+16]) {
+					t.Fatalf("node %d: vault file %s contains fragment bytes at %d", i, f.Name(), off)
+				}
 			}
 		}
-		for _, f := range []string{p, filepath.Join(nd.dir, "vault_key")} {
+		for f, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(nd.dir, "vault_key"): 0o600} {
 			fi, err := os.Stat(f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi.Mode().Perm() != 0o600 {
-				t.Fatalf("%s: mode %v, want 0600", f, fi.Mode().Perm())
+			if fi.Mode().Perm() != want {
+				t.Fatalf("%s: mode %v, want %v", f, fi.Mode().Perm(), want)
 			}
-		}
-		// Renamed to another grant, the file does not open (AAD binds it). The running vault
-		// ignores a file put there behind its back; a reopened one lists it, and refuses it.
-		other := protocol.ID{1}
-		if err := os.WriteFile(filepath.Join(nd.dir, "vault", other.String()), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := nd.vault.Get(other); !errors.Is(err, proxy.ErrNotHeld) {
-			t.Fatalf("file planted in a running vault: got %v", err)
-		}
-		reopened, err := proxy.OpenVault(filepath.Join(nd.dir, "vault"), filepath.Join(nd.dir, "vault_key"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := reopened.Get(other); !errors.Is(err, proxy.ErrVaultCorrupt) {
-			t.Fatalf("renamed vault file: got %v", err)
 		}
 	}
 	// A reopened vault (fresh cache) still reads the fragment.
-	v, err := proxy.OpenVault(filepath.Join(c.nodes[0].dir, "vault"), filepath.Join(c.nodes[0].dir, "vault_key"), nil)
-	if err != nil {
+	nd := c.nodes[0]
+	if err := nd.vault.Close(); err != nil {
 		t.Fatal(err)
 	}
-	kf, err := v.Get(g.id)
+	c.open(nd, nil)
+	kf, err := nd.vault.Get(g.id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,29 +306,29 @@ func TestDeleteOnExpiryCommit(t *testing.T) {
 	}
 }
 
-func TestReconcileAtStart(t *testing.T) {
-	c := newChain(t, 4, nil)
+// missedDeletions deposits three grants on every node, then, with node 0's commit hook
+// detached (as if it crashed between committing and deleting), revokes one and lets another
+// expire, and puts into node 0's vault a fragment for a grant the ledger never saw.
+func missedDeletions(t *testing.T) (c *chain, revoked, expired, live *grant, unknown protocol.ID) {
+	c = newChain(t, 4, nil)
 	owner, doctor := newUser(t), newUser(t)
 	rec := c.putRecord(owner)
-	revoked := c.grantTo(owner, rec, doctor, nil, time.Time{})
-	expired := c.grantTo(owner, rec, doctor, nil, c.clock.Now().Add(2*time.Second))
-	live := c.grantTo(owner, rec, doctor, nil, time.Time{})
+	revoked = c.grantTo(owner, rec, doctor, nil, time.Time{})
+	expired = c.grantTo(owner, rec, doctor, nil, c.clock.Now().Add(2*time.Second))
+	live = c.grantTo(owner, rec, doctor, nil, time.Time{})
 	for _, g := range []*grant{revoked, expired, live} {
 		c.deposit(g)
 	}
 	nd := c.nodes[0]
-	// The node misses the deletions: its hook is detached (as if it crashed
-	// between committing and deleting).
 	nd.hookOn.Store(false)
 	c.commit(owner.tx(t, &protocol.Revoke{Grant: revoked.id}))
 	c.clock.Add(3 * time.Second)
 	c.block()
-	// And a fragment for a grant the ledger never saw.
 	kf, err := nd.vault.Get(live.id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	unknown := protocol.ID{7}
+	unknown = protocol.ID{7}
 	if err := nd.vault.Put(unknown, kf, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -345,31 +337,67 @@ func TestReconcileAtStart(t *testing.T) {
 			t.Fatal("setup: fragment missing")
 		}
 	}
-	// Restart the vault and reconcile, as a node does at start.
+	if err := nd.vault.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return c, revoked, expired, live, unknown
+}
+
+// At start, before it returns, Reconcile deletes the fragments of the grants the node owes
+// a report for (the ended ones its hook missed); its background sweep then deletes the
+// fragment of the grant the ledger does not know.
+func TestReconcileAtStart(t *testing.T) {
+	c, revoked, expired, live, unknown := missedDeletions(t)
+	nd := c.nodes[0]
+	c.open(nd, nil) // restart the vault and the service, as a node does
+	n, err := nd.svc.Reconcile()
+	if err != nil || n != 2 {
+		t.Fatalf("reconcile deleted %d (%v), want 2", n, err)
+	}
+	if nd.vault.Has(revoked.id) || nd.vault.Has(expired.id) || !nd.vault.Has(live.id) {
+		t.Fatalf("after reconcile: revoked %v, expired %v, live %v held", nd.vault.Has(revoked.id), nd.vault.Has(expired.id), nd.vault.Has(live.id))
+	}
+	for deadline := time.Now().Add(20 * time.Second); nd.vault.Has(unknown); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the sweep did not delete the fragment of an unknown grant")
+		}
+	}
+	if ids, _ := nd.vault.Grants(); len(ids) != 1 || ids[0] != live.id || nd.vault.Len() != 1 {
+		t.Fatalf("vault holds %v (Len %d) after the sweep, want only the live grant", ids, nd.vault.Len())
+	}
+}
+
+// ReconcileVault sweeps the whole vault before it returns.
+func TestReconcileVault(t *testing.T) {
+	c, _, _, live, _ := missedDeletions(t)
+	nd := c.nodes[0]
 	v, err := proxy.OpenVault(filepath.Join(nd.dir, "vault"), filepath.Join(nd.dir, "vault_key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer v.Close()
 	n, err := proxy.ReconcileVault(v, nd.app)
 	if err != nil || n != 3 {
 		t.Fatalf("reconcile deleted %d (%v), want 3", n, err)
 	}
 	ids, _ := v.Grants()
-	if len(ids) != 1 || ids[0] != live.id {
-		t.Fatalf("vault holds %v after reconcile, want only the live grant", ids)
+	if len(ids) != 1 || ids[0] != live.id || v.Len() != 1 {
+		t.Fatalf("vault holds %v (Len %d) after reconcile, want only the live grant", ids, v.Len())
 	}
 }
 
 func TestOpenVaultRefusesLooseKey(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "vault_key")
-	if _, err := proxy.OpenVault(filepath.Join(dir, "v"), key, nil); err != nil {
+	v, err := proxy.OpenVault(filepath.Join(dir, "v"), key, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
+	v.Close()
 	if err := os.Chmod(key, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := proxy.OpenVault(filepath.Join(dir, "v"), key, nil); err == nil {
-		t.Fatal("opened a vault whose key file others can read")
+	if _, err := proxy.OpenVault(filepath.Join(dir, "v"), key, nil); err == nil || !strings.Contains(err.Error(), "readable by others") {
+		t.Fatalf("opened a vault whose key file others can read: %v", err)
 	}
 }

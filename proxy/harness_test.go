@@ -89,6 +89,7 @@ func (c *chain) open(nd *testNode, tune func(*proxy.Config)) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { nd.vault.Close() })
 	nd.hookOn.Store(true)
 	v := nd.vault
 	nd.app.OnCommit = func(ci ledger.CommitInfo) {

@@ -2,39 +2,34 @@ package proxy
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/syndtr/goleveldb/leveldb"
 	"golang.org/x/crypto/chacha20poly1305"
 
-	"github.com/resilientrecords/resilientrecords/internal/atomicfile"
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
-// The vault is node-local: it never enters replicated state, the app hash,
-// events or query answers. One file per grant, named by the grant id in
-// hex, holding
+// The vault is node-local: it never enters replicated state, the app hash, events or query
+// answers. It is a goleveldb database (vaultstore.go) holding, under each grant id, the value
 //
 //	"rrvault1" ‖ nonce (24) ‖ XChaCha20-Poly1305(vault key, nonce, kfrag, AAD)
 //
-// with AAD = vaultAADDomain ‖ grant id, so a file renamed to another grant
-// does not open. The vault key is 32 random bytes in its own 0600 file.
+// with AAD = vaultAADDomain ‖ grant id, so a value moved under another grant does not open.
+// The value is byte for byte the file of the earlier file-per-grant layout, which is what
+// lets a migration copy files without opening them (vaultmigrate.go).
 const (
 	vaultMagic     = "rrvault1"
 	vaultAADDomain = "resilientrecords/proxy/vault/v1\x00"
-	vaultFileSize  = len(vaultMagic) + chacha20poly1305.NonceSizeX + umbral.KeyFragSize + chacha20poly1305.Overhead
+	vaultValueSize = len(vaultMagic) + chacha20poly1305.NonceSizeX + umbral.KeyFragSize + chacha20poly1305.Overhead
 	// VaultKeySize is the size of the vault key file's contents.
 	VaultKeySize = chacha20poly1305.KeySize
 	maxCached    = 1 << 14
@@ -44,33 +39,46 @@ const (
 var (
 	ErrNotHeld      = errors.New("proxy: vault holds no fragment for this grant")
 	ErrHeld         = errors.New("proxy: vault already holds a fragment for this grant")
-	ErrVaultCorrupt = errors.New("proxy: vault file does not open")
+	ErrVaultCorrupt = errors.New("proxy: vault value does not open")
+	// ErrVaultInUse: another process (the node, running) has the vault open.
+	ErrVaultInUse = errors.New("proxy: another process has the vault open")
 )
 
-// Vault stores one key fragment per grant, encrypted at rest. Its mutex
-// serialises writes with deletions, so a deposit racing a revocation
-// either lands before the deletion or sees the revocation (see Put).
+// Vault stores one key fragment per grant, encrypted at rest. Its mutex serialises writes
+// with deletions, so a deposit racing a revocation either lands before the deletion or sees
+// the revocation (see Put).
 type Vault struct {
 	dir  string
+	db   *leveldb.DB
 	aead cipherAEAD
 	log  *slog.Logger
 
 	gate sync.RWMutex // held for writing while a commit deletes fragments; see Hold
-	mu   sync.Mutex
-	// held names the grants with a file in dir. A block may end 100 000 grants this node
-	// never held; looking them up here costs no system call inside ABCI Commit.
-	held    map[protocol.ID]struct{}
+	// mu is held for writing by every write and deletion, for reading by Get: a Get never
+	// sees a fragment half deleted, nor caches one a deletion just removed.
+	mu      sync.RWMutex
+	count   atomic.Int64         // fragments held, as the database's count key says
+	pending map[protocol.ID]bool // deletions whose write failed, retried on every commit
+	comp    compaction           // under mu
+
+	cacheMu sync.Mutex
 	cache   map[protocol.ID]*umbral.VerifiedKeyFrag
-	pending map[protocol.ID]bool // deletions that failed, retried on every commit
-	ops     vaultOps
+
+	ops vaultOps
+
+	bgMu      sync.Mutex    // orders background's Add before Close's Wait
+	quit      chan struct{} // closed by Close: background work stops
+	bg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// vaultOps counts what deletions cost on disk, so tests can check a commit's bill without
-// timing it, and lets them make directory syncs fail.
+// vaultOps counts what the vault costs on disk, so tests can check a commit's bill without
+// timing it, and lets them make writes fail.
 type vaultOps struct {
-	files    atomic.Int64 // fragment files overwritten and removed
-	dirSyncs atomic.Int64 // directory fsyncs, Put's included
-	syncDir  func(dir string) error
+	writes  atomic.Int64 // synced batch writes
+	deleted atomic.Int64 // fragments deleted
+	write   func(*leveldb.Batch) error
 }
 
 type cipherAEAD interface {
@@ -78,129 +86,51 @@ type cipherAEAD interface {
 	Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
 }
 
-// OpenVault opens (creating if needed) the vault directory dir with the key
-// in keyFile (created with fresh randomness if absent). Directory 0700,
-// files 0600.
+// OpenVault opens (creating if needed) the vault database in dir with the key in keyFile
+// (created with fresh randomness if absent). A directory in the earlier file-per-grant layout
+// is migrated first. Directory 0700, key file 0600. Close releases the database.
 func OpenVault(dir, keyFile string, log *slog.Logger) (*Vault, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("proxy: vault dir: %w", err)
 	}
 	key, err := loadOrCreateKey(keyFile)
 	if err != nil {
 		return nil, err
 	}
 	aead, err := chacha20poly1305.NewX(key)
+	clear(key)
 	if err != nil {
 		return nil, err
 	}
-	v := &Vault{dir: dir, aead: aead, log: log, held: make(map[protocol.ID]struct{}),
-		cache: make(map[protocol.ID]*umbral.VerifiedKeyFrag), pending: make(map[protocol.ID]bool)}
-	v.ops.syncDir = atomicfile.SyncDir
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: vault dir: %w", err)
+	if err := setAsideFileLayout(dir, log); err != nil {
+		return nil, err
 	}
-	for _, e := range ents {
-		if atomicfile.IsTemp(e.Name()) {
-			// A write a crash interrupted; it was never acknowledged.
-			_ = os.Remove(filepath.Join(dir, e.Name()))
-			continue
-		}
-		if id, ok := grantOfFile(e.Name()); ok && !e.IsDir() {
-			v.held[id] = struct{}{}
-		}
+	db, err := openVaultDB(dir, false)
+	if err != nil {
+		return nil, err
+	}
+	v := &Vault{dir: dir, db: db, aead: aead, log: log, pending: make(map[protocol.ID]bool),
+		cache: make(map[protocol.ID]*umbral.VerifiedKeyFrag), quit: make(chan struct{})}
+	v.ops.write = func(b *leveldb.Batch) error { return db.Write(b, syncWrite) }
+	if err := v.loadMeta(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := v.migrateFileLayout(); err != nil {
+		db.Close()
+		return nil, err
 	}
 	return v, nil
 }
 
-// CountVault counts the fragments in the vault directory dir without opening the vault (no
-// key, no lock): what a stopped node's vault holds, for its operator. A deletion the node
-// did not finish before it stopped is still counted; the next start reconciles it.
-func CountVault(dir string) (int, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	} else if err != nil {
-		return 0, fmt.Errorf("proxy: vault dir: %w", err)
-	}
-	n := 0
-	for _, e := range ents {
-		if _, ok := grantOfFile(e.Name()); ok && !e.IsDir() {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// grantOfFile reads a vault file name; only the name path writes counts, so every
-// grant in held can be deleted by its path.
-func grantOfFile(name string) (protocol.ID, bool) {
-	var id protocol.ID
-	if len(name) != 2*len(id) {
-		return id, false
-	}
-	if _, err := hex.Decode(id[:], []byte(name)); err != nil || hex.EncodeToString(id[:]) != name {
-		return id, false
-	}
-	return id, true
-}
-
-func loadOrCreateKey(path string) ([]byte, error) {
-	key, err := os.ReadFile(path)
-	if err == nil {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return nil, err
-		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("proxy: vault key %s is readable by others (mode %v)", path, fi.Mode().Perm())
-		}
-		if len(key) != VaultKeySize {
-			return nil, fmt.Errorf("proxy: vault key %s must be %d bytes", path, VaultKeySize)
-		}
-		return key, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("proxy: vault key: %w", err)
-	}
-	key = make([]byte, VaultKeySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("proxy: vault key dir: %w", err)
-	}
-	if err := atomicfile.WriteFile(path, key, 0o600); err != nil {
-		return nil, fmt.Errorf("proxy: vault key: %w", err)
-	}
-	return key, nil
-}
-
-func (v *Vault) path(grant protocol.ID) string {
-	return filepath.Join(v.dir, hex.EncodeToString(grant[:]))
-}
-
-func aad(grant protocol.ID) []byte { return append([]byte(vaultAADDomain), grant[:]...) }
-
-// Put stores the verified fragment for grant. check runs under the vault
-// lock just before the write; it re-reads committed state, so a revocation
-// whose deletion is waiting for the lock is seen and the write refused.
+// Put stores the verified fragment for grant. check runs under the vault lock just before
+// the write; it re-reads committed state, so a revocation whose deletion is waiting for the
+// lock is seen and the write refused. The write is synced before Put returns.
 func (v *Vault) Put(grant protocol.ID, kf *umbral.VerifiedKeyFrag, check func() error) error {
-	plain, err := kf.MarshalBinary()
+	value, err := v.sealValue(grant, kf)
 	if err != nil {
 		return err
 	}
-	nonce := make([]byte, chacha20poly1305.NonceSizeX)
-	if _, err := rand.Read(nonce); err != nil {
-		return err
-	}
-	file := append([]byte(vaultMagic), nonce...)
-	file = v.aead.Seal(file, nonce, plain, aad(grant))
-	clear(plain)
-
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if check != nil {
@@ -208,21 +138,44 @@ func (v *Vault) Put(grant protocol.ID, kf *umbral.VerifiedKeyFrag, check func() 
 			return err
 		}
 	}
-	if _, ok := v.held[grant]; ok {
+	held, err := v.db.Has(fragKey(grant), nil)
+	if err != nil {
+		return fmt.Errorf("proxy: vault read: %w", err)
+	}
+	if held {
 		return ErrHeld
 	}
-	v.ops.dirSyncs.Add(1) // WriteFile syncs the directory
-	if err := atomicfile.WriteFile(v.path(grant), file, 0o600); err != nil {
+	b := new(leveldb.Batch)
+	b.Put(fragKey(grant), value)
+	if err := v.writeLocked(b, 1, 0); err != nil {
 		return fmt.Errorf("proxy: vault write: %w", err)
 	}
-	v.held[grant] = struct{}{}
-	// The write synced the directory, which made an earlier removal whose sync failed durable.
 	delete(v.pending, grant)
-	v.cacheLocked(grant, kf)
+	v.cacheSet(grant, kf)
 	return nil
 }
 
-func (v *Vault) cacheLocked(grant protocol.ID, kf *umbral.VerifiedKeyFrag) {
+// writeLocked writes b with the count moved by added and removed, synced.
+func (v *Vault) writeLocked(b *leveldb.Batch, added, removed int64) error {
+	n := v.count.Load() + added - removed
+	b.Put(metaCount, u64bytes(uint64(n)))
+	if removed > 0 {
+		b.Put(metaUncompacted, u64bytes(uint64(v.comp.uncompacted+removed)))
+	}
+	v.ops.writes.Add(1)
+	if err := v.ops.write(b); err != nil {
+		return err
+	}
+	v.count.Store(n)
+	if removed > 0 {
+		v.comp.deleted(removed)
+	}
+	return nil
+}
+
+func (v *Vault) cacheSet(grant protocol.ID, kf *umbral.VerifiedKeyFrag) {
+	v.cacheMu.Lock()
+	defer v.cacheMu.Unlock()
 	if len(v.cache) >= maxCached {
 		clear(v.cache)
 	}
@@ -237,64 +190,40 @@ func (v *Vault) Hold() (release func()) {
 	return v.gate.RUnlock
 }
 
-// Get returns the fragment for grant (ErrNotHeld if none).
+// Get returns the fragment for grant (ErrNotHeld if none, ErrVaultCorrupt if its value
+// does not open).
 func (v *Vault) Get(grant protocol.ID) (*umbral.VerifiedKeyFrag, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if _, ok := v.held[grant]; !ok {
-		return nil, ErrNotHeld
-	}
-	if kf, ok := v.cache[grant]; ok {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	v.cacheMu.Lock()
+	kf, ok := v.cache[grant]
+	v.cacheMu.Unlock()
+	if ok {
 		return kf, nil
 	}
-	b, err := readBounded(v.path(grant), int64(vaultFileSize)+1)
-	if errors.Is(err, fs.ErrNotExist) {
-		delete(v.held, grant) // removed behind the vault's back
+	b, err := v.db.Get(fragKey(grant), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
 		return nil, ErrNotHeld
 	} else if err != nil {
 		return nil, fmt.Errorf("proxy: vault read: %w", err)
 	}
-	if len(b) != vaultFileSize || string(b[:len(vaultMagic)]) != vaultMagic {
-		return nil, ErrVaultCorrupt
-	}
-	nonce := b[len(vaultMagic) : len(vaultMagic)+chacha20poly1305.NonceSizeX]
-	plain, err := v.aead.Open(nil, nonce, b[len(vaultMagic)+len(nonce):], aad(grant))
-	if err != nil {
-		return nil, ErrVaultCorrupt
-	}
-	var kf umbral.KeyFrag
-	err = kf.UnmarshalBinary(plain)
-	clear(plain)
-	if err != nil {
-		return nil, ErrVaultCorrupt
-	}
-	// Verified at deposit; the AEAD proves these are the bytes we stored.
-	vkf := kf.SkipVerification()
-	v.cacheLocked(grant, vkf)
-	return vkf, nil
-}
-
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	kf, err = openValue(v.aead, grant, b)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit))
+	v.cacheSet(grant, kf)
+	return kf, nil
 }
 
-// Has reports whether the vault holds a file for grant.
+// Has reports whether the vault holds a fragment for grant. When the database cannot say
+// (an I/O error, a closed vault) it answers true: the reporter takes "not held" as the
+// statement that the fragment is destroyed.
 func (v *Vault) Has(grant protocol.ID) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	_, ok := v.held[grant]
-	return ok
+	ok, err := v.db.Has(fragKey(grant), nil)
+	return ok || err != nil
 }
 
-// Delete removes grant's fragment (no error if absent) and syncs the
-// directory. The file is overwritten with zeros first: a best effort, since
-// SSDs and copy-on-write file systems may keep the old blocks (the vault
-// key still guards them).
+// Delete removes grant's fragment (no error if absent), synced.
 func (v *Vault) Delete(grant protocol.ID) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -302,69 +231,60 @@ func (v *Vault) Delete(grant protocol.ID) error {
 	return err
 }
 
-// deleteLocked removes the files of the grants in ids that the vault holds or failed to
-// delete before, then syncs the directory once for all of them: one fsync per commit,
-// not one per grant. Whatever fails stays pending, for the next commit to retry.
+// deleteLocked removes the fragments of the grants in ids that the vault holds, in one
+// synced write: one fsync per commit, not one per grant. If the write fails they stay
+// pending, for the next commit to retry.
 func (v *Vault) deleteLocked(ids []protocol.ID) (deleted int, err error) {
-	var removed []protocol.ID
+	b := new(leveldb.Batch)
+	var gone []protocol.ID
 	var errs []error
 	for _, id := range ids {
-		if _, ok := v.held[id]; !ok && !v.pending[id] {
+		held, err := v.db.Has(fragKey(id), nil)
+		if err != nil {
+			v.pending[id] = true
+			errs = append(errs, fmt.Errorf("proxy: vault read: %w", err))
 			continue
 		}
-		if err := v.removeLocked(id); err != nil {
-			v.pending[id] = true
-			errs = append(errs, fmt.Errorf("proxy: vault delete: %w", err))
-			continue
+		if held {
+			b.Delete(fragKey(id))
 		}
-		removed = append(removed, id)
+		gone = append(gone, id)
 	}
-	if len(removed) == 0 {
-		return 0, errors.Join(errs...)
+	v.cacheMu.Lock()
+	for _, id := range gone {
+		delete(v.cache, id)
 	}
-	v.ops.dirSyncs.Add(1)
-	if err := v.ops.syncDir(v.dir); err != nil {
-		for _, id := range removed {
-			v.pending[id] = true
+	v.cacheMu.Unlock()
+	n := b.Len()
+	if n > 0 {
+		if err := v.writeLocked(b, 0, int64(n)); err != nil {
+			for _, id := range gone {
+				v.pending[id] = true
+			}
+			return 0, errors.Join(append(errs, fmt.Errorf("proxy: vault delete: %w", err))...)
 		}
-		return 0, errors.Join(append(errs, fmt.Errorf("proxy: vault delete: %w", err))...)
+		v.ops.deleted.Add(int64(n))
 	}
-	for _, id := range removed {
+	for _, id := range gone {
 		delete(v.pending, id)
 	}
-	return len(removed), errors.Join(errs...)
-}
-
-// removeLocked overwrites grant's file with zeros, syncs it and removes it; the caller
-// syncs the directory.
-func (v *Vault) removeLocked(grant protocol.ID) error {
-	delete(v.cache, grant)
-	v.ops.files.Add(1)
-	p := v.path(grant)
-	if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
-		_, _ = f.Write(make([]byte, vaultFileSize))
-		_ = f.Sync()
-		f.Close()
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	delete(v.held, grant)
-	return nil
+	return n, errors.Join(errs...)
 }
 
 // Len is how many fragments the vault holds.
-func (v *Vault) Len() int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return len(v.held)
-}
+func (v *Vault) Len() int { return int(v.count.Load()) }
 
-// Grants lists the grants the vault holds fragments for, in byte order.
+// Grants lists the grants the vault holds fragments for, in byte order. It reads every key:
+// for tests and tools, not for anything a request or a commit waits on.
 func (v *Vault) Grants() ([]protocol.ID, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return sortedIDs(v.held), nil
+	var out []protocol.ID
+	for from := fragPrefix; ; {
+		ids, next, err := v.page(from, 4096)
+		if err != nil || len(ids) == 0 {
+			return out, err
+		}
+		out, from = append(out, ids...), next
+	}
 }
 
 func sortedIDs[V any](m map[protocol.ID]V) []protocol.ID {
@@ -376,12 +296,11 @@ func sortedIDs[V any](m map[protocol.ID]V) []protocol.ID {
 	return out
 }
 
-// OnCommit deletes the fragments of grants that the block revoked or
-// expired. It is the ledger's commit hook: it runs synchronously inside
-// ABCI Commit, so the deletion is part of committing the block. Grants the
-// vault does not hold cost a map lookup each; the directory is synced once.
-// Deletions that fail are retried on every later commit and at start
-// (Reconcile).
+// OnCommit deletes the fragments of grants that the block revoked or expired. It is the
+// ledger's commit hook: it runs synchronously inside ABCI Commit, so the deletion is part of
+// committing the block. Each grant the block ended costs one lookup (a bloom filter answers
+// most of those the vault does not hold); the deletions are one synced write. Deletions that
+// fail are retried on every later commit and at start (Reconcile).
 func (v *Vault) OnCommit(ci ledger.CommitInfo) {
 	v.gate.Lock()
 	defer v.gate.Unlock()
@@ -392,7 +311,8 @@ func (v *Vault) OnCommit(ci ledger.CommitInfo) {
 		due[id] = true
 	}
 	mark := func(id protocol.ID) {
-		if _, ok := v.held[id]; ok {
+		// An error counts as held: the deletion then tries, and fails into pending.
+		if held, err := v.db.Has(fragKey(id), nil); held || err != nil {
 			due[id] = true
 		}
 	}
@@ -402,14 +322,47 @@ func (v *Vault) OnCommit(ci ledger.CommitInfo) {
 	for _, e := range ci.Expired {
 		mark(e.Grant)
 	}
-	if len(due) == 0 {
+	if len(due) > 0 {
+		n, err := v.deleteLocked(sortedIDs(due))
+		if err != nil {
+			v.log.Error("vault: deleting fragments failed; will retry", "height", ci.Height, "pending", len(v.pending), "err", err)
+		}
+		if n > 0 {
+			v.log.Debug("vault: fragments deleted at commit", "height", ci.Height, "count", n)
+		}
+	}
+	v.compactIfDueLocked(time.Now())
+}
+
+// Close stops the vault's background work and closes its database. The vault must not be
+// used afterwards; Close is idempotent.
+func (v *Vault) Close() error {
+	v.closeOnce.Do(func() {
+		v.bgMu.Lock()
+		close(v.quit)
+		v.bgMu.Unlock()
+		// Background work stops at its next step: a page of the sweep, a part of a
+		// compaction, a thousand files of a migrated directory.
+		v.bg.Wait()
+		v.mu.Lock()
+		v.closeErr = v.db.Close()
+		v.mu.Unlock()
+	})
+	return v.closeErr
+}
+
+// background runs fn in a goroutine that Close waits for; fn returns once quit is closed.
+func (v *Vault) background(fn func(quit <-chan struct{})) {
+	v.bgMu.Lock()
+	defer v.bgMu.Unlock()
+	select {
+	case <-v.quit:
 		return
+	default:
 	}
-	n, err := v.deleteLocked(sortedIDs(due))
-	if err != nil {
-		v.log.Error("vault: deleting fragments failed; will retry", "height", ci.Height, "pending", len(v.pending), "err", err)
-	}
-	if n > 0 {
-		v.log.Debug("vault: fragments deleted at commit", "height", ci.Height, "count", n)
-	}
+	v.bg.Add(1)
+	go func() {
+		defer v.bg.Done()
+		fn(v.quit)
+	}()
 }

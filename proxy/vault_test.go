@@ -1,25 +1,43 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/syndtr/goleveldb/leveldb"
 
 	"github.com/resilientrecords/resilientrecords/ledger"
 	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
 )
 
-func testVault(t testing.TB) (*Vault, string) {
+// testVault opens a vault in a fresh directory; root holds "vault" and "vault_key".
+func testVault(t testing.TB) (v *Vault, root string) {
 	t.Helper()
-	dir := t.TempDir()
-	v, err := OpenVault(filepath.Join(dir, "vault"), filepath.Join(dir, "vault_key"), nil)
+	root = t.TempDir()
+	return openAt(t, root), root
+}
+
+// openAt opens the vault under root, closed when the test ends.
+func openAt(t testing.TB, root string) *Vault {
+	t.Helper()
+	v, err := OpenVault(filepath.Join(root, "vault"), filepath.Join(root, "vault_key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v, filepath.Join(dir, "vault")
+	t.Cleanup(func() { v.Close() })
+	return v
+}
+
+// reopen closes v and opens its vault again, as a restart does.
+func reopen(t testing.TB, v *Vault, root string) *Vault {
+	t.Helper()
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return openAt(t, root)
 }
 
 // testKFrag is a real fragment; the vault stores it under any grant it is given.
@@ -41,6 +59,14 @@ func testKFrag(t testing.TB) *umbral.VerifiedKeyFrag {
 
 func grantN(i int) protocol.ID { return protocol.ID{0xee, byte(i >> 16), byte(i >> 8), byte(i)} }
 
+func grantsFrom(from, n int) []protocol.ID {
+	out := make([]protocol.ID, n)
+	for i := range out {
+		out[i] = grantN(from + i)
+	}
+	return out
+}
+
 func expiries(from, n int) []ledger.Expiry {
 	out := make([]ledger.Expiry, n)
 	for i := range out {
@@ -49,37 +75,55 @@ func expiries(from, n int) []ledger.Expiry {
 	return out
 }
 
-func fill(t *testing.T, v *Vault, n int) []protocol.ID {
+func fill(t testing.TB, v *Vault, n int) []protocol.ID {
 	t.Helper()
 	kf := testKFrag(t)
-	ids := make([]protocol.ID, n)
-	for i := range ids {
-		ids[i] = grantN(i)
-		if err := v.Put(ids[i], kf, nil); err != nil {
+	ids := grantsFrom(0, n)
+	for _, id := range ids {
+		if err := v.Put(id, kf, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return ids
 }
 
-type opCount struct{ files, dirSyncs int64 }
+// fillFast stores kf under ids as Put does, but migrateBatch at a time in one synced write:
+// for fixtures too large to write one fsync per fragment.
+func fillFast(t testing.TB, v *Vault, kf *umbral.VerifiedKeyFrag, ids []protocol.ID) {
+	t.Helper()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), migrateBatch)]
+		ids = ids[len(chunk):]
+		b := new(leveldb.Batch)
+		for _, id := range chunk {
+			value, err := v.sealValue(id, kf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Put(fragKey(id), value)
+		}
+		if err := v.writeLocked(b, int64(len(chunk)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
-func countOps(v *Vault) opCount { return opCount{v.ops.files.Load(), v.ops.dirSyncs.Load()} }
+type opCount struct{ writes, deleted int64 }
 
-func (a opCount) since(b opCount) opCount { return opCount{a.files - b.files, a.dirSyncs - b.dirSyncs} }
+func countOps(v *Vault) opCount { return opCount{v.ops.writes.Load(), v.ops.deleted.Load()} }
 
-// A block that ends grants this node never held touches nothing on disk, however many.
+func (a opCount) since(b opCount) opCount { return opCount{a.writes - b.writes, a.deleted - b.deleted} }
+
+// A block that ends grants this node never held writes nothing, however many.
 func TestOnCommitSkipsUnheldGrants(t *testing.T) {
 	v, _ := testVault(t)
 	held := fill(t, v, 3)
 	before := countOps(v)
-	revoked := make([]protocol.ID, 1000)
-	for i := range revoked {
-		revoked[i] = grantN(500_000 + i)
-	}
-	v.OnCommit(ledger.CommitInfo{Height: 7, Revoked: revoked, Expired: expiries(1000, 100_000)})
+	v.OnCommit(ledger.CommitInfo{Height: 7, Revoked: grantsFrom(500_000, 1000), Expired: expiries(1000, 100_000)})
 	if got := countOps(v).since(before); got != (opCount{}) {
-		t.Fatalf("a commit of 101 000 unheld grants cost %d file operations and %d directory syncs, want none", got.files, got.dirSyncs)
+		t.Fatalf("a commit of 101 000 unheld grants cost %d writes and %d deletions, want none", got.writes, got.deleted)
 	}
 	for _, id := range held {
 		if !v.Has(id) {
@@ -88,47 +132,50 @@ func TestOnCommitSkipsUnheldGrants(t *testing.T) {
 	}
 }
 
-// A commit ending many held grants removes each file and syncs the directory once.
-func TestOnCommitSyncsDirectoryOnce(t *testing.T) {
-	v, dir := testVault(t)
+// A commit ending many held grants deletes them all in one synced write.
+func TestOnCommitOneWrite(t *testing.T) {
+	v, _ := testVault(t)
 	ids := fill(t, v, 40)
 	before := countOps(v)
 	ci := ledger.CommitInfo{Height: 9, Revoked: append(ids[:10:10], ids[5], grantN(9999)), Expired: expiries(10, 20)}
 	ci.Expired = append(ci.Expired, expiries(5000, 1000)...)
 	ci.Expired = append(ci.Expired, ledger.Expiry{Grant: ids[0]})
 	v.OnCommit(ci)
-	if got := countOps(v).since(before); got != (opCount{files: 30, dirSyncs: 1}) {
-		t.Fatalf("deleting 30 fragments cost %d file operations and %d directory syncs, want 30 and 1", got.files, got.dirSyncs)
+	if got := countOps(v).since(before); got != (opCount{writes: 1, deleted: 30}) {
+		t.Fatalf("deleting 30 fragments cost %d writes and %d deletions, want 1 and 30", got.writes, got.deleted)
 	}
 	for i, id := range ids {
-		_, err := os.Stat(filepath.Join(dir, id.String()))
-		if gone := errors.Is(err, fs.ErrNotExist); gone != (i < 30) || v.Has(id) != (i >= 30) {
-			t.Fatalf("grant %d: file gone %v, Has %v", i, gone, v.Has(id))
+		if v.Has(id) != (i >= 30) {
+			t.Fatalf("grant %d: Has %v", i, v.Has(id))
 		}
 	}
-	if got, _ := v.Grants(); len(got) != 10 || got[0] != ids[30] || got[9] != ids[39] {
-		t.Fatalf("Grants after the commit: %v", got)
+	if got, _ := v.Grants(); len(got) != 10 || got[0] != ids[30] || got[9] != ids[39] || v.Len() != 10 {
+		t.Fatalf("Grants after the commit: %v (Len %d)", got, v.Len())
 	}
 	if _, err := v.Get(ids[0]); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("Get of a deleted fragment: %v", err)
 	}
 }
 
-// A directory sync that fails leaves the commit's deletions pending; the next commit, even
-// an empty one, syncs again, and stops once it succeeded.
-func TestOnCommitRetriesFailedDirSync(t *testing.T) {
+// A write that fails leaves the commit's deletions pending and the fragments held; the next
+// commit, even an empty one, deletes them, and stops once it succeeded.
+func TestOnCommitRetriesFailedWrite(t *testing.T) {
 	v, _ := testVault(t)
 	ids := fill(t, v, 3)
-	v.ops.syncDir = func(string) error { return errors.New("disk on fire") }
+	write := v.ops.write
+	v.ops.write = func(*leveldb.Batch) error { return errors.New("disk on fire") }
 	v.OnCommit(ledger.CommitInfo{Height: 2, Revoked: ids[:2]})
-	if v.Has(ids[0]) || v.Has(ids[1]) || len(v.pending) != 2 {
-		t.Fatalf("after a failed sync: held %v %v, %d pending", v.Has(ids[0]), v.Has(ids[1]), len(v.pending))
+	if !v.Has(ids[0]) || !v.Has(ids[1]) || len(v.pending) != 2 || v.Len() != 3 {
+		t.Fatalf("after a failed write: held %v %v, %d pending, Len %d", v.Has(ids[0]), v.Has(ids[1]), len(v.pending), v.Len())
 	}
-	v.ops.syncDir = func(string) error { return nil }
+	v.ops.write = write
 	before := countOps(v)
 	v.OnCommit(ledger.CommitInfo{Height: 3})
-	if got := countOps(v).since(before); got.dirSyncs != 1 || len(v.pending) != 0 {
-		t.Fatalf("retry: %d directory syncs, %d pending; want 1 and 0", got.dirSyncs, len(v.pending))
+	if got := countOps(v).since(before); got != (opCount{writes: 1, deleted: 2}) || len(v.pending) != 0 {
+		t.Fatalf("retry: %+v, %d pending; want 1 write, 2 deletions, none pending", got, len(v.pending))
+	}
+	if v.Has(ids[0]) || v.Has(ids[1]) || !v.Has(ids[2]) || v.Len() != 1 {
+		t.Fatalf("after the retry: held %v %v %v, Len %d", v.Has(ids[0]), v.Has(ids[1]), v.Has(ids[2]), v.Len())
 	}
 	before = countOps(v)
 	v.OnCommit(ledger.CommitInfo{Height: 4})
@@ -137,66 +184,162 @@ func TestOnCommitRetriesFailedDirSync(t *testing.T) {
 	}
 }
 
-// A file that cannot be removed stays held and pending, and goes at the next commit once
-// it can.
-func TestOnCommitRetriesFailedRemove(t *testing.T) {
-	v, dir := testVault(t)
-	ids := fill(t, v, 2)
-	// A non-empty directory in the file's place: removal fails, for root too.
-	p := filepath.Join(dir, ids[0].String())
-	if err := os.Remove(p); err != nil {
+// A reopened vault holds, and counts, what was written before; a commit after the restart
+// deletes a fragment written before it.
+func TestVaultReopen(t *testing.T) {
+	v, root := testVault(t)
+	ids := fill(t, v, 5)
+	v.OnCommit(ledger.CommitInfo{Height: 2, Revoked: ids[:1]})
+	v = reopen(t, v, root)
+	if got, _ := v.Grants(); len(got) != 4 || got[0] != ids[1] || v.Len() != 4 {
+		t.Fatalf("reopened vault holds %v (Len %d), want %v", got, v.Len(), ids[1:])
+	}
+	if _, err := v.Get(ids[1]); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(p, "x"), 0o700); err != nil {
-		t.Fatal(err)
+	v.OnCommit(ledger.CommitInfo{Height: 5, Expired: expiries(1, 1)})
+	if v.Has(ids[1]) || !v.Has(ids[2]) || v.Len() != 3 {
+		t.Fatal("the reopened vault did not delete the expired fragment it held")
 	}
-	v.OnCommit(ledger.CommitInfo{Height: 2, Revoked: ids})
-	if !v.Has(ids[0]) || v.Has(ids[1]) || !v.pending[ids[0]] || len(v.pending) != 1 {
-		t.Fatalf("after a failed removal: held %v %v, pending %v", v.Has(ids[0]), v.Has(ids[1]), v.pending)
-	}
-	if err := os.RemoveAll(p); err != nil {
-		t.Fatal(err)
-	}
-	v.OnCommit(ledger.CommitInfo{Height: 3})
-	if v.Has(ids[0]) || len(v.pending) != 0 {
-		t.Fatalf("retry: held %v, pending %v", v.Has(ids[0]), v.pending)
+	if err := v.Put(ids[2], testKFrag(t), nil); !errors.Is(err, ErrHeld) {
+		t.Fatalf("a second deposit for a held grant: %v", err)
 	}
 }
 
-// The held set comes from the directory at open: fragments written before are deleted by
-// a commit after a restart; temporary files and foreign names are not fragments.
-func TestVaultHeldSetAtOpen(t *testing.T) {
-	v, dir := testVault(t)
-	ids := fill(t, v, 2)
-	for _, name := range []string{".tmp-123", ids[0].String()[:10], "EE" + ids[0].String()[2:]} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
+// A count lost or damaged behind the vault's back is counted again at open; a database of
+// another format is refused.
+func TestVaultRecountsDamagedBookkeeping(t *testing.T) {
+	v, root := testVault(t)
+	fill(t, v, 4)
+	for _, damage := range []func(){
+		func() { v.db.Delete(metaCount, nil) },
+		func() { v.db.Put(metaCount, []byte("x"), nil) },
+		func() { v.db.Delete(metaFormat, nil); v.db.Put(metaCount, u64bytes(99), nil) },
+	} {
+		damage()
+		v = reopen(t, v, root)
+		if v.Len() != 4 {
+			t.Fatalf("after damage: Len %d, want 4", v.Len())
 		}
 	}
-	again, err := OpenVault(dir, filepath.Join(filepath.Dir(dir), "vault_key"), nil)
+	v.db.Put(metaFormat, []byte("rrvault-kv9"), nil)
+	v.Close()
+	if _, err := OpenVault(filepath.Join(root, "vault"), filepath.Join(root, "vault_key"), nil); err == nil {
+		t.Fatal("opened a database of another format")
+	}
+}
+
+// raw and setRaw read and write a stored value behind the vault's back.
+func raw(t *testing.T, v *Vault, g protocol.ID) []byte {
+	t.Helper()
+	b, err := v.db.Get(fragKey(g), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := again.Grants(); len(got) != 2 || got[0] != ids[0] || got[1] != ids[1] {
-		t.Fatalf("reopened vault holds %v, want %v", got, ids)
+	return b
+}
+
+func setRaw(t *testing.T, v *Vault, g protocol.ID, b []byte) {
+	t.Helper()
+	if err := v.db.Put(fragKey(g), b, nil); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, ".tmp-123")); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("temporary file survived the open: %v", err)
+}
+
+// The AAD binds each value to its grant: values swapped between two grants, or copied under
+// a third, do not open; nor does a value under another vault key.
+func TestVaultValueBoundToGrant(t *testing.T) {
+	v, root := testVault(t)
+	ids := fill(t, v, 2)
+	a, b := raw(t, v, ids[0]), raw(t, v, ids[1])
+	setRaw(t, v, ids[0], b)
+	setRaw(t, v, ids[1], a)
+	setRaw(t, v, grantN(77), a)
+	v = reopen(t, v, root) // an empty cache: what is on disk answers
+	for _, g := range []protocol.ID{ids[0], ids[1], grantN(77)} {
+		if _, err := v.Get(g); !errors.Is(err, ErrVaultCorrupt) {
+			t.Fatalf("a value moved to grant %v: got %v, want ErrVaultCorrupt", g, err)
+		}
 	}
-	again.OnCommit(ledger.CommitInfo{Height: 5, Expired: expiries(0, 1)})
-	if again.Has(ids[0]) || !again.Has(ids[1]) {
-		t.Fatal("the reopened vault did not delete the expired fragment it found at open")
+	setRaw(t, v, ids[0], a)
+	if _, err := v.Get(ids[0]); err != nil {
+		t.Fatalf("the value back under its grant: %v", err)
 	}
+	// The same database under a fresh key opens nothing.
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other, err := OpenVault(filepath.Join(root, "vault"), filepath.Join(t.TempDir(), "vault_key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Get(ids[0]); !errors.Is(err, ErrVaultCorrupt) {
+		t.Fatalf("a value under another vault key: got %v", err)
+	}
+}
+
+// A value damaged on disk is refused, never returned or panicked over.
+func TestVaultRefusesCorruptValues(t *testing.T) {
+	v, root := testVault(t)
+	ids := fill(t, v, 1)
+	good := raw(t, v, ids[0])
+	flip := func(i int) []byte { b := bytes.Clone(good); b[i] ^= 1; return b }
+	cases := map[string][]byte{
+		"empty":          {},
+		"truncated":      good[:len(good)-1],
+		"extended":       append(bytes.Clone(good), 0),
+		"magic":          flip(0),
+		"nonce":          flip(len(vaultMagic)),
+		"ciphertext":     flip(len(vaultMagic) + 24 + 10),
+		"tag":            flip(len(good) - 1),
+		"magic only":     []byte(vaultMagic),
+		"all zero, size": make([]byte, vaultValueSize),
+	}
+	for name, b := range cases {
+		setRaw(t, v, ids[0], b)
+		v = reopen(t, v, root)
+		if _, err := v.Get(ids[0]); !errors.Is(err, ErrVaultCorrupt) {
+			t.Errorf("%s: got %v, want ErrVaultCorrupt", name, err)
+		}
+	}
+	// A fragment that decrypts but does not decode is refused too.
+	nonce := make([]byte, 24)
+	bad := v.aead.Seal(append([]byte(vaultMagic), nonce...), nonce, make([]byte, umbral.KeyFragSize), aad(ids[0]))
+	setRaw(t, v, ids[0], bad)
+	v = reopen(t, v, root)
+	if _, err := v.Get(ids[0]); !errors.Is(err, ErrVaultCorrupt) {
+		t.Errorf("undecodable fragment: got %v, want ErrVaultCorrupt", err)
+	}
+	// A corrupt value is still a held fragment: a commit deletes it.
+	v.OnCommit(ledger.CommitInfo{Height: 2, Revoked: ids})
+	if v.Has(ids[0]) || v.Len() != 0 {
+		t.Fatal("a corrupt value survived its grant's revocation")
+	}
+}
+
+// After Close, the vault claims to hold everything (so nobody reports a destruction it did
+// not see) and refuses reads; Close is idempotent.
+func TestVaultClosed(t *testing.T) {
+	v, _ := testVault(t)
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !v.Has(grantN(1)) {
+		t.Fatal("a closed vault said it holds no fragment")
+	}
+	if _, err := v.Get(grantN(1)); err == nil || errors.Is(err, ErrNotHeld) {
+		t.Fatalf("Get on a closed vault: %v", err)
+	}
+	v.OnCommit(ledger.CommitInfo{Height: 3, Revoked: grantsFrom(0, 2)}) // must not panic
 }
 
 func BenchmarkOnCommitUnheld(b *testing.B) {
 	v, _ := testVault(b)
-	kf := testKFrag(b)
-	for i := range 100 {
-		if err := v.Put(grantN(1_000_000+i), kf, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
+	fillFast(b, v, testKFrag(b), grantsFrom(1_000_000, 100))
 	ci := ledger.CommitInfo{Height: 1, Expired: expiries(0, 100_000)}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -38,7 +38,7 @@ type nodeReport struct {
 	AgeMillis  int64  `json:"age_ms"`
 	CatchingUp *bool  `json:"catching_up,omitempty"`
 	Peers      *int   `json:"peers,omitempty"`
-	// VaultFragments: the running node's count, or the files of its vault directory.
+	// VaultFragments: the running node's count (from its metrics), or its vault's, stopped.
 	VaultFragments int            `json:"vault_fragments"`
 	BlobQueue      *int           `json:"blob_queue,omitempty"`
 	ReplicationLag *int           `json:"replication_lag,omitempty"`
@@ -71,7 +71,7 @@ first, over the addresses its settings (DIR/config/node.json) give, on this mach
                                      config/node.json; 'rrec devnet' nodes have one)
 
 When the node does not answer it reads the home instead: the last committed height and block
-time from the ledger's database (read-only), and the vault's fragments from its directory.
+time from the ledger's database (read-only), and the vault's fragments from its count.
 Either way it adds up the disk the home's data takes (ledger, chain, vault, blobs), for at
 most ten seconds.
 
@@ -168,8 +168,8 @@ func reportNode(ctx context.Context, home string) (*nodeReport, error) {
 			r.State = "not_answering"
 			r.Warnings = append(r.Warnings, fmt.Sprintf("a process holds the ledger of %s, but nothing answers at %s", home, r.API))
 		}
-	} else if r.BlobQueue == nil { // no metrics: the vault directory is the next best thing
-		r.VaultFragments = hs.VaultFragments
+	} else if r.BlobQueue == nil { // no metrics: the running node's vault is locked to others
+		r.Warnings = append(r.Warnings, "vault fragments not counted: a running node counts them in its metrics (metrics.listen)")
 	}
 	return r, nil
 }

@@ -1,7 +1,7 @@
 // Package atomicfile writes files so that a reader, or the same program after a crash, sees
 // either the old contents or the new ones, never a mix, and the new ones survive a power
 // loss once WriteFile returns. Every file this project writes on its own behalf (key files,
-// settings, network.json, the fragment vault) goes through it.
+// settings, network.json) goes through it.
 package atomicfile
 
 import (
