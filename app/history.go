@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
@@ -43,7 +44,7 @@ func (a *App) history(w http.ResponseWriter, r *http.Request) {
 	from := map[protocol.ID]time.Time{}
 	if gs, err := a.s.Grants(r.Context(), id); err == nil {
 		for _, g := range gs {
-			people[g.RecipientSig] = recipient(g)
+			people[g.RecipientSig] = client.RecipientString(g)
 			with[g.ID] = a.who(g.RecipientSig, people)
 			if g.NotBefore != 0 {
 				from[g.ID] = nanoTime(g.NotBefore)

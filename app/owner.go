@@ -144,7 +144,7 @@ type grantView struct {
 }
 
 func (a *App) grantView(g *protocol.GrantState, now int64, rec *protocol.Record) grantView {
-	v := grantView{ID: g.ID, Record: g.Record, To: recipient(g), Owner: a.who(g.Owner, map[protocol.PubKey]string{g.Owner: owner(g)}), Purpose: g.Purpose,
+	v := grantView{ID: g.ID, Record: g.Record, To: client.RecipientString(g), Owner: a.who(g.Owner, map[protocol.PubKey]string{g.Owner: client.OwnerString(g)}), Purpose: g.Purpose,
 		Granted: nanoTime(g.Time), Status: "live", Nodes: len(g.Nodes), Destroyed: len(g.Destroyed)}
 	v.ToName, _ = a.book.NameOf(g.RecipientSig)
 	if g.NotBefore != 0 {
@@ -179,22 +179,6 @@ func statusWord(err error) string {
 		return "unusable"
 	}
 	return "live"
-}
-
-// recipient is the public identity a grant was made to, as the owner typed it.
-func recipient(g *protocol.GrantState) string {
-	if pub, err := client.Recipient(g); err == nil {
-		return pub.String()
-	}
-	return g.RecipientSig.String()
-}
-
-// owner is the public identity of the owner who made g, as g states it.
-func owner(g *protocol.GrantState) string {
-	if pub, err := client.Owner(g); err == nil {
-		return pub.String()
-	}
-	return g.Owner.String()
 }
 
 func (a *App) recordGrants(w http.ResponseWriter, r *http.Request) {

@@ -39,17 +39,14 @@ func (s *Session) Describe(ctx context.Context, record protocol.ID, o GetOptions
 	if err != nil {
 		return nil, err
 	}
-	if rec.Erased != nil {
-		return nil, fmt.Errorf("record %s: %w at height %d", record, ErrErased, rec.Erased.Height)
-	}
-	var u envelope.Unwrapper
-	if rec.Owner == s.me {
-		dk, err := s.id.DelegatingKey(record[:])
-		if err != nil {
-			return nil, err
-		}
-		u = envelope.OwnerKey{Delegating: dk}
-	} else if u, err = s.access(ctx, rec, o.Purpose); err != nil {
+	return s.DescribeRecord(ctx, rec, o)
+}
+
+// DescribeRecord is Describe for a record the caller has already read from the ledger
+// (Records, Shared): it skips reading it again.
+func (s *Session) DescribeRecord(ctx context.Context, rec *protocol.Record, o GetOptions) (*envelope.Metadata, error) {
+	u, err := s.unwrapper(ctx, rec, o.Purpose)
+	if err != nil {
 		return nil, err
 	}
 	return s.openHeader(ctx, rec, u)

@@ -41,6 +41,22 @@ func Owner(g *protocol.GrantState) (identity.Public, error) {
 	return publicIdentity(g.Owner, g.OwnerEnc)
 }
 
+// RecipientString is the grant's recipient as people exchange it, "rrec1…"; its signing
+// key in hex if the keys do not decode (never on a ledger, which checks them).
+func RecipientString(g *protocol.GrantState) string {
+	return identityString(g.RecipientSig, g.RecipientEnc)
+}
+
+// OwnerString is the grant's owner as people exchange it, "rrec1…", as RecipientString.
+func OwnerString(g *protocol.GrantState) string { return identityString(g.Owner, g.OwnerEnc) }
+
+func identityString(signing, receiving protocol.PubKey) string {
+	if pub, err := publicIdentity(signing, receiving); err == nil {
+		return pub.String()
+	}
+	return signing.String()
+}
+
 func publicIdentity(signing, receiving protocol.PubKey) (identity.Public, error) {
 	s, err := umbral.PublicKeyFromBytes(signing[:])
 	if err != nil {

@@ -82,26 +82,31 @@ func (s *Session) Get(ctx context.Context, record protocol.ID, w io.Writer, o Ge
 	if err != nil {
 		return nil, err
 	}
-	if rec.Erased != nil {
-		return nil, fmt.Errorf("record %s: %w at height %d", record, ErrErased, rec.Erased.Height)
-	}
-	var u envelope.Unwrapper
-	if rec.Owner == s.me {
-		dk, err := s.id.DelegatingKey(record[:])
-		if err != nil {
-			return nil, err
-		}
-		u = envelope.OwnerKey{Delegating: dk}
-	} else {
-		if u, err = s.access(ctx, rec, o.Purpose); err != nil {
-			return nil, err
-		}
+	u, err := s.unwrapper(ctx, rec, o.Purpose)
+	if err != nil {
+		return nil, err
 	}
 	return s.fetchOpen(ctx, rec, u, w, co)
 }
 
 // access commits a request under this identity's live grant for rec and gathers the cfrags
 // that open it.
+// unwrapper is what opens rec for this identity: its own key for its own record, else the
+// capsule fragments of an access with purpose (a committed request under a live grant).
+func (s *Session) unwrapper(ctx context.Context, rec *protocol.Record, purpose string) (envelope.Unwrapper, error) {
+	if rec.Erased != nil {
+		return nil, fmt.Errorf("record %s: %w at height %d", rec.ID, ErrErased, rec.Erased.Height)
+	}
+	if rec.Owner != s.me {
+		return s.access(ctx, rec, purpose)
+	}
+	dk, err := s.id.DelegatingKey(rec.ID[:])
+	if err != nil {
+		return nil, err
+	}
+	return envelope.OwnerKey{Delegating: dk}, nil
+}
+
 func (s *Session) access(ctx context.Context, rec *protocol.Record, purpose string) (envelope.Unwrapper, error) {
 	got, err := s.gather(ctx, rec, purpose)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/resilientrecords/resilientrecords/client"
 	"github.com/resilientrecords/resilientrecords/contacts"
 	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/protocol"
@@ -93,22 +92,6 @@ func namesBook(stderr io.Writer) *contacts.Book {
 		return nil
 	}
 	return b
-}
-
-// recipientIdentity is the public identity a grant was made to, as its owner typed it.
-func recipientIdentity(g *protocol.GrantState) string {
-	if pub, err := client.Recipient(g); err == nil {
-		return pub.String()
-	}
-	return g.RecipientSig.String()
-}
-
-// ownerIdentity is the public identity of a grant's owner, as the grant states it.
-func ownerIdentity(g *protocol.GrantState) string {
-	if pub, err := client.Owner(g); err == nil {
-		return pub.String()
-	}
-	return g.Owner.String()
 }
 
 // person shows someone by their contact name, else by the start of their identity (full: the

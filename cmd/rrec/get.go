@@ -121,7 +121,7 @@ func listShared(ctx context.Context, s *client.Session, w, stderr io.Writer, jso
 		if e.Record != nil {
 			hold = holders(e.Record)
 		}
-		owner := person(book, e.Grant.Owner, ownerIdentity(e.Grant))
+		owner := person(book, e.Grant.Owner, client.OwnerString(e.Grant))
 		if e.Grant.By != nil { // made by the owner's caregiver
 			owner += ", by " + person(book, *e.Grant.By, e.Grant.By.String())
 		}

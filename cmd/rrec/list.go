@@ -147,7 +147,7 @@ provider's system to read.`,
 					if err := g.LiveAt(st.Time); err != nil {
 						status = sharedStatus(client.Classify(err))
 					}
-					to := person(book, g.RecipientSig, recipientIdentity(g))
+					to := person(book, g.RecipientSig, client.RecipientString(g))
 					if g.By != nil { // made by a caregiver for the owner
 						to += ", by " + person(book, *g.By, g.By.String())
 					}
@@ -215,7 +215,7 @@ in the shapes of IHE's Basic Audit Log Patterns.`,
 			book := namesBook(cmd.ErrOrStderr())
 			if gs, err := s.Grants(ctx, rec); err == nil {
 				for _, g := range gs {
-					names[g.RecipientSig] = person(book, g.RecipientSig, recipientIdentity(g))
+					names[g.RecipientSig] = person(book, g.RecipientSig, client.RecipientString(g))
 				}
 			}
 			for _, e := range log {
