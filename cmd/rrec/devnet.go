@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -171,6 +172,31 @@ func startDevnet(ctx context.Context, dir string, n int, lg *slog.Logger) (*devn
 		describe: nw.Description}, nil
 }
 
+// startResumed opens and starts the node of home. A resumed node must listen on the ports
+// its home names, and while the network was down another program's passing connection may
+// have taken one: it tries again for up to 30 s before giving up on a port still in use.
+func startResumed(ctx context.Context, home string, lg *slog.Logger) (*node.Node, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := node.Open(home, node.Options{Logger: lg})
+		if err != nil {
+			return nil, err
+		}
+		err = n.Start() // a failed start stops the node again
+		if err == nil {
+			return n, nil
+		}
+		if !strings.Contains(err.Error(), "address already in use") || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return nil, err
+		}
+	}
+}
+
 // resumeDevnet opens every home again and waits until the chain makes a new block, so that
 // "ready" means the nodes found each other.
 func resumeDevnet(ctx context.Context, homes []string, lg *slog.Logger) (*devnet, error) {
@@ -185,12 +211,8 @@ func resumeDevnet(ctx context.Context, homes []string, lg *slog.Logger) (*devnet
 	}
 	var start int64
 	for _, home := range homes {
-		n, err := node.Open(home, node.Options{Logger: lg})
+		n, err := startResumed(ctx, home, lg)
 		if err != nil {
-			_ = d.stop()
-			return nil, fmt.Errorf("devnet: resume %s: %w", home, err)
-		}
-		if err := n.Start(); err != nil {
 			_ = d.stop()
 			return nil, fmt.Errorf("devnet: resume %s: %w", home, err)
 		}
