@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/resilientrecords/resilientrecords/envelope"
 	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/umbral"
@@ -88,21 +87,13 @@ func (s *Session) Delegate(ctx context.Context, caregiver identity.Public, right
 		return err
 	}
 	if rights&protocol.RightGrant != 0 {
-		kb := &keyBundle{delegation: res.Delegation, keys: map[protocol.ID]*umbral.SecretKey{}}
-		for _, r := range scope {
-			if kb.keys[r.ID], err = s.id.DelegatingKey(r.ID[:]); err != nil {
-				return res, err
-			}
+		ids := make([]protocol.ID, len(scope))
+		for i, r := range scope {
+			ids[i] = r.ID
 		}
-		plain, err := kb.marshal()
+		id, err := s.putKeyBundle(ctx, res.Delegation, ids)
 		if err != nil {
 			return res, err
-		}
-		id, err := s.Put(ctx, bytes.NewReader(plain), int64(len(plain)),
-			envelope.Metadata{Name: "keys of delegation " + res.Delegation.String(), MediaType: KeyBundleType, Created: time.Now()})
-		clear(plain)
-		if err != nil {
-			return res, fmt.Errorf("putting the key bundle: %w", err)
 		}
 		res.Bundle = &id
 		if err := grant(id, bundlePurpose); err != nil {

@@ -28,7 +28,19 @@ var ErrSequenceMoved = errors.New("client: another client of this identity commi
 // meta.Size is set to size. If the identity's sequence moves meanwhile the
 // file is sealed again when it is an io.Seeker; otherwise Put fails with
 // ErrSequenceMoved.
+//
+// While a delegation with the grant or read right is live or yet to begin, the new record
+// joins its scope (SPEC.md §7): on an error of that step the record is committed and its id
+// returned with the error.
 func (s *Session) Put(ctx context.Context, file io.Reader, size int64, meta envelope.Metadata, opts ...CallOption) (protocol.ID, error) {
+	id, err := s.put(ctx, file, size, meta, opts...)
+	if err != nil || meta.MediaType == KeyBundleType || meta.MediaType == SealedIdentityType {
+		return id, err
+	}
+	return id, s.joinDelegations(ctx, id)
+}
+
+func (s *Session) put(ctx context.Context, file io.Reader, size int64, meta envelope.Metadata, opts ...CallOption) (protocol.ID, error) {
 	o := collect(opts)
 	meta.Size = size
 	s.mu.Lock()
