@@ -40,7 +40,8 @@ time with 'rrec delegate end ID'; the caregiver may step down the same way.
   read     the caregiver gets an ordinary grant of each of your records, each read audited.
 
 The grants made for the delegation end with it, and 'delegate end' revokes them. Records
-you put later are not covered: delegate again to include them. What a caregiver already
+you put while it lasts join it ('rrec put' hands the caregiver their key or a grant). What
+a caregiver already
 read or received cannot be taken back (docs/threat-model.md, "Caregivers").`,
 		Example: `  rrec delegate --to "Jo Carer" --rights grant,revoke --for 720h
   rrec delegate --to rrec1q... --rights read --for 72h

@@ -73,6 +73,11 @@ ledger and the nodes see none of it.
 			defer bar.done()
 			id, err := s.Put(ctx, content, size, meta, client.WithProgress(bar.update))
 			bar.done()
+			if err != nil && id != (protocol.ID{}) {
+				// Committed, but a caregiver's delegation did not take it in: say both.
+				fmt.Fprintln(cmd.OutOrStdout(), id)
+				return fmt.Errorf("record %s is committed, but: %w", id, err)
+			}
 			if err != nil {
 				return explain(err, "record")
 			}
