@@ -39,8 +39,11 @@ in your configuration directory; 'rrec app' uses the same one.`,
 		},
 	}
 	cmd.AddCommand(&cobra.Command{
-		Use:     "add NAME IDENTITY",
-		Short:   "Name a public identity (a name already used moves to the new identity)",
+		Use:   "add NAME IDENTITY",
+		Short: "Name a public identity (a name already used moves to the new identity)",
+		Long: `add names a public identity (rrec1..., as 'rrec pubkey' prints it). Commands then take
+the name wherever they take an identity (--to, --for-owner, --guardians) and show it
+instead of the key. The identity's checksum is checked, so a mistyped string is refused.`,
 		Example: `  rrec contacts add "Dr Ada Smith" rrec1amexkkpm...`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -55,8 +58,10 @@ in your configuration directory; 'rrec app' uses the same one.`,
 			return b.Add(args[0], pub)
 		},
 	}, &cobra.Command{
-		Use:     "rm NAME",
-		Short:   "Forget a contact",
+		Use:   "rm NAME",
+		Short: "Forget a contact",
+		Long: `rm forgets the name NAME. Grants and records are not touched: commands show the
+identity as rrec1... again.`,
 		Example: `  rrec contacts rm "Dr Ada Smith"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

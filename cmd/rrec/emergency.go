@@ -92,6 +92,9 @@ moment, only if the patient said so beforehand:
   3. the first clinician, at the service's station, commits the request and reads with the
      organisation's key ('emergency read'). The read serves for an hour of block time; the
      record's audit shows an emergency entry with both clinicians and the reason.`,
+		Example: `  rrec emergency authorise $REC --service 'City ED'                 # the patient, beforehand
+  rrec emergency cosign $REC --service 'City ED' --requester rrec1q... --reason 'unconscious' -i ben.key
+  rrec emergency read $REC --reason 'unconscious' --cosignature rrec-cosig1-... --org org.key -i ada.key -o chart.pdf`,
 	}
 	cmd.AddCommand(newEmergencyAuthoriseCmd(), newEmergencyCoSignCmd(), newEmergencyReadCmd())
 	return cmd

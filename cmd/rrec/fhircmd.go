@@ -19,7 +19,12 @@ func newFHIRCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fhir",
 		Short: "Speak HL7 FHIR R4: serve what is shared with you to a provider's system",
-		Args:  cobra.NoArgs,
+		Long: `fhir connects a provider's FHIR R4 system to the records patients share with you.
+'rrec fhir serve' answers FHIR REST reads (DocumentReference, Binary, Consent, AuditEvent)
+over what your identity may read, each content read an audited access on the ledger. To put FHIR records of your own, use
+'rrec put --fhir'.`,
+		Example: `  rrec fhir serve -i clinic.key --network network.json --listen 127.0.0.1:8080`,
+		Args:    cobra.NoArgs,
 	}
 	cmd.AddCommand(newFHIRServeCmd())
 	return cmd

@@ -74,8 +74,11 @@ func addPassphraseFlags(cmd *cobra.Command, file *string, none *bool, workFactor
 func newPubkeyCmd() *cobra.Command {
 	var in string
 	cmd := &cobra.Command{
-		Use:     "pubkey [-i FILE]",
-		Short:   "Print the public identity of an identity file",
+		Use:   "pubkey [-i FILE]",
+		Short: "Print the public identity of an identity file",
+		Long: `pubkey prints the public identity (rrec1...) of an identity file: the string to hand to
+people who will share records with you or name you as a guardian or caregiver. It holds
+your public keys only; a protected file asks for its passphrase to read them.`,
 		Example: "  rrec pubkey -i ~/.rrec/patient.key",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
