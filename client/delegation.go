@@ -90,7 +90,7 @@ func (s *Session) Delegate(ctx context.Context, caregiver identity.Public, right
 	if rights&protocol.RightGrant != 0 {
 		kb := &keyBundle{delegation: res.Delegation, keys: map[protocol.ID]*umbral.SecretKey{}}
 		for _, r := range scope {
-			if kb.keys[r.ID], err = s.id.DelegatingKey(r.ID[:]); err != nil {
+			if kb.keys[r.ID], err = s.ownKey(r); err != nil {
 				return res, err
 			}
 		}
