@@ -87,11 +87,7 @@ func (s *Session) Delegate(ctx context.Context, caregiver identity.Public, right
 		return err
 	}
 	if rights&protocol.RightGrant != 0 {
-		ids := make([]protocol.ID, len(scope))
-		for i, r := range scope {
-			ids[i] = r.ID
-		}
-		id, err := s.putKeyBundle(ctx, res.Delegation, ids)
+		id, err := s.putKeyBundle(ctx, res.Delegation, scope)
 		if err != nil {
 			return res, err
 		}
@@ -147,7 +143,10 @@ func (s *Session) delegationScope(ctx context.Context) ([]*protocol.Record, erro
 	}
 	var out []*protocol.Record
 	for _, r := range recs {
-		if r.Erased == nil && !skip[r.ID] {
+		// An issued record waiting in the inbox is not the owner's to share yet; it joins
+		// the delegations when accepted.
+		pending := r.Issued != nil && !r.Issued.Accepted
+		if r.Erased == nil && !skip[r.ID] && !pending {
 			out = append(out, r)
 		}
 	}

@@ -13,14 +13,14 @@ import (
 )
 
 // putKeyBundle puts a key bundle of delegation with the delegating keys of records.
-func (s *Session) putKeyBundle(ctx context.Context, delegation protocol.ID, records []protocol.ID) (protocol.ID, error) {
+func (s *Session) putKeyBundle(ctx context.Context, delegation protocol.ID, records []*protocol.Record) (protocol.ID, error) {
 	kb := &keyBundle{delegation: delegation, keys: make(map[protocol.ID]*umbral.SecretKey, len(records))}
 	for _, r := range records {
-		k, err := s.id.DelegatingKey(r[:])
+		k, err := s.ownKey(r)
 		if err != nil {
 			return protocol.ID{}, err
 		}
-		kb.keys[r] = k
+		kb.keys[r.ID] = k
 	}
 	plain, err := kb.marshal()
 	if err != nil {
@@ -67,7 +67,11 @@ func (s *Session) joinDelegation(ctx context.Context, d *protocol.DelegationStat
 		o.NotBefore = time.Unix(0, d.NotBefore)
 	}
 	if d.Rights&protocol.RightGrant != 0 {
-		bundle, err := s.putKeyBundle(ctx, d.ID, []protocol.ID{record})
+		rec, err := s.Record(ctx, record)
+		if err != nil {
+			return err
+		}
+		bundle, err := s.putKeyBundle(ctx, d.ID, []*protocol.Record{rec})
 		if err != nil {
 			return err
 		}

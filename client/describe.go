@@ -151,7 +151,7 @@ func (s *Session) Find(ctx context.Context, match func(*envelope.Metadata) bool)
 		if r.Erased != nil {
 			continue
 		}
-		dk, err := s.id.DelegatingKey(r.ID[:])
+		dk, err := s.ownKey(r)
 		if err != nil {
 			return nil, err
 		}

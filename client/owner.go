@@ -193,12 +193,9 @@ func (s *Session) Grant(ctx context.Context, record protocol.ID, recipient ident
 	if rec.Owner != s.me {
 		return nil, fmt.Errorf("%w: the record belongs to another identity", ErrUnauthorized)
 	}
-	dk, err := s.id.DelegatingKey(record[:])
+	dk, err := s.ownKey(rec)
 	if err != nil {
 		return nil, err
-	}
-	if protocol.PubKeyOf(dk.PublicKey()) != rec.DelegatingKey {
-		return nil, errors.New("client: the record is not sealed under this identity's key for it")
 	}
 	return s.grantWith(ctx, record, dk, s.id.Public().Receiving, recipient, o)
 }

@@ -100,7 +100,7 @@ func (s *Session) unwrapper(ctx context.Context, rec *protocol.Record, purpose s
 	if rec.Owner != s.me {
 		return s.access(ctx, rec, purpose)
 	}
-	dk, err := s.id.DelegatingKey(rec.ID[:])
+	dk, err := s.ownKey(rec)
 	if err != nil {
 		return nil, err
 	}

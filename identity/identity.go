@@ -7,6 +7,7 @@
 //	signing key      MakeKey("rrec/signing/v1")    signs ledger transactions and requests
 //	receiving key    MakeKey("rrec/receiving/v1")  opens records re-encrypted for this user
 //	delegating keys  MakeFactory("rrec/records/v1").MakeKey(keyLabel), one per record
+//	inbox keys       MakeFactory("rrec/inbox/v1").MakeKey(slot, u32 big-endian), one per issued record
 //
 // A delegating key per record means the key fragments of one grant can never open another
 // record of the same owner.
@@ -17,6 +18,7 @@ package identity
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -31,6 +33,7 @@ var (
 	labelSigning   = []byte("rrec/signing/v1")
 	labelReceiving = []byte("rrec/receiving/v1")
 	labelRecords   = []byte("rrec/records/v1")
+	labelInbox     = []byte("rrec/inbox/v1")
 )
 
 // Identity is a user's secret: a seed and the keys derived from it.
@@ -39,6 +42,7 @@ type Identity struct {
 	signing   *umbral.SecretKey
 	receiving *umbral.SecretKey
 	records   *umbral.SecretKeyFactory
+	inbox     *umbral.SecretKeyFactory
 }
 
 // Generate makes a new identity from fresh randomness.
@@ -63,6 +67,7 @@ func FromSeed(seed []byte) (*Identity, error) {
 		signing:   f.MakeKey(labelSigning),
 		receiving: f.MakeKey(labelReceiving),
 		records:   f.MakeFactory(labelRecords),
+		inbox:     f.MakeFactory(labelInbox),
 	}
 	copy(id.seed[:], seed)
 	return id, nil
@@ -81,6 +86,12 @@ func (id *Identity) DelegatingKey(keyLabel []byte) (*umbral.SecretKey, error) {
 		return nil, fmt.Errorf("identity: record key label must be 1 to %d bytes", MaxKeyLabelSize)
 	}
 	return id.records.MakeKey(keyLabel), nil
+}
+
+// InboxKey is the one-time delegating key of inbox slot number slot: an issuer seals one
+// issued record under its public half, and the record keeps it as its delegating key.
+func (id *Identity) InboxKey(slot uint32) *umbral.SecretKey {
+	return id.inbox.MakeKey(binary.BigEndian.AppendUint32(nil, slot))
 }
 
 // MaxKeyLabelSize bounds the per-record label a delegating key is derived from.

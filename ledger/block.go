@@ -133,7 +133,7 @@ func Execute(st Store, chainID string, nodes Registry, prev *StateHash, b Block,
 		switch res.typ {
 		case protocol.TxRevoke:
 			ci.Revoked = append(ci.Revoked, res.grant)
-		case protocol.TxPutRecord:
+		case protocol.TxPutRecord, protocol.TxIssue:
 			ci.Put = append(ci.Put, res.record)
 		case protocol.TxEraseRecord:
 			ci.Revoked = append(ci.Revoked, res.revoked...)

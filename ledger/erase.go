@@ -93,6 +93,9 @@ func applyErase(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.EraseR
 	// The capsule leaves current state; block history still has it (SPEC §4).
 	rec.Capsule = protocol.CapsuleBytes{}
 	setValue(o, key(pRecord, rec.ID[:]), &rec)
+	if err := leaveInbox(o, &rec); err != nil {
+		return err
+	}
 	setValue(o, key(pTombstone, rec.ID[:]), &protocol.Tombstone{Record: rec.ID, CID: rec.CID, Height: bc.Height,
 		Time: bc.Time, TxHash: res.hash})
 	res.record, res.cid = rec.ID, rec.CID

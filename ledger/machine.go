@@ -130,6 +130,12 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 		err = applyRegisterService(scratch, bc, tx, b, res)
 	case *protocol.EmergencyRequest:
 		err = applyEmergencyRequest(scratch, bc, tx, b, res)
+	case *protocol.OpenInbox:
+		err = applyOpenInbox(scratch, bc, tx, b, res)
+	case *protocol.Issue:
+		err = applyIssue(scratch, bc, tx, b, res)
+	case *protocol.AcceptIssued:
+		err = applyAcceptIssued(scratch, bc, tx, b, res)
 	default:
 		err = protocol.ErrUnsupported
 	}
@@ -216,6 +222,9 @@ func applyGrant(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Grant,
 		}
 	}
 	if err := checkNotErased(o, b.Record); err != nil {
+		return err
+	}
+	if err := checkAccepted(o, b.Record); err != nil {
 		return err
 	}
 	if b.NotAfter != 0 && b.NotAfter <= bc.Time {

@@ -48,6 +48,9 @@ func (s *Snapshot) Record(id protocol.ID) (*protocol.Record, error) {
 // annotate fills the query-only fields of a record: holders, replicas and the tombstone.
 func (s *Snapshot) annotate(r *protocol.Record) error {
 	var err error
+	if r.Issued, err = loadIssued(s.st, r.ID); err != nil {
+		return err
+	}
 	if r.Erased, err = s.Tombstone(r.ID); err != nil || r.Erased != nil {
 		return err
 	}
@@ -290,6 +293,8 @@ func (s *Snapshot) Account(pk protocol.PubKey) (*protocol.Account, error) {
 //	/delegations/caregiver/<caregiver hex>?start=N&limit=M
 //	/service/<name>            (a name with a slash is not reachable here)
 //	/services
+//	/inbox/<subject hex>
+//	/inbox/pending/<subject hex>
 //
 // The answer is a value of the protocol package, for JSON.
 func (s *Snapshot) Query(path string) (any, error) {
@@ -359,6 +364,10 @@ func (s *Snapshot) Query(path string) (any, error) {
 		return s.Service(parts[1])
 	case len(parts) == 1 && parts[0] == "services":
 		return s.Services()
+	case len(parts) == 2 && parts[0] == "inbox":
+		return with(pk(1))(func(k protocol.PubKey) (any, error) { return s.Inbox(k) })
+	case len(parts) == 3 && parts[0] == "inbox" && parts[1] == "pending":
+		return with(pk(2))(func(k protocol.PubKey) (any, error) { return s.Pending(k) })
 	case len(parts) == 2 && parts[0] == "placement":
 		return with(id(1))(func(v protocol.ID) (any, error) { return s.PlacedNodes(v) })
 	}

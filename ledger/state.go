@@ -44,6 +44,11 @@ const (
 	pService    = 'S' // service name -> protocol.ServiceState
 	pServiceOrg = 's' // organisation signing key -> service name
 	pClinician  = 'k' // clinician signing key -> service name
+	// Issued records (issued.go).
+	pInbox     = 'j' // subject key -> protocol.InboxState
+	pInboxSlot = 'i' // subject key ‖ u32 slot -> slot public key: open and unused
+	pIssued    = 'I' // record id -> protocol.IssuedState
+	pPending   = 'J' // subject key ‖ record id -> empty: issued, not yet accepted nor erased
 )
 
 // Lists (ordered, append-only, paged by position).

@@ -86,6 +86,8 @@ var codes = []codeInfo{
 	{"node_stale", http.StatusServiceUnavailable, 0, "node's committed state is too old to serve"},
 	{"range", http.StatusRequestedRangeNotSatisfiable, 0, "range outside the blob"},
 	{"corrupt", http.StatusInternalServerError, 0, "a block failed verification on this node"},
+	{"not_accepted", http.StatusConflict, 23, "issued record not yet accepted by its subject"},
+	{"slot_unavailable", http.StatusConflict, 24, "inbox slot not open, or already used"},
 }
 
 func sentinel(name string) *Error {
@@ -139,6 +141,8 @@ var (
 	ErrStale               = sentinel("node_stale")
 	ErrRange               = sentinel("range")
 	ErrCorrupt             = sentinel("corrupt")
+	ErrNotAccepted         = sentinel("not_accepted")
+	ErrSlotUnavailable     = sentinel("slot_unavailable")
 )
 
 // Errorf returns a copy of sentinel with a specific message.

@@ -77,6 +77,11 @@ func vectorTxs() map[string]*protocol.Tx {
 				Clinicians: []protocol.Clinician{{Key: signer, Name: "Dr A"}, {Key: proxy, Name: "Dr B"}}}},
 		"emergency_request": {ChainID: "rr-vectors", Signer: signer, Sequence: 8, Expires: exp + 17,
 			Body: &protocol.EmergencyRequest{Grant: grant, Reason: "unconscious on arrival", CoSigner: proxy, CoSig: protocol.Sig{0x5c}}},
+		"open_inbox": {ChainID: "rr-vectors", Signer: rs, Sequence: 4, Expires: exp + 21,
+			Body: &protocol.OpenInbox{FirstSlot: 0x01020304, Keys: []protocol.PubKey{re, proxy}}},
+		"issue": {ChainID: "rr-vectors", Signer: signer, Sequence: 9, Expires: exp + 22,
+			Body: &protocol.Issue{Subject: rs, Slot: 0x01020305, CID: []byte("bafkrei-issued"), Size: 4096, Capsule: capsule}},
+		"accept_issued": {ChainID: "rr-vectors", Signer: rs, Sequence: 5, Expires: exp + 23, Body: &protocol.AcceptIssued{Record: rec}},
 	}
 }
 
@@ -161,7 +166,8 @@ func TestTxHeaderLayout(t *testing.T) {
 	types := map[string]protocol.TxType{"put_record": 1, "grant": 2, "revoke": 3, "request_access": 4, "erase_record": 5,
 		"holds_blob": 6, "fragment_destroyed": 7, "admit": 8, "enrol": 9, "recovery_setup": 12, "recovery_start": 13,
 		"recovery_approve": 14, "recovery_cancel": 15, "recovery_finish": 16, "delegate": 10, "end_delegation": 11,
-		"register_service": 17, "emergency_request": 18}
+		"register_service": 17, "emergency_request": 18,
+		"open_inbox": 21, "issue": 22, "accept_issued": 23}
 	for name, tx := range vectorTxs() {
 		if tx.Body.Type() != types[name] || tx.Body.Type().String() != name {
 			t.Errorf("%s: type %d named %q", name, tx.Body.Type(), tx.Body.Type())
@@ -497,6 +503,10 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"register_service": proxy.Next(&protocol.RegisterService{Name: "City ED", Org: owner.Key, OrgEnc: owner.Key,
 			Clinicians: []protocol.Clinician{{Key: doc.Key, Name: "Dr A"}, {Key: proxy.Key, Name: "Dr B"}}}),
 		"emergency_request": doc.Emergency(gid, "unconscious on arrival", proxy),
+		"open_inbox":        doc.Next(&protocol.OpenInbox{FirstSlot: 0, Keys: []protocol.PubKey{proxy.Key, owner.Key}}),
+		"issue": owner.Next(&protocol.Issue{Subject: doc.Key, Slot: 1, CID: []byte("bafkreiissued"), Size: 9,
+			Capsule: protocoltest.PutRecord("bafkreiissued", 9).Capsule}),
+		"accept_issued": doc.Next(&protocol.AcceptIssued{Record: rec}),
 	}
 	for _, target := range []string{"FuzzDecodeTx", "FuzzParseTx"} {
 		dir := filepath.Join("testdata", "fuzz", target)

@@ -57,6 +57,8 @@ type Record struct {
 	Holders  []int      `json:"holders,omitempty"`  // registry indices of nodes that reported holding the blob
 	Replicas int        `json:"replicas,omitempty"` // how many nodes should hold it
 	Erased   *Tombstone `json:"erased,omitempty"`
+	// Issued says who issued the record into its owner's inbox, nil for a record its owner put.
+	Issued *IssuedState `json:"issued,omitempty"`
 }
 
 // GrantState is a committed grant and what has happened to it since.
@@ -139,7 +141,8 @@ const (
 
 // auditKinds fixes each kind's byte in the encoding; the order never changes.
 var auditKinds = []string{"", AuditPut, AuditGrant, AuditRequest, AuditRevoke, AuditExpire, AuditErase, AuditHolds, AuditDestroyed,
-	AuditRecoverySetup, AuditRecoveryStart, AuditRecoveryApprove, AuditRecoveryCancel, AuditRecoveryFinish, AuditEmergency}
+	AuditRecoverySetup, AuditRecoveryStart, AuditRecoveryApprove, AuditRecoveryCancel, AuditRecoveryFinish, AuditEmergency,
+	"", "", AuditIssued, AuditAccepted} // 15 and 16 are reserved
 
 // AuditEntry is one line of a record's audit log.
 type AuditEntry struct {
@@ -360,7 +363,7 @@ func (e *AuditEntry) UnmarshalBinary(b []byte) error {
 		r.fail("audit entry version %d, want %d, %d or %d", v, stateVersion, auditVersionFor, auditVersionCoSigned)
 	}
 	kind := int(r.u8("kind"))
-	if r.err == nil && (kind == 0 || kind >= len(auditKinds)) {
+	if r.err == nil && (kind == 0 || kind >= len(auditKinds) || auditKinds[kind] == "") {
 		r.fail("audit kind %d", kind)
 	}
 	if r.err == nil {
