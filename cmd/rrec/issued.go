@@ -12,10 +12,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/resilientrecords/resilientrecords/client"
-	"github.com/resilientrecords/resilientrecords/internal/atomicfile"
 	"github.com/resilientrecords/resilientrecords/issued"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
@@ -90,7 +90,14 @@ func newInboxCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inbox",
 		Short: "List the issued records waiting for you to accept or refuse them",
-		Args:  cobra.NoArgs,
+		Long: `inbox lists the records others issued to you (a platform's work summary, a lab's result)
+that wait for your decision: 'rrec accept' keeps one (then you may share it like your own),
+'rrec refuse' erases it. Nobody can write into your inbox until you open slots for it
+('rrec inbox open'); each slot takes one record, counted against your allowance.`,
+		Example: `  rrec inbox open --slots 4
+  rrec inbox
+  rrec accept $REC`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, s, done, err := cf.open(cmd)
 			if err != nil {
@@ -118,7 +125,8 @@ func newInboxCmd() *cobra.Command {
 		Short: "Let others issue records to you: open N one-time slots of your inbox",
 		Long: `open publishes N one-time keys (at most 64 open at once). Each lets one issuer write one
 record into your space, counted against your allowance; you accept or refuse each.`,
-		Args: cobra.NoArgs,
+		Example: `  rrec inbox open --slots 4`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, s, done, err := cf.open(cmd)
 			if err != nil {
@@ -145,10 +153,21 @@ func newAcceptCmd(refuse bool) *cobra.Command {
 	if refuse {
 		use, short = "refuse RECORD", "Refuse an issued record from your inbox: it is erased everywhere"
 	}
+	long := `accept takes RECORD, issued to you, out of your inbox. It is then yours like a record you
+put: 'rrec grant' shares it, and whoever you share it with can check its issuer with 'rrec
+verify'. The issuer keeps no access unless you grant it.`
+	example := "  rrec accept $REC\n  rrec grant $REC --to 'New Platform' --for 720h"
+	if refuse {
+		long = `refuse erases RECORD, issued to you, from every node: the ledger keeps a tombstone, the
+slot it used is spent, and the issuer is not told beyond what the ledger shows.`
+		example = "  rrec refuse $REC"
+	}
 	cmd := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Use:     use,
+		Short:   short,
+		Long:    long,
+		Example: example,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cf.withID(cmd, "record", args[0], func(ctx context.Context, s *client.Session, rec protocol.ID) error {
 				do, what := s.Accept, "accepted"
@@ -172,20 +191,39 @@ func newVerifyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify FILE [-o CONTENT]",
 		Short: "Check an issued document: who issued it, for whom, when, and that it is unchanged",
-		Args:  cobra.ExactArgs(1),
+		Long: `verify checks FILE, an issued document ('rrec get' of an issued record writes one): the
+issuer's signature over the subject, time, name, type and the content's SHA-256, and the
+content against that hash. It prints the issuer and subject (by contact name when you know
+them), the time and the content's size, and exits non-zero with the reason when anything
+does not hold. -o writes the content alone, only once it verified. It needs no network:
+the signature is the issuer's own, not the ledger's.`,
+		Example: `  rrec verify summary.issued
+  rrec verify summary.issued -o summary.json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := os.Open(args[0])
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			var content bytes.Buffer
-			h, err := issued.Verify(f, &content)
+			// The content is streamed to a pending file that takes its name only once the
+			// whole document verified: no size of document is held in memory, and nothing
+			// unverified is left under the name asked for.
+			content := &countingWriter{w: io.Discard}
+			var pending *renameio.PendingFile
+			if out != "" {
+				if pending, err = renameio.NewPendingFile(out, renameio.WithPermissions(0o600), renameio.IgnoreUmask()); err != nil {
+					return err
+				}
+				defer pending.Cleanup()
+				content.w = pending
+			}
+			h, err := issued.Verify(f, content)
 			if err != nil {
 				return fmt.Errorf("%s does not verify: %w", args[0], err)
 			}
-			if out != "" {
-				if err := atomicfile.WriteFile(out, content.Bytes(), 0o600); err != nil {
+			if pending != nil {
+				if err := pending.CloseAtomicallyReplace(); err != nil {
 					return err
 				}
 			}
@@ -200,10 +238,21 @@ func newVerifyCmd() *cobra.Command {
 			fmt.Fprintf(w, "issuer:  %s\n", who(protocol.PubKeyOf(h.Issuer.Signing), h.Issuer.String()))
 			fmt.Fprintf(w, "subject: %s\n", who(protocol.PubKeyOf(h.Subject.Signing), h.Subject.String()))
 			fmt.Fprintf(w, "issued:  %s\n", h.Issued.Format(time.RFC3339))
-			fmt.Fprintf(w, "content: %s, %s, %d bytes, unchanged\n", h.Name, h.MediaType, content.Len())
+			fmt.Fprintf(w, "content: %s, %s, %d bytes, unchanged\n", h.Name, h.MediaType, content.n)
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the verified content to this file")
 	return cmd
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
