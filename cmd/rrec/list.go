@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resilientrecords/resilientrecords/client"
+	"github.com/resilientrecords/resilientrecords/contacts"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
 
@@ -26,8 +27,9 @@ func newLsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls [--shared] [--json] [--type TYPE] [--code SYSTEM|CODE] [--patient REF] [--since DATE] [--until DATE]",
 		Short: "List your records, or the records shared with you",
-		Long: `ls lists the records you own, oldest first: id, sealed size, when it was put, and how
-many nodes hold its ciphertext. With --shared it lists the grants made to you instead:
+		Long: `ls lists the records you own, oldest first: id, sealed size, when it was put, how many
+nodes hold its ciphertext, and who issued it when someone else wrote it for you ('rrec
+inbox'). With --shared it lists the grants made to you instead:
 grant, record, owner, purpose and whether the grant is live, revoked or expired.
 
 --type, --code, --patient, --since and --until list the typed records ('rrec put --fhir',
@@ -70,10 +72,11 @@ ordinary access, which the owner sees in its audit log with your --purpose.`,
 				}
 				return writeJSON(w, recs)
 			}
+			book := namesBook(cmd.ErrOrStderr())
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RECORD\tSIZE\tPUT\tHEIGHT\tHOLDERS")
+			fmt.Fprintln(tw, "RECORD\tSIZE\tPUT\tHEIGHT\tHOLDERS\tISSUED BY")
 			for _, r := range recs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", r.ID, size(int64(r.Size)), when(r.Time), r.Height, holders(r))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, size(int64(r.Size)), when(r.Time), r.Height, holders(r), issuedBy(book, r))
 			}
 			return tw.Flush()
 		},
@@ -86,6 +89,19 @@ ordinary access, which the owner sees in its audit log with your --purpose.`,
 }
 
 // holders says how many nodes hold a record's blob, when the ledger knows.
+// issuedBy names who issued a record into its owner's inbox, and whether the owner has
+// accepted it yet; "-" for a record the owner put.
+func issuedBy(book *contacts.Book, r *protocol.Record) string {
+	if r.Issued == nil {
+		return "-"
+	}
+	who := person(book, r.Issued.Issuer, r.Issued.Issuer.String())
+	if !r.Issued.Accepted {
+		return who + " (in your inbox)"
+	}
+	return who
+}
+
 func holders(r *protocol.Record) string {
 	switch {
 	case r.Erased != nil:
