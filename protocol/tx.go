@@ -34,7 +34,8 @@ var txTypeNames = map[TxType]string{TxPutRecord: "put_record", TxGrant: "grant",
 	TxRecoverySetup: "recovery_setup", TxRecoveryStart: "recovery_start", TxRecoveryApprove: "recovery_approve",
 	TxRecoveryCancel: "recovery_cancel", TxRecoveryFinish: "recovery_finish",
 	TxDelegate: "delegate", TxEndDelegation: "end_delegation",
-	TxRegisterService: "register_service", TxEmergencyRequest: "emergency_request"}
+	TxRegisterService: "register_service", TxEmergencyRequest: "emergency_request",
+	TxRotate: "rotate"}
 
 func (t TxType) String() string {
 	if s, ok := txTypeNames[t]; ok {
@@ -76,7 +77,7 @@ type Tx struct {
 // *RequestAccess, *EraseRecord, *HoldsBlob, *FragmentDestroyed, *Admit, *Enrol, and the
 // recovery bodies *RecoverySetup, *RecoveryStart, *RecoveryApprove, *RecoveryCancel,
 // *RecoveryFinish, the caregivers' *Delegate, *EndDelegation, and break-glass's
-// *RegisterService, *EmergencyRequest.
+// *RegisterService, *EmergencyRequest, and rotation's *Rotate.
 type Body interface {
 	Type() TxType
 	encode(*writer)
@@ -122,6 +123,8 @@ func newBody(t TxType) Body {
 		return new(RegisterService)
 	case TxEmergencyRequest:
 		return new(EmergencyRequest)
+	case TxRotate:
+		return new(Rotate)
 	}
 	return nil
 }

@@ -77,6 +77,8 @@ func vectorTxs() map[string]*protocol.Tx {
 				Clinicians: []protocol.Clinician{{Key: signer, Name: "Dr A"}, {Key: proxy, Name: "Dr B"}}}},
 		"emergency_request": {ChainID: "rr-vectors", Signer: signer, Sequence: 8, Expires: exp + 17,
 			Body: &protocol.EmergencyRequest{Grant: grant, Reason: "unconscious on arrival", CoSigner: proxy, CoSig: protocol.Sig{0x5c}}},
+		"rotate": {ChainID: "rr-vectors", Signer: signer, Sequence: 9, Expires: exp + 18,
+			Body: &protocol.Rotate{Successor: rs, SuccessorEnc: re, Proof: protocol.Sig{0x6d}}},
 	}
 }
 
@@ -95,6 +97,7 @@ func vectors() map[string]string {
 	d := txs["delegate"]
 	out["delegation_id"] = protocol.DelegationID(d.ChainID, d.Signer, d.Sequence).String()
 	out["emergency_cosign"] = hex.EncodeToString(protocol.EmergencyCoSignBytes(txs["emergency_request"]))
+	out["rotation_proof"] = hex.EncodeToString(protocol.RotationProofBytes("rr-vectors", txs["rotate"].Signer))
 	return out
 }
 
@@ -161,7 +164,7 @@ func TestTxHeaderLayout(t *testing.T) {
 	types := map[string]protocol.TxType{"put_record": 1, "grant": 2, "revoke": 3, "request_access": 4, "erase_record": 5,
 		"holds_blob": 6, "fragment_destroyed": 7, "admit": 8, "enrol": 9, "recovery_setup": 12, "recovery_start": 13,
 		"recovery_approve": 14, "recovery_cancel": 15, "recovery_finish": 16, "delegate": 10, "end_delegation": 11,
-		"register_service": 17, "emergency_request": 18}
+		"register_service": 17, "emergency_request": 18, "rotate": 19}
 	for name, tx := range vectorTxs() {
 		if tx.Body.Type() != types[name] || tx.Body.Type().String() != name {
 			t.Errorf("%s: type %d named %q", name, tx.Body.Type(), tx.Body.Type())
@@ -187,8 +190,8 @@ func TestTxHeaderLayout(t *testing.T) {
 	if g := tx.Body.(*protocol.FragmentDestroyed).Grant; !bytes.Equal(body, g[:]) {
 		t.Errorf("fragment_destroyed body %x, want the grant id %x", body, g)
 	}
-	if s := protocol.TxType(19).String(); s != "tx_type_19" {
-		t.Errorf("type 19 is named %q", s)
+	if s := protocol.TxType(30).String(); s != "tx_type_30" {
+		t.Errorf("type 30 is named %q", s)
 	}
 }
 
@@ -288,7 +291,7 @@ func TestDecodeRejects(t *testing.T) {
 		"version 1":        {append([]byte{1}, good[1:]...), protocol.ErrMalformed},
 		"version 2":        {append([]byte{2}, good[1:]...), protocol.ErrMalformed},
 		"version 4":        {append([]byte{4}, good[1:]...), protocol.ErrMalformed},
-		"next type":        {append([]byte{protocol.TxVersion, 19}, good[2:]...), protocol.ErrUnsupported},
+		"unreserved type":  {append([]byte{protocol.TxVersion, 30}, good[2:]...), protocol.ErrUnsupported},
 		"unknown type":     {append([]byte{protocol.TxVersion, 200}, good[2:]...), protocol.ErrUnsupported},
 		"expires zero":     {expiring(0), protocol.ErrInvalid},
 		"expires negative": {expiring(-1), protocol.ErrInvalid},
@@ -497,6 +500,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"register_service": proxy.Next(&protocol.RegisterService{Name: "City ED", Org: owner.Key, OrgEnc: owner.Key,
 			Clinicians: []protocol.Clinician{{Key: doc.Key, Name: "Dr A"}, {Key: proxy.Key, Name: "Dr B"}}}),
 		"emergency_request": doc.Emergency(gid, "unconscious on arrival", proxy),
+		"rotate":            owner.Rotate(doc),
 	}
 	for _, target := range []string{"FuzzDecodeTx", "FuzzParseTx"} {
 		dir := filepath.Join("testdata", "fuzz", target)
