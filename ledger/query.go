@@ -290,6 +290,8 @@ func (s *Snapshot) Account(pk protocol.PubKey) (*protocol.Account, error) {
 //	/delegations/caregiver/<caregiver hex>?start=N&limit=M
 //	/service/<name>            (a name with a slash is not reachable here)
 //	/services
+//	/retired/<key hex>          (the Rotate that retired the key)
+//	/predecessor/<key hex>      (the Rotate whose successor is the key)
 //
 // The answer is a value of the protocol package, for JSON.
 func (s *Snapshot) Query(path string) (any, error) {
@@ -359,6 +361,16 @@ func (s *Snapshot) Query(path string) (any, error) {
 		return s.Service(parts[1])
 	case len(parts) == 1 && parts[0] == "services":
 		return s.Services()
+	case len(parts) == 2 && parts[0] == "retired":
+		return with(pk(1))(func(k protocol.PubKey) (any, error) {
+			t, err := s.Retirement(k)
+			return retirementAnswer(t, err, "no retirement of key", k)
+		})
+	case len(parts) == 2 && parts[0] == "predecessor":
+		return with(pk(1))(func(k protocol.PubKey) (any, error) {
+			t, err := s.Predecessor(k)
+			return retirementAnswer(t, err, "no key succeeded by", k)
+		})
 	case len(parts) == 2 && parts[0] == "placement":
 		return with(id(1))(func(v protocol.ID) (any, error) { return s.PlacedNodes(v) })
 	}

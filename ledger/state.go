@@ -44,6 +44,9 @@ const (
 	pService    = 'S' // service name -> protocol.ServiceState
 	pServiceOrg = 's' // organisation signing key -> service name
 	pClinician  = 'k' // clinician signing key -> service name
+
+	pRetired   = 'R' // retired key -> protocol.Retirement
+	pSucceeded = 'V' // successor key -> the key it succeeded
 )
 
 // Lists (ordered, append-only, paged by position).
