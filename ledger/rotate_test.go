@@ -127,9 +127,15 @@ func TestSuccessorManagesOldRecords(t *testing.T) {
 	m.ok(alice, m.grantBody(r1, bob, 0))
 	g2 := alice.GrantID()
 	m.ok(alice, m.grantBody(r2, bob, 0))
+	carerID := m.delegate(alice, m.account(), protocol.RightRevoke, time.Hour)
 	next := m.rotate(alice)
 
 	m.spends(protocol.ErrUnauthorized, eve, &protocol.Revoke{Grant: g1})
+	// The caregiver alice left is ended by her successor: the retired key cannot sign it.
+	m.ok(next, &protocol.EndDelegation{Delegation: carerID})
+	if d, err := m.snapshot().Delegation(carerID); err != nil || !d.Ended || *d.EndedBy != next.Key {
+		t.Fatalf("delegation after the successor ended it: %+v, %v", d, err)
+	}
 	m.spends(protocol.ErrUnauthorized, eve, &protocol.EraseRecord{Record: r1})
 
 	m.ok(next, &protocol.Revoke{Grant: g1})
