@@ -24,8 +24,8 @@ var (
 	// ErrRotatedElsewhere: the old key is already retired in favour of another identity than
 	// the one asked (whoever held the key rotated first).
 	ErrRotatedElsewhere = errors.New("client: the key is already retired in favour of another identity")
-	// ErrSuccessorInUse: the new identity has already transacted, been admitted, or succeeded
-	// another key; a successor must be a new identity.
+	// ErrSuccessorInUse: the new identity has already transacted, been admitted, been granted
+	// records, or succeeded another key; a successor must be a new identity.
 	ErrSuccessorInUse = errors.New("client: the new identity is already in use")
 )
 
@@ -168,6 +168,14 @@ func (s *Session) checkFresh(ctx context.Context, k protocol.PubKey) error {
 	} else if !errors.Is(err, protocol.ErrNotFound) {
 		return err
 	}
+	// The ledger would take a key others already grant to, but it is someone's in use: an
+	// owner rotating onto it by mistake would merge two people's records and grants.
+	var gs protocol.Page[*protocol.GrantState]
+	if _, err := s.l.query(ctx, "/grants/recipient/"+k.String()+"?start=0&limit=1", grantPageKey, &gs); err != nil && !errors.Is(err, protocol.ErrNotFound) {
+		return err
+	} else if len(gs.Items) > 0 {
+		return fmt.Errorf("%w: records are shared with it", ErrSuccessorInUse)
+	}
 	if t, err := s.retirement(ctx, "/predecessor/", k); err != nil {
 		return err
 	} else if t != nil {
@@ -199,6 +207,11 @@ func (s *Session) Retirement(ctx context.Context) (*protocol.Retirement, error) 
 // Predecessor is the Rotate in which this identity succeeded another key; nil if none.
 func (s *Session) Predecessor(ctx context.Context) (*protocol.Retirement, error) {
 	return s.retirement(ctx, "/predecessor/", s.me)
+}
+
+// SuccessorString is the rrec1… identity a retirement names as the key's successor.
+func SuccessorString(t *protocol.Retirement) string {
+	return identityString(t.Successor, t.SuccessorEnc)
 }
 
 // successorOptions are this session's options, for the successor's session.
