@@ -234,7 +234,9 @@ func (s *Session) endDelegations(ctx context.Context, ns *Session, res *RotateRe
 		if d.Ended {
 			continue
 		}
-		if _, err := ns.EndDelegation(ctx, d.ID); err != nil && !errors.Is(err, protocol.ErrGrantRevoked) {
+		// EndDelegation's owner-or-caregiver check would refuse the successor, which the
+		// ledger accepts for the old owner's delegations (ledger/SPEC.md §4.3).
+		if _, err := ns.Submit(ctx, &protocol.EndDelegation{Delegation: d.ID}); err != nil && !errors.Is(err, protocol.ErrGrantRevoked) {
 			return fmt.Errorf("ending delegation %s: %w", d.ID, err)
 		}
 		res.DelegationsEnded = append(res.DelegationsEnded, d.ID)

@@ -35,6 +35,16 @@ func TestRotation(t *testing.T) {
 		}
 		old = append(old, id)
 	}
+	// A recovery setup and a caregiver: the sealed identity and the key bundle are erased,
+	// not moved, and the delegation ended; its grants are not made again.
+	carolID := newIdentity(t)
+	if _, err := alice.SetupRecovery(ctx, []identity.Public{carolID.Public()}, client.RecoveryOptions{Threshold: 1}); err != nil {
+		t.Fatalf("recovery setup: %v", err)
+	}
+	del, err := alice.Delegate(ctx, carolID.Public(), protocol.RightGrant|protocol.RightRead, client.DelegateOptions{Duration: time.Hour})
+	if err != nil || del.Bundle == nil || len(del.Grants) != 3 {
+		t.Fatalf("delegate: %v %+v", err, del)
+	}
 	end := time.Now().Add(24 * time.Hour).Truncate(time.Second)
 	if _, err := alice.Grant(ctx, old[0], bob.Identity(), client.GrantOptions{NotAfter: end, Purpose: "care"}); err != nil {
 		t.Fatalf("grant: %v", err)
@@ -80,9 +90,18 @@ func TestRotation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rotate (resumed after the retirement): %v", err)
 	}
-	t.Logf("moving 2 records and 2 grants took %v", time.Since(began))
-	if res.Height != 0 || len(res.Moved) != 2 || len(res.Erased) != 0 || res.RecoveryErased {
+	t.Logf("the rotation after the retirement (2 records moved, 2 grants made again, 2 records erased, 1 delegation ended) took %v", time.Since(began))
+	if res.Height != 0 || len(res.Moved) != 2 || len(res.Erased) != 2 || !res.RecoveryErased ||
+		len(res.DelegationsEnded) != 1 || res.DelegationsEnded[0] != del.Delegation {
 		t.Fatalf("result %+v", res)
+	}
+	if d, err := alice.Delegation(ctx, del.Delegation); err != nil || !d.Ended {
+		t.Fatalf("the delegation after the rotation: %v %+v", err, d)
+	}
+	for _, id := range append(res.Erased, *del.Bundle) {
+		if rec, err := alice.Record(ctx, id); err != nil || rec.Erased == nil {
+			t.Fatalf("record %s not erased: %v %+v", id, err, rec)
+		}
 	}
 	if len(res.SharedWithOld) != 1 || res.SharedWithOld[0].Owner != bob.Identity().String() ||
 		len(res.SharedWithOld[0].Records) != 1 || res.SharedWithOld[0].Records[0] != bobRec {
