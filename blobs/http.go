@@ -55,7 +55,12 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, err)
 		return
 	}
-	room, tier, rerr := accountRoom(snap, auth.Signer)
+	var room int64
+	var tier uint8
+	rerr := notRetired(snap, auth.Signer)
+	if rerr == nil {
+		room, tier, rerr = accountRoom(snap, auth.Signer)
+	}
 	snap.Release()
 	if rerr != nil {
 		protocol.WriteError(w, rerr)

@@ -75,6 +75,11 @@ func admitted(s Store, bc BlockContext, tx *protocol.Tx) error {
 // checked against the allowances; shrinking never fails). Accounts that are not admitted
 // (registry nodes) keep no usage.
 func use(o *overlay, pk protocol.PubKey, delta func(u *protocol.Allowance)) error {
+	// A retired key's records and grants are charged to the account that succeeded it.
+	pk, err := current(o, pk)
+	if err != nil {
+		return err
+	}
 	a, err := account(o, pk)
 	if err != nil || a == nil {
 		return err

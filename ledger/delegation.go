@@ -64,7 +64,12 @@ func applyEndDelegation(o *overlay, bc BlockContext, tx *protocol.Tx, b *protoco
 		return err
 	}
 	if tx.Signer != d.Owner && tx.Signer != d.Caregiver {
-		return protocol.Errorf(protocol.ErrUnauthorized, "only the delegation's owner or its caregiver may end it")
+		// A retired owner signs nothing: its successor ends the delegations it left.
+		if ok, err := succeeds(o, d.Owner, tx.Signer); err != nil {
+			return err
+		} else if !ok {
+			return protocol.Errorf(protocol.ErrUnauthorized, "only the delegation's owner or its caregiver may end it")
+		}
 	}
 	if d.Ended {
 		return protocol.Errorf(protocol.ErrGrantRevoked, "delegation %s already ended", d.ID)

@@ -44,8 +44,15 @@ func applyErase(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.EraseR
 	} else if !ok {
 		return protocol.Errorf(protocol.ErrNotFound, "record %s", b.Record)
 	}
+	var forOwner *protocol.PubKey
 	if rec.Owner != tx.Signer {
-		return protocol.Errorf(protocol.ErrUnauthorized, "only the record's owner may erase it")
+		// A successor erases what its retired predecessor owned (SPEC.md §4.3).
+		if ok, err := succeeds(o, rec.Owner, tx.Signer); err != nil {
+			return err
+		} else if !ok {
+			return protocol.Errorf(protocol.ErrUnauthorized, "only the record's owner may erase it")
+		}
+		forOwner = &rec.Owner
 	}
 	if err := checkNotErased(o, b.Record); err != nil {
 		return err
@@ -99,7 +106,9 @@ func applyErase(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.EraseR
 	setValue(o, key(pTombstone, rec.ID[:]), &protocol.Tombstone{Record: rec.ID, CID: rec.CID, Height: bc.Height,
 		Time: bc.Time, TxHash: res.hash})
 	res.record, res.cid = rec.ID, rec.CID
-	return audit(o, logged(protocol.AuditErase, rec.ID, tx.Signer, bc, res))
+	e := logged(protocol.AuditErase, rec.ID, tx.Signer, bc, res)
+	e.For = forOwner
+	return audit(o, e)
 }
 
 func applyHolds(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.HoldsBlob, res *applied) error {

@@ -69,6 +69,9 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 	// Admission and the sequence are read before the signature is verified: both refusals
 	// write nothing, so junk from strangers and replays cost a lookup, not a verification.
 	// A transaction of an account that may not send any spends nothing.
+	if err := notRetired(st, tx.Signer); err != nil {
+		return nil, err
+	}
 	if err := admitted(st, bc, tx); err != nil {
 		return nil, err
 	}
@@ -136,6 +139,8 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 		err = applyIssue(scratch, bc, tx, b, res)
 	case *protocol.AcceptIssued:
 		err = applyAcceptIssued(scratch, bc, tx, b, res)
+	case *protocol.Rotate:
+		err = applyRotate(scratch, bc, tx, b, res)
 	default:
 		err = protocol.ErrUnsupported
 	}
@@ -283,11 +288,11 @@ func applyRevoke(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Revok
 	if err != nil {
 		return err
 	}
-	forOwner, err := actingFor(o, bc, g.Owner, tx.Signer, protocol.RightRevoke, "revoke")
+	forOwner, successor, err := managing(o, bc, g.Owner, tx.Signer, protocol.RightRevoke, "revoke")
 	if err != nil {
 		return err
 	}
-	if forOwner != nil {
+	if forOwner != nil && !successor {
 		// A recovery grant is the owner's way back to its identity: only the owner ends it.
 		if rg, err := isRecoveryGrant(o, g.ID); err != nil {
 			return err

@@ -295,6 +295,8 @@ func (s *Snapshot) Account(pk protocol.PubKey) (*protocol.Account, error) {
 //	/services
 //	/inbox/<subject hex>
 //	/inbox/pending/<subject hex>
+//	/retired/<key hex>          (the Rotate that retired the key)
+//	/predecessor/<key hex>      (the Rotate whose successor is the key)
 //
 // The answer is a value of the protocol package, for JSON.
 func (s *Snapshot) Query(path string) (any, error) {
@@ -368,6 +370,16 @@ func (s *Snapshot) Query(path string) (any, error) {
 		return with(pk(1))(func(k protocol.PubKey) (any, error) { return s.Inbox(k) })
 	case len(parts) == 3 && parts[0] == "inbox" && parts[1] == "pending":
 		return with(pk(2))(func(k protocol.PubKey) (any, error) { return s.Pending(k) })
+	case len(parts) == 2 && parts[0] == "retired":
+		return with(pk(1))(func(k protocol.PubKey) (any, error) {
+			t, err := s.Retirement(k)
+			return retirementAnswer(t, err, "no retirement of key", k)
+		})
+	case len(parts) == 2 && parts[0] == "predecessor":
+		return with(pk(1))(func(k protocol.PubKey) (any, error) {
+			t, err := s.Predecessor(k)
+			return retirementAnswer(t, err, "no key succeeded by", k)
+		})
 	case len(parts) == 2 && parts[0] == "placement":
 		return with(id(1))(func(v protocol.ID) (any, error) { return s.PlacedNodes(v) })
 	}

@@ -49,6 +49,9 @@ const (
 	pInboxSlot = 'i' // subject key ‖ u32 slot -> slot public key: open and unused
 	pIssued    = 'I' // record id -> protocol.IssuedState
 	pPending   = 'J' // subject key ‖ record id -> empty: issued, not yet accepted nor erased
+
+	pRetired   = 'R' // retired key -> protocol.Retirement
+	pSucceeded = 'V' // successor key -> the key it succeeded
 )
 
 // Lists (ordered, append-only, paged by position).

@@ -494,7 +494,7 @@ func generateTranscript(t *testing.T) *transcript {
 	tx("put-B", alice.Next(protocoltest.PutRecord("bafkrei-record-b", 2000)))
 	tx("garbage", []byte("not a transaction"))
 	unsupported := bob.Sign(&protocol.Revoke{Grant: missingGrant})
-	unsupported[1] = 19
+	unsupported[1] = 250 // outside every type a branch has reserved
 	tx("unsupported-type", unsupported)
 	tx("truncated", putA[:len(putA)-1])
 	tx("put-no-cid", bob.Sign(&protocol.PutRecord{Capsule: protocol.CapsuleBytes{}, DelegatingKey: bob.Key}))

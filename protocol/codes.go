@@ -64,6 +64,7 @@ var codes = []codeInfo{
 	{"tx_expired", http.StatusUnprocessableEntity, 17, "transaction past its expiry"},
 	{"not_admitted", http.StatusForbidden, 18, "account not admitted to this network"},
 	{"internal", http.StatusInternalServerError, 99, "internal error"},
+	{"key_retired", http.StatusForbidden, 21, "key retired by a rotation"},
 
 	// Refusals of the nodes' HTTP API that never come from the ledger.
 	{"busy", http.StatusServiceUnavailable, 0, "too many requests waiting"},
@@ -143,6 +144,7 @@ var (
 	ErrCorrupt             = sentinel("corrupt")
 	ErrNotAccepted         = sentinel("not_accepted")
 	ErrSlotUnavailable     = sentinel("slot_unavailable")
+	ErrKeyRetired          = sentinel("key_retired")
 )
 
 // Errorf returns a copy of sentinel with a specific message.

@@ -17,7 +17,7 @@ var allSentinels = []*Error{
 	ErrTooLarge, ErrUnknownQuery, ErrBusy, ErrUnavailable, ErrCommitTimeout, ErrRateLimited, ErrQuota,
 	ErrBadEnvelope, ErrWrongBinding, ErrInvalidKFrag, ErrNotGrantNode, ErrWrongCommitment, ErrWrongNode,
 	ErrBoundExpired, ErrBoundTooFar, ErrRequestNotCommitted, ErrRequestExpired, ErrWrongCapsule, ErrNoFragment, ErrStale,
-	ErrRange, ErrCorrupt,
+	ErrRange, ErrCorrupt, ErrKeyRetired,
 	ErrNotAccepted, ErrSlotUnavailable,
 }
 
@@ -58,7 +58,7 @@ func TestCodeTable(t *testing.T) {
 		6: "bad_sequence", 7: "not_found", 8: "unauthorized", 9: "unknown_node", 10: "grant_revoked",
 		11: "grant_expired", 12: "not_yet_valid", 13: "already_exists", 14: "record_erased",
 		15: "unknown_query", 16: "too_large", 17: "tx_expired", 18: "not_admitted", 19: "quota",
-		20: "rate_limited", 99: "internal",
+		20: "rate_limited", 21: "key_retired", 99: "internal",
 		23: "not_accepted", 24: "slot_unavailable"}
 	if len(ledgerCodes) != len(want) {
 		t.Errorf("ledger codes %v, want %v", ledgerCodes, want)
@@ -112,7 +112,7 @@ func TestNewCodes(t *testing.T) {
 }
 
 func TestCodeNames(t *testing.T) {
-	for code, want := range map[uint32]string{0: "ok", 7: "not_found", 13: "already_exists", 14: "record_erased", 17: "tx_expired", 18: "not_admitted", 21: "internal", 99: "internal", 98: "internal", 1000: "internal"} {
+	for code, want := range map[uint32]string{0: "ok", 7: "not_found", 13: "already_exists", 14: "record_erased", 17: "tx_expired", 18: "not_admitted", 21: "key_retired", 23: "not_accepted", 40: "internal", 99: "internal", 98: "internal", 1000: "internal"} {
 		if got := CodeName(code); got != want {
 			t.Errorf("CodeName(%d) = %q, want %q", code, got, want)
 		}

@@ -35,7 +35,7 @@ var txTypeNames = map[TxType]string{TxPutRecord: "put_record", TxGrant: "grant",
 	TxRecoveryCancel: "recovery_cancel", TxRecoveryFinish: "recovery_finish",
 	TxDelegate: "delegate", TxEndDelegation: "end_delegation",
 	TxRegisterService: "register_service", TxEmergencyRequest: "emergency_request",
-	TxOpenInbox: "open_inbox", TxIssue: "issue", TxAcceptIssued: "accept_issued"}
+	TxRotate: "rotate", TxOpenInbox: "open_inbox", TxIssue: "issue", TxAcceptIssued: "accept_issued"}
 
 func (t TxType) String() string {
 	if s, ok := txTypeNames[t]; ok {
@@ -77,7 +77,8 @@ type Tx struct {
 // *RequestAccess, *EraseRecord, *HoldsBlob, *FragmentDestroyed, *Admit, *Enrol, and the
 // recovery bodies *RecoverySetup, *RecoveryStart, *RecoveryApprove, *RecoveryCancel,
 // *RecoveryFinish, the caregivers' *Delegate, *EndDelegation, and break-glass's
-// *RegisterService, *EmergencyRequest, and issued records' *OpenInbox, *Issue, *AcceptIssued.
+// *RegisterService, *EmergencyRequest, rotation's *Rotate, and issued records' *OpenInbox,
+// *Issue, *AcceptIssued.
 type Body interface {
 	Type() TxType
 	encode(*writer)
@@ -129,6 +130,8 @@ func newBody(t TxType) Body {
 		return new(Issue)
 	case TxAcceptIssued:
 		return new(AcceptIssued)
+	case TxRotate:
+		return new(Rotate)
 	}
 	return nil
 }

@@ -82,6 +82,8 @@ func vectorTxs() map[string]*protocol.Tx {
 		"issue": {ChainID: "rr-vectors", Signer: signer, Sequence: 9, Expires: exp + 22,
 			Body: &protocol.Issue{Subject: rs, Slot: 0x01020305, CID: []byte("bafkrei-issued"), Size: 4096, Capsule: capsule}},
 		"accept_issued": {ChainID: "rr-vectors", Signer: rs, Sequence: 5, Expires: exp + 23, Body: &protocol.AcceptIssued{Record: rec}},
+		"rotate": {ChainID: "rr-vectors", Signer: signer, Sequence: 9, Expires: exp + 18,
+			Body: &protocol.Rotate{Successor: rs, SuccessorEnc: re, Proof: protocol.Sig{0x6d}}},
 	}
 }
 
@@ -100,6 +102,7 @@ func vectors() map[string]string {
 	d := txs["delegate"]
 	out["delegation_id"] = protocol.DelegationID(d.ChainID, d.Signer, d.Sequence).String()
 	out["emergency_cosign"] = hex.EncodeToString(protocol.EmergencyCoSignBytes(txs["emergency_request"]))
+	out["rotation_proof"] = hex.EncodeToString(protocol.RotationProofBytes("rr-vectors", txs["rotate"].Signer))
 	return out
 }
 
@@ -166,7 +169,7 @@ func TestTxHeaderLayout(t *testing.T) {
 	types := map[string]protocol.TxType{"put_record": 1, "grant": 2, "revoke": 3, "request_access": 4, "erase_record": 5,
 		"holds_blob": 6, "fragment_destroyed": 7, "admit": 8, "enrol": 9, "recovery_setup": 12, "recovery_start": 13,
 		"recovery_approve": 14, "recovery_cancel": 15, "recovery_finish": 16, "delegate": 10, "end_delegation": 11,
-		"register_service": 17, "emergency_request": 18,
+		"register_service": 17, "emergency_request": 18, "rotate": 19,
 		"open_inbox": 21, "issue": 22, "accept_issued": 23}
 	for name, tx := range vectorTxs() {
 		if tx.Body.Type() != types[name] || tx.Body.Type().String() != name {
@@ -193,8 +196,8 @@ func TestTxHeaderLayout(t *testing.T) {
 	if g := tx.Body.(*protocol.FragmentDestroyed).Grant; !bytes.Equal(body, g[:]) {
 		t.Errorf("fragment_destroyed body %x, want the grant id %x", body, g)
 	}
-	if s := protocol.TxType(19).String(); s != "tx_type_19" {
-		t.Errorf("type 19 is named %q", s)
+	if s := protocol.TxType(30).String(); s != "tx_type_30" {
+		t.Errorf("type 30 is named %q", s)
 	}
 }
 
@@ -294,7 +297,7 @@ func TestDecodeRejects(t *testing.T) {
 		"version 1":        {append([]byte{1}, good[1:]...), protocol.ErrMalformed},
 		"version 2":        {append([]byte{2}, good[1:]...), protocol.ErrMalformed},
 		"version 4":        {append([]byte{4}, good[1:]...), protocol.ErrMalformed},
-		"next type":        {append([]byte{protocol.TxVersion, 19}, good[2:]...), protocol.ErrUnsupported},
+		"unreserved type":  {append([]byte{protocol.TxVersion, 30}, good[2:]...), protocol.ErrUnsupported},
 		"unknown type":     {append([]byte{protocol.TxVersion, 200}, good[2:]...), protocol.ErrUnsupported},
 		"expires zero":     {expiring(0), protocol.ErrInvalid},
 		"expires negative": {expiring(-1), protocol.ErrInvalid},
@@ -507,6 +510,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"issue": owner.Next(&protocol.Issue{Subject: doc.Key, Slot: 1, CID: []byte("bafkreiissued"), Size: 9,
 			Capsule: protocoltest.PutRecord("bafkreiissued", 9).Capsule}),
 		"accept_issued": doc.Next(&protocol.AcceptIssued{Record: rec}),
+		"rotate":        owner.Rotate(doc),
 	}
 	for _, target := range []string{"FuzzDecodeTx", "FuzzParseTx"} {
 		dir := filepath.Join("testdata", "fuzz", target)

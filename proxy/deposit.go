@@ -107,6 +107,10 @@ func (s *Service) lookupDeposit(grant protocol.ID) (*depositFacts, error) {
 	if err := depositLive(g, snap.Time); err != nil {
 		return nil, err
 	}
+	// The fragments are signed by the grant's fragment signer: a retired key's are refused.
+	if err := s.notRetired(snap, g.FragmentSigner()); err != nil {
+		return nil, err
+	}
 	gn, ok := s.grantNode(g)
 	if !ok {
 		return nil, protocol.ErrNotGrantNode

@@ -269,6 +269,9 @@ func (s *Service) reencrypt(src string, r *protocol.ReencryptRequest) (*protocol
 	if !protocol.Verify(requester, r.SignBytes(snap.ChainID), r.Signature) {
 		return nil, protocol.ErrBadSignature
 	}
+	if err := s.notRetired(snap, requester); err != nil {
+		return nil, err
+	}
 	if !s.limits.Allow(string(requester[:]), now) {
 		return nil, protocol.ErrRateLimited
 	}

@@ -82,6 +82,12 @@ its operators only, give one of them your public identity ('rrec pubkey').`,
 				return err
 			}
 			defer stop()
+			if note, err := retiredNote(ctx, s); err != nil || note != "" {
+				if note != "" {
+					fmt.Fprintln(cmd.OutOrStdout(), note)
+				}
+				return err
+			}
 			acc, err := s.Account(ctx)
 			if errors.Is(err, client.ErrNotFound) {
 				fmt.Fprintf(cmd.OutOrStdout(), "not admitted yet: the first put, grant or get enrols %s where the network allows it\n", s.Identity())

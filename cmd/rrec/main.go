@@ -60,6 +60,7 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newDelegationsCmd(),
 		newEmergencyCmd(),
 		newIssueCmd(), newInboxCmd(), newAcceptCmd(false), newAcceptCmd(true), newVerifyCmd(),
+		newRotateCmd(),
 	)
 	return root
 }

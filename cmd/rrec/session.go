@@ -117,6 +117,8 @@ func explain(err error, what string) error {
 		return fmt.Errorf("not enough nodes answered: is the network running? (%w)", err)
 	case errors.Is(err, client.ErrNoQuorum):
 		return fmt.Errorf("the nodes do not agree, and fewer than f+1 of them gave the same answer: nothing was believed (%w)", err)
+	case errors.Is(err, protocol.ErrKeyRetired):
+		return fmt.Errorf("refused: this identity's key was retired by 'rrec rotate'; use the identity that succeeded it ('rrec account' names it) (%w)", err)
 	}
 	return err
 }
