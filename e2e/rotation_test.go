@@ -74,8 +74,15 @@ func TestRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.Submit(ctx, body); err != nil {
+	rotated, err := alice.Submit(ctx, body)
+	if err != nil {
 		t.Fatalf("rotate: %v", err)
+	}
+	// Each node judges by its own committed state, and f+1 confirmed the Rotate: the nodes'
+	// refusals are checked once every node has committed its block (a node stores block h+1
+	// only after it applied h).
+	if err := w.nw.WaitHeight(ctx, rotated.Height+1); err != nil {
+		t.Fatal(err)
 	}
 	w.oldKeyRefused(aliceID, alice, pending, frags, bobGrant[0], req)
 
