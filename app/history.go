@@ -125,6 +125,10 @@ func eventText(kind, who string) string {
 		return "Your identity was recovered on another device"
 	case protocol.AuditEmergency:
 		return "Emergency read by " + who
+	case protocol.AuditIssued:
+		return "Issued to you by " + who
+	case protocol.AuditAccepted:
+		return "Accepted into your records"
 	}
 	return kind
 }

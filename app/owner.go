@@ -134,6 +134,7 @@ type grantView struct {
 	To         string      `json:"to"`                // the recipient's public identity, rrec1…
 	ToName     string      `json:"to_name,omitempty"` // the recipient's name in the contacts book
 	Owner      string      `json:"owner"`             // "you", a contact's name, or the owner's key
+	By         string      `json:"by,omitempty"`      // the caregiver who made the grant for the owner
 	Purpose    string      `json:"purpose,omitempty"`
 	Granted    time.Time   `json:"granted"`
 	From       *time.Time  `json:"from,omitempty"`
@@ -147,6 +148,9 @@ func (a *App) grantView(g *protocol.GrantState, now int64, rec *protocol.Record)
 	v := grantView{ID: g.ID, Record: g.Record, To: client.RecipientString(g), Owner: a.who(g.Owner, map[protocol.PubKey]string{g.Owner: client.OwnerString(g)}), Purpose: g.Purpose,
 		Granted: nanoTime(g.Time), Status: "live", Nodes: len(g.Nodes), Destroyed: len(g.Destroyed)}
 	v.ToName, _ = a.book.NameOf(g.RecipientSig)
+	if g.By != nil {
+		v.By = a.who(*g.By, nil)
+	}
 	if g.NotBefore != 0 {
 		t := nanoTime(g.NotBefore)
 		v.From = &t

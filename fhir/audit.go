@@ -72,6 +72,12 @@ var shapes = map[string]eventShape{
 		lifecycle("6", "Access / Use"), "An emergency read under the patient's pre-authorisation, co-signed by a second clinician"},
 	protocol.AuditRecoveryFinish: {restType, restful("read"), "R", "record",
 		lifecycle("6", "Access / Use"), "The recovering device finished: the nodes may re-encrypt the owner's sealed identity for it"},
+	// Issued records (protocol/SPEC.md §19): an issuer wrote the record for its subject, who
+	// owns it and accepts it (or erases it).
+	protocol.AuditIssued: {restType, restful("create"), "C", "record",
+		lifecycle("1", "Origination / Creation"), "An issuer wrote the record for its subject, who owns it"},
+	protocol.AuditAccepted: {restType, restful("update"), "U", "record",
+		lifecycle("3", "Amendment"), "The subject accepted the issued record into its records"},
 }
 
 // AuditEvents is the audit log of record rec on network nw (its entries in ledger order,
@@ -199,6 +205,9 @@ func auditEventOf(nw *protocol.Network, rec *protocol.Record, e *protocol.AuditE
 		case protocol.AuditRecoveryApprove:
 			a.Type = &codeableConcept{Coding: []coding{{System: sysRoleClass, Code: "GUARD", Display: "guardian"}}}
 			actor = "the guardian " + e.Actor.String()
+		case protocol.AuditIssued:
+			a.Type = &codeableConcept{Coding: []coding{{System: sysParticipation, Code: "AUT", Display: "author (originator)"}}}
+			actor = "the issuer " + e.Actor.String()
 		case protocol.AuditRecoveryStart, protocol.AuditRecoveryFinish:
 			a.Type = &codeableConcept{Coding: []coding{{System: sysParticipation, Code: "IRCP", Display: "information recipient"}}}
 			actor = "the recovering device " + e.Actor.String()

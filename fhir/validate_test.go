@@ -397,3 +397,40 @@ func TestRecoveryAuditEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestIssuedAuditEvents: the entries of an issued record (protocol/SPEC.md §19) become
+// AuditEvents that validate as R4, the first naming the issuer as its author.
+func TestIssuedAuditEvents(t *testing.T) {
+	f := newFixture(t)
+	u := validator(t)
+	subject, issuer := f.rec.Owner, keyOf(person(t, 42))
+	var log []protocol.AuditEntry
+	for i, e := range []struct {
+		kind  string
+		actor protocol.PubKey
+	}{{protocol.AuditIssued, issuer}, {protocol.AuditAccepted, subject}} {
+		h := hash(byte(0x60 + i))
+		log = append(log, protocol.AuditEntry{Kind: e.kind, Record: f.rec.ID, Actor: &e.actor,
+			Height: int64(30 + i), Time: ns("2026-11-29T10:00:00Z"), TxHash: &h})
+	}
+	events, err := AuditEvents(f.nw, f.rec, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range events {
+		validate(t, u, "AuditEvent of "+log[i].Kind, b)
+	}
+	if !strings.Contains(string(events[0]), "the issuer") || !strings.Contains(string(events[0]), `"AUT"`) {
+		t.Errorf("the issued event does not name its issuer as author: %s", events[0])
+	}
+}
+
+// TestEveryAuditKindHasAShape: an audit entry of any kind the ledger writes becomes an
+// AuditEvent; a new kind without a shape here would make a whole log unreadable as FHIR.
+func TestEveryAuditKindHasAShape(t *testing.T) {
+	for _, k := range protocol.AuditKinds() {
+		if _, ok := shapes[k]; !ok {
+			t.Errorf("audit kind %q has no AuditEvent shape", k)
+		}
+	}
+}

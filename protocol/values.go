@@ -144,6 +144,18 @@ var auditKinds = []string{"", AuditPut, AuditGrant, AuditRequest, AuditRevoke, A
 	AuditRecoverySetup, AuditRecoveryStart, AuditRecoveryApprove, AuditRecoveryCancel, AuditRecoveryFinish, AuditEmergency,
 	"", "", AuditIssued, AuditAccepted} // 15 and 16 are reserved
 
+// AuditKinds lists every kind of audit entry the ledger writes, in the order of their bytes,
+// so that what shows an audit log can check it knows them all.
+func AuditKinds() []string {
+	var out []string
+	for _, k := range auditKinds {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // AuditEntry is one line of a record's audit log.
 type AuditEntry struct {
 	Kind    string  `json:"kind"`

@@ -441,7 +441,7 @@ async function sharesPage() {
   const ended = gs.filter((g) => !(g.status === "live" || g.status === "not_yet_valid"));
   const rows = (list) => list.map((g) => h("tr", { "data-grant": g.id },
     td("Record", h("a", { href: "#/history/" + g.record }, recordName({ name: g.record_name }, g.record))),
-    td("Shared with", person(g.to_name, g.to)),
+    td("Shared with", person(g.to_name, g.to), g.by ? h("span", { class: "hint" }, " by " + g.by + " for you") : null),
     td("Purpose", purposeText(g.purpose)),
     td("When", capital(lasts(g))),
     td("Status", badge(g.status), g.status === "revoked" || g.status === "expired" || g.status === "erased"
