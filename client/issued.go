@@ -22,7 +22,7 @@ import (
 
 // ErrInboxClosed: the subject has no open inbox slot, so nothing can be issued to it until
 // it opens some.
-var ErrInboxClosed = errors.New("client: the subject has no open inbox slot (it must run OpenInbox first)")
+var ErrInboxClosed = errors.New("client: the subject has no open inbox slot for this issuer (it must open one first: OpenInbox)")
 
 // ownKey is the delegating key this identity sealed rec under, or had it sealed under: the
 // inbox key of its slot for an issued record, else the record's own.
@@ -54,7 +54,10 @@ func (s *Session) InboxSlots(ctx context.Context, subject protocol.PubKey) (*pro
 // OpenInbox opens n more slots (1..protocol.MaxOpenSlots, with those already open): it
 // publishes their one-time keys, so that issuers may write n records into this identity's
 // space, each counting against its allowance. It returns the inbox after.
-func (s *Session) OpenInbox(ctx context.Context, n int) (*protocol.InboxState, error) {
+//
+// With from set only that identity may issue into the new slots: nobody else can spend
+// them, nor the allowance they hold for it.
+func (s *Session) OpenInbox(ctx context.Context, n int, from *identity.Public) (*protocol.InboxState, error) {
 	if n < 1 || n > protocol.MaxOpenSlots {
 		return nil, fmt.Errorf("client: an inbox opens 1..%d slots at once", protocol.MaxOpenSlots)
 	}
@@ -70,6 +73,10 @@ func (s *Session) OpenInbox(ctx context.Context, n int) (*protocol.InboxState, e
 			}
 		}
 		b := &protocol.OpenInbox{FirstSlot: in.Next}
+		if from != nil {
+			issuer := protocol.PubKeyOf(from.Signing)
+			b.Issuer = &issuer
+		}
 		for i := range n {
 			b.Keys = append(b.Keys, protocol.PubKeyOf(s.id.InboxKey(in.Next+uint32(i)).PublicKey()))
 		}
@@ -104,11 +111,26 @@ func (s *Session) Issue(ctx context.Context, subject identity.Public, name, medi
 		if err != nil {
 			return protocol.ID{}, err
 		}
-		if len(in.Slots) == 0 {
+		// A slot the subject opened for this issuer alone first; else one open to anyone,
+		// issuers racing for those spreading over them by their own key.
+		var mine, anyone []protocol.InboxSlot
+		for _, sl := range in.Slots {
+			switch {
+			case sl.Issuer == nil:
+				anyone = append(anyone, sl)
+			case *sl.Issuer == s.me:
+				mine = append(mine, sl)
+			}
+		}
+		var slot protocol.InboxSlot
+		switch {
+		case len(mine) > 0:
+			slot = mine[0]
+		case len(anyone) > 0:
+			slot = anyone[int(s.me[1])%len(anyone)]
+		default:
 			return protocol.ID{}, ErrInboxClosed
 		}
-		// Issuers racing for a subject's slots spread over them by their own key.
-		slot := in.Slots[int(s.me[1])%len(in.Slots)]
 		body, err := s.sealIssued(ctx, doc, slot, to, meta)
 		if err != nil {
 			return protocol.ID{}, err

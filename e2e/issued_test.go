@@ -25,7 +25,7 @@ func TestIssuedRecord(t *testing.T) {
 	if _, err := platform.Issue(ctx, driverID.Public(), "summary.json", "application/json", summary); !errors.Is(err, client.ErrInboxClosed) {
 		t.Fatalf("issue into a closed inbox: %v", err)
 	}
-	in, err := driver.OpenInbox(ctx, 4)
+	in, err := driver.OpenInbox(ctx, 4, nil)
 	if err != nil || in.Next != 4 || len(in.Slots) != 4 {
 		t.Fatalf("open inbox: %+v, %v", in, err)
 	}

@@ -32,7 +32,12 @@ func applyOpenInbox(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Op
 		return protocol.Errorf(protocol.ErrQuota, "%d slots are open and unused; at most %d may be", in.Open, protocol.MaxOpenSlots)
 	}
 	for i, k := range b.Keys {
-		o.set(key(pInboxSlot, tx.Signer[:], u32b(b.FirstSlot+uint32(i))), k[:])
+		// The slot's value is its key, followed by the one issuer it is open to, if any.
+		v := append([]byte(nil), k[:]...)
+		if b.Issuer != nil {
+			v = append(v, b.Issuer[:]...)
+		}
+		o.set(key(pInboxSlot, tx.Signer[:], u32b(b.FirstSlot+uint32(i))), v)
 	}
 	in.Next += uint32(len(b.Keys))
 	in.Open += uint16(len(b.Keys))
@@ -42,11 +47,15 @@ func applyOpenInbox(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Op
 
 func applyIssue(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Issue, res *applied) error {
 	slotKey := key(pInboxSlot, b.Subject[:], u32b(b.Slot))
-	dk, err := o.Get(slotKey)
+	slot, err := o.Get(slotKey)
 	if err != nil {
 		return err
-	} else if dk == nil {
+	} else if slot == nil {
 		return protocol.Errorf(protocol.ErrSlotUnavailable, "slot %d of %s", b.Slot, b.Subject)
+	}
+	dk := slot[:33]
+	if len(slot) == 66 && !bytes.Equal(slot[33:], tx.Signer[:]) {
+		return protocol.Errorf(protocol.ErrSlotUnavailable, "slot %d of %s is open to another issuer", b.Slot, b.Subject)
 	}
 	id := protocol.RecordID(bc.ChainID, tx.Signer, tx.Sequence)
 	if v, err := o.Get(key(pRecord, id[:])); err != nil {
@@ -165,8 +174,13 @@ func (s *Snapshot) Inbox(subject protocol.PubKey) (*protocol.InboxState, error) 
 	}
 	p := key(pInboxSlot, subject[:])
 	err = s.st.Iterate(p, p, func(k, v []byte) bool {
-		if len(k) == len(p)+4 && len(v) == 33 {
-			in.Slots = append(in.Slots, protocol.InboxSlot{Slot: binary.BigEndian.Uint32(k[len(p):]), Key: protocol.PubKey(v)})
+		if len(k) == len(p)+4 && (len(v) == 33 || len(v) == 66) {
+			slot := protocol.InboxSlot{Slot: binary.BigEndian.Uint32(k[len(p):]), Key: protocol.PubKey(v[:33])}
+			if len(v) == 66 {
+				issuer := protocol.PubKey(v[33:])
+				slot.Issuer = &issuer
+			}
+			in.Slots = append(in.Slots, slot)
 		}
 		return true
 	})

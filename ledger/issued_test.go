@@ -165,3 +165,22 @@ func TestRefuseIsErase(t *testing.T) {
 		t.Fatalf("audit %v", got)
 	}
 }
+
+// TestSlotsForOneIssuer: slots a subject opens for one issuer take that issuer's records
+// only; a stranger cannot spend them.
+func TestSlotsForOneIssuer(t *testing.T) {
+	m := newMachine(t, 0)
+	subject, issuer, stranger := m.account(), m.account(), m.account()
+	_, k := protocoltest.Capsule()
+	m.ok(subject, &protocol.OpenInbox{FirstSlot: 0, Keys: []protocol.PubKey{k}, Issuer: &issuer.Key})
+	in, err := m.snapshot().Inbox(subject.Key)
+	if err != nil || len(in.Slots) != 1 || in.Slots[0].Issuer == nil || *in.Slots[0].Issuer != issuer.Key ||
+		in.Slots[0].Key != k || !in.Slots[0].OpenTo(issuer.Key) || in.Slots[0].OpenTo(stranger.Key) {
+		t.Fatalf("inbox: %+v, %v", in, err)
+	}
+	m.spends(protocol.ErrSlotUnavailable, stranger, issueBody(subject, 0, "bafy-spam"))
+	rec := m.issue(issuer, subject, 0, "bafy-summary")
+	if r, _ := m.snapshot().Record(rec); r.DelegatingKey != k || r.Issued.Issuer != issuer.Key {
+		t.Fatalf("issued record %+v", r)
+	}
+}

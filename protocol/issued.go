@@ -26,10 +26,12 @@ const (
 
 // OpenInbox publishes the delegating public keys of slots FirstSlot, FirstSlot+1, …, one
 // per key: MakeFactory("rrec/inbox/v1").MakeKey(slot) of the signer's seed. FirstSlot must be
-// the signer's next slot.
+// the signer's next slot. With Issuer set only that account may issue into these slots;
+// without it any admitted account may.
 type OpenInbox struct {
 	FirstSlot uint32
 	Keys      []PubKey
+	Issuer    *PubKey
 }
 
 // Issue registers a record, sealed under the subject's open slot Slot, owned by Subject.
@@ -55,6 +57,7 @@ func (b *OpenInbox) encode(w *writer) {
 	for _, k := range b.Keys {
 		w.raw(k[:])
 	}
+	optional(w, b.Issuer)
 }
 
 func (b *OpenInbox) decode(r *reader) {
@@ -68,6 +71,7 @@ func (b *OpenInbox) decode(r *reader) {
 	for i := 0; i < n && r.err == nil; i++ {
 		r.fixed(b.Keys[i][:], "slot key")
 	}
+	b.Issuer = readOptional[PubKey](r, "issuer")
 }
 
 func (b *OpenInbox) validate() error {
@@ -76,6 +80,9 @@ func (b *OpenInbox) validate() error {
 	}
 	if uint64(b.FirstSlot)+uint64(len(b.Keys)) > 1<<32 {
 		return Errorf(ErrInvalid, "slot numbers past 2³²−1")
+	}
+	if b.Issuer != nil && !b.Issuer.Valid() {
+		return Errorf(ErrInvalid, "issuer is not a valid point")
 	}
 	seen := map[PubKey]bool{}
 	for _, k := range b.Keys {
@@ -131,11 +138,16 @@ type InboxState struct {
 	Slots []InboxSlot `json:"slots,omitempty"` // filled in by queries, never encoded
 }
 
-// InboxSlot is one open, unused slot and its one-time delegating public key.
+// InboxSlot is one open, unused slot and its one-time delegating public key, and the one
+// account that may issue into it when the subject opened it for one.
 type InboxSlot struct {
-	Slot uint32 `json:"slot"`
-	Key  PubKey `json:"key"`
+	Slot   uint32  `json:"slot"`
+	Key    PubKey  `json:"key"`
+	Issuer *PubKey `json:"issuer,omitempty"`
 }
+
+// OpenTo reports whether issuer may issue into the slot.
+func (s *InboxSlot) OpenTo(issuer PubKey) bool { return s.Issuer == nil || *s.Issuer == issuer }
 
 // IssuedState marks a record as issued: who issued it into which of its subject's slots, and
 // whether the subject accepted it.

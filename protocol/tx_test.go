@@ -78,7 +78,7 @@ func vectorTxs() map[string]*protocol.Tx {
 		"emergency_request": {ChainID: "rr-vectors", Signer: signer, Sequence: 8, Expires: exp + 17,
 			Body: &protocol.EmergencyRequest{Grant: grant, Reason: "unconscious on arrival", CoSigner: proxy, CoSig: protocol.Sig{0x5c}}},
 		"open_inbox": {ChainID: "rr-vectors", Signer: rs, Sequence: 4, Expires: exp + 21,
-			Body: &protocol.OpenInbox{FirstSlot: 0x01020304, Keys: []protocol.PubKey{re, proxy}}},
+			Body: &protocol.OpenInbox{FirstSlot: 0x01020304, Keys: []protocol.PubKey{re, proxy}, Issuer: &signer}},
 		"issue": {ChainID: "rr-vectors", Signer: signer, Sequence: 9, Expires: exp + 22,
 			Body: &protocol.Issue{Subject: rs, Slot: 0x01020305, CID: []byte("bafkrei-issued"), Size: 4096, Capsule: capsule}},
 		"accept_issued": {ChainID: "rr-vectors", Signer: rs, Sequence: 5, Expires: exp + 23, Body: &protocol.AcceptIssued{Record: rec}},

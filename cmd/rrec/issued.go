@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resilientrecords/resilientrecords/client"
+	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/issued"
 	"github.com/resilientrecords/resilientrecords/protocol"
 )
@@ -119,21 +120,38 @@ that wait for your decision: 'rrec accept' keeps one (then you may share it like
 		},
 	}
 	cf.add(cmd)
-	var slots int
+	var (
+		slots int
+		from  string
+	)
 	open := &cobra.Command{
-		Use:   "open [--slots N]",
+		Use:   "open [--slots N] [--from ISSUER]",
 		Short: "Let others issue records to you: open N one-time slots of your inbox",
 		Long: `open publishes N one-time keys (at most 64 open at once). Each lets one issuer write one
-record into your space, counted against your allowance; you accept or refuse each.`,
-		Example: `  rrec inbox open --slots 4`,
-		Args:    cobra.NoArgs,
+record into your space, counted against your allowance; you accept or refuse each.
+
+With --from only that issuer (a contact's name or rrec1...) may write into the new slots.
+Without it any account of the network may, and a stranger could use them all up with
+records you then refuse: open slots for anyone only while you expect a record, or prefer
+--from when you know who will issue it.`,
+		Example: `  rrec inbox open --slots 2 --from 'FastFood Deliveries'
+  rrec inbox open --slots 4`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, s, done, err := cf.open(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
-			in, err := s.OpenInbox(ctx, slots)
+			var issuer *identity.Public
+			if from != "" {
+				pub, err := resolvePerson(from, "--from")
+				if err != nil {
+					return err
+				}
+				issuer = &pub
+			}
+			in, err := s.OpenInbox(ctx, slots, issuer)
 			if err != nil {
 				return explain(err, "inbox")
 			}
@@ -142,6 +160,7 @@ record into your space, counted against your allowance; you accept or refuse eac
 		},
 	}
 	open.Flags().IntVar(&slots, "slots", 8, "how many slots to open")
+	open.Flags().StringVar(&from, "from", "", "open the slots to this issuer alone: a contact's name or an rrec1... identity")
 	cf.add(open)
 	cmd.AddCommand(open)
 	return cmd
