@@ -86,6 +86,12 @@ var codes = []codeInfo{
 	{"node_stale", http.StatusServiceUnavailable, 0, "node's committed state is too old to serve"},
 	{"range", http.StatusRequestedRangeNotSatisfiable, 0, "range outside the blob"},
 	{"corrupt", http.StatusInternalServerError, 0, "a block failed verification on this node"},
+
+	// Streams (SPEC.md §20).
+	{"stream_order", http.StatusConflict, 25, "entries earlier than the stream's last committed entry"},
+	{"stream_epoch", http.StatusUnprocessableEntity, 26, "chunk does not fit its epoch or its epoch's capsule"},
+	{"stream_erased", http.StatusGone, 27, "stream erased"},
+	{"outside_window", http.StatusForbidden, 0, "capsule is not of an epoch the stream grant's window covers"},
 }
 
 func sentinel(name string) *Error {
@@ -139,6 +145,11 @@ var (
 	ErrStale               = sentinel("node_stale")
 	ErrRange               = sentinel("range")
 	ErrCorrupt             = sentinel("corrupt")
+
+	ErrStreamOrder   = sentinel("stream_order")
+	ErrStreamEpoch   = sentinel("stream_epoch")
+	ErrStreamErased  = sentinel("stream_erased")
+	ErrOutsideWindow = sentinel("outside_window")
 )
 
 // Errorf returns a copy of sentinel with a specific message.

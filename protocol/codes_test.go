@@ -18,6 +18,7 @@ var allSentinels = []*Error{
 	ErrBadEnvelope, ErrWrongBinding, ErrInvalidKFrag, ErrNotGrantNode, ErrWrongCommitment, ErrWrongNode,
 	ErrBoundExpired, ErrBoundTooFar, ErrRequestNotCommitted, ErrRequestExpired, ErrWrongCapsule, ErrNoFragment, ErrStale,
 	ErrRange, ErrCorrupt,
+	ErrStreamOrder, ErrStreamEpoch, ErrStreamErased, ErrOutsideWindow,
 }
 
 func TestCodeTable(t *testing.T) {
@@ -57,7 +58,8 @@ func TestCodeTable(t *testing.T) {
 		6: "bad_sequence", 7: "not_found", 8: "unauthorized", 9: "unknown_node", 10: "grant_revoked",
 		11: "grant_expired", 12: "not_yet_valid", 13: "already_exists", 14: "record_erased",
 		15: "unknown_query", 16: "too_large", 17: "tx_expired", 18: "not_admitted", 19: "quota",
-		20: "rate_limited", 99: "internal"}
+		20: "rate_limited", 99: "internal",
+		25: "stream_order", 26: "stream_epoch", 27: "stream_erased"}
 	if len(ledgerCodes) != len(want) {
 		t.Errorf("ledger codes %v, want %v", ledgerCodes, want)
 	}

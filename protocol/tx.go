@@ -34,7 +34,8 @@ var txTypeNames = map[TxType]string{TxPutRecord: "put_record", TxGrant: "grant",
 	TxRecoverySetup: "recovery_setup", TxRecoveryStart: "recovery_start", TxRecoveryApprove: "recovery_approve",
 	TxRecoveryCancel: "recovery_cancel", TxRecoveryFinish: "recovery_finish",
 	TxDelegate: "delegate", TxEndDelegation: "end_delegation",
-	TxRegisterService: "register_service", TxEmergencyRequest: "emergency_request"}
+	TxRegisterService: "register_service", TxEmergencyRequest: "emergency_request",
+	TxStreamCreate: "stream_create", TxStreamAppend: "stream_append", TxStreamGrant: "stream_grant", TxStreamErase: "stream_erase"}
 
 func (t TxType) String() string {
 	if s, ok := txTypeNames[t]; ok {
@@ -122,6 +123,14 @@ func newBody(t TxType) Body {
 		return new(RegisterService)
 	case TxEmergencyRequest:
 		return new(EmergencyRequest)
+	case TxStreamCreate:
+		return new(StreamCreate)
+	case TxStreamAppend:
+		return new(StreamAppend)
+	case TxStreamGrant:
+		return new(StreamGrant)
+	case TxStreamErase:
+		return new(StreamErase)
 	}
 	return nil
 }

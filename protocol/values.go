@@ -139,7 +139,8 @@ const (
 
 // auditKinds fixes each kind's byte in the encoding; the order never changes.
 var auditKinds = []string{"", AuditPut, AuditGrant, AuditRequest, AuditRevoke, AuditExpire, AuditErase, AuditHolds, AuditDestroyed,
-	AuditRecoverySetup, AuditRecoveryStart, AuditRecoveryApprove, AuditRecoveryCancel, AuditRecoveryFinish, AuditEmergency}
+	AuditRecoverySetup, AuditRecoveryStart, AuditRecoveryApprove, AuditRecoveryCancel, AuditRecoveryFinish, AuditEmergency,
+	"", "", "", "", AuditStreamCreate, AuditStreamGrant, AuditStreamErase}
 
 // AuditEntry is one line of a record's audit log.
 type AuditEntry struct {
@@ -360,7 +361,7 @@ func (e *AuditEntry) UnmarshalBinary(b []byte) error {
 		r.fail("audit entry version %d, want %d, %d or %d", v, stateVersion, auditVersionFor, auditVersionCoSigned)
 	}
 	kind := int(r.u8("kind"))
-	if r.err == nil && (kind == 0 || kind >= len(auditKinds)) {
+	if r.err == nil && (kind == 0 || kind >= len(auditKinds) || auditKinds[kind] == "") {
 		r.fail("audit kind %d", kind)
 	}
 	if r.err == nil {
