@@ -47,6 +47,11 @@ func applyErase(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.EraseR
 	if rec.Owner != tx.Signer {
 		return protocol.Errorf(protocol.ErrUnauthorized, "only the record's owner may erase it")
 	}
+	if chunk, err := isChunk(o, b.Record); err != nil {
+		return err
+	} else if chunk {
+		return protocol.Errorf(protocol.ErrUnauthorized, "record %s is a stream's chunk: erase the stream (StreamErase)", b.Record)
+	}
 	if err := checkNotErased(o, b.Record); err != nil {
 		return err
 	}
