@@ -51,7 +51,7 @@ func TestStreamAppendRules(t *testing.T) {
 	wrong := chunk(s, c1, tue9+20*sec, tue9+30*sec, "bafy-wrong")
 	wrong.Epoch++
 	m.spends(protocol.ErrStreamEpoch, owner, wrong)
-	m.ok(owner, chunk(s, c1, tue9+10*sec, tue9+30*sec, "bafy-c1b")) // equal to the last time: allowed
+	m.ok(owner, chunk(s, c1, tue9+10*sec, tue9+30*sec, "bafy-c1b"))  // equal to the last time: allowed
 	m.ok(owner, chunk(s, c2, tue9+600*sec, tue9+601*sec, "bafy-c2")) // the next epoch commits its own capsule
 
 	snap := m.snapshot()
