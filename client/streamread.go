@@ -1,0 +1,407 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/resilientrecords/resilientrecords/envelope"
+	"github.com/resilientrecords/resilientrecords/protocol"
+	"github.com/resilientrecords/resilientrecords/stream"
+	"github.com/resilientrecords/resilientrecords/umbral"
+)
+
+// SharedStream is a stream grant made to this identity and the stream it opens.
+type SharedStream struct {
+	Grant  *protocol.StreamGrantState
+	Stream *protocol.StreamState
+	// Err is nil while the grant is live at the ledger's latest block time, otherwise why
+	// not (ErrRevoked, ErrExpired, ErrNotYetValid, ErrErased).
+	Err error
+}
+
+// SharedStreams lists every stream grant made to this identity, live or not, oldest first,
+// with its stream.
+func (s *Session) SharedStreams(ctx context.Context) ([]SharedStream, error) {
+	gs, now, err := allAt[*protocol.StreamGrantState](ctx, s, "/stream-grants/recipient/"+s.me.String(), streamGrantPageKey)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SharedStream, len(gs))
+	streams := map[protocol.ID]*protocol.StreamState{}
+	for i, g := range gs {
+		if g.Grant == nil {
+			return nil, fmt.Errorf("%w: a stream grant without its grant", ErrNodeAnswer)
+		}
+		st, ok := streams[g.Grant.Record]
+		if !ok {
+			if st, err = s.streamState(ctx, g.Grant.Record); err != nil {
+				return nil, err
+			}
+			streams[st.ID] = st
+		}
+		out[i] = SharedStream{Grant: g, Stream: st, Err: streamGrantErr(g, st, now)}
+	}
+	return out, nil
+}
+
+// streamGrantErr says why a stream grant cannot be used at block time now (nil: it can).
+func streamGrantErr(g *protocol.StreamGrantState, st *protocol.StreamState, now int64) error {
+	if st.ErasedHeight != 0 {
+		return fmt.Errorf("stream %s: %w at height %d", st.ID, ErrErased, st.ErasedHeight)
+	}
+	return classify(g.Grant.LiveAt(now))
+}
+
+// StreamGrant returns a committed stream grant and its window, as f+1 nodes say.
+func (s *Session) StreamGrant(ctx context.Context, id protocol.ID) (*protocol.StreamGrantState, error) {
+	g, _, err := s.streamGrantAt(ctx, id)
+	return g, err
+}
+
+func (s *Session) streamGrantAt(ctx context.Context, id protocol.ID) (*protocol.StreamGrantState, int64, error) {
+	var g protocol.StreamGrantState
+	at, err := s.l.query(ctx, "/stream-grant/"+id.String(), streamGrantKey, &g)
+	if err != nil {
+		return nil, 0, fmt.Errorf("stream grant %s: %w", id, err)
+	}
+	if g.Grant == nil || g.Grant.ID != id {
+		return nil, 0, fmt.Errorf("%w: answer names another grant", ErrNodeAnswer)
+	}
+	return &g, at.time, nil
+}
+
+// StreamEntries is what ReadStream read.
+type StreamEntries struct {
+	Entries []stream.Entry // in time order, all inside the window asked
+	Epochs  int            // epochs opened
+	Chunks  int            // chunks fetched and opened
+	// Skipped are the epochs with entries in the window asked that the grant does not wholly
+	// cover: the nodes re-encrypt no epoch only partly inside a grant's window.
+	Skipped []int64
+	// Grant is the grant read under; nil for the owner.
+	Grant *protocol.StreamGrantState
+}
+
+// ReadOptions shape a ReadStream.
+type ReadOptions struct {
+	// Purpose is recorded with the access request ("": none).
+	Purpose string
+	// Parallel bounds the epochs read at once (0: 8).
+	Parallel int
+}
+
+// ReadStream returns a stream's entries whose times lie in [from, until) (until zero: no
+// end). id names the stream — the owner's read opens it with its own key; a recipient's
+// uses its newest live grant of the stream — or names a stream grant of this identity's.
+// A recipient commits one access request per day of epochs and gathers one re-encryption
+// per epoch the grant wholly covers, epochs in parallel; every chunk is checked against
+// its committed CID before it is opened, and entries outside the window are dropped.
+func (s *Session) ReadStream(ctx context.Context, id protocol.ID, from, until time.Time, o ReadOptions) (*StreamEntries, error) {
+	st, g, err := s.streamToRead(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if st.ErasedHeight != 0 {
+		return nil, fmt.Errorf("stream %s: %w at height %d", st.ID, ErrErased, st.ErasedHeight)
+	}
+	lo, hi := int64(0), int64(math.MaxInt64)
+	if !from.IsZero() {
+		lo = max(from.UnixNano(), 0)
+	}
+	if !until.IsZero() {
+		hi = until.UnixNano()
+	}
+	chunks, err := all[protocol.StreamChunk](ctx, s, "/stream-chunks/"+st.ID.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	out := &StreamEntries{Grant: g}
+	var epochs [][]protocol.StreamChunk // the chunks of each readable epoch, in order
+	for _, c := range chunks {
+		if c.Last < lo || c.First >= hi {
+			continue
+		}
+		if g != nil && !protocol.Covers(g.From, g.Until, c.Epoch, st.Epoch) {
+			if n := len(out.Skipped); n == 0 || out.Skipped[n-1] != c.Epoch {
+				out.Skipped = append(out.Skipped, c.Epoch)
+			}
+			continue
+		}
+		if n := len(epochs); n > 0 && epochs[n-1][0].Epoch == c.Epoch {
+			epochs[n-1] = append(epochs[n-1], c)
+		} else {
+			epochs = append(epochs, []protocol.StreamChunk{c})
+		}
+	}
+	r := &streamReader{s: s, st: st, g: g, lo: lo, hi: hi, parallel: o.Parallel}
+	if r.parallel <= 0 {
+		r.parallel = 8
+	}
+	got := make([][]stream.Entry, len(epochs))
+	// One request buys each node a day of epochs' answers (twice over, proxy/SPEC.md §4).
+	perRequest := max(1, protocol.MaxStreamEpoch/int(st.Epoch))
+	for i := 0; i < len(epochs); i += perRequest {
+		batch := epochs[i:min(i+perRequest, len(epochs))]
+		if err := r.readBatch(ctx, batch, got[i:], o.Purpose); err != nil {
+			return nil, err
+		}
+	}
+	for i, es := range got {
+		out.Entries = append(out.Entries, es...)
+		out.Chunks += len(epochs[i])
+	}
+	out.Epochs = len(epochs)
+	return out, nil
+}
+
+// streamToRead resolves id to a stream and, for a recipient, the live grant to read under.
+func (s *Session) streamToRead(ctx context.Context, id protocol.ID) (*protocol.StreamState, *protocol.StreamGrantState, error) {
+	st, err := s.streamState(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		g, now, err := s.streamGrantAt(ctx, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if g.Grant.RecipientSig != s.me || g.Grant.RecipientEnc != protocol.PubKeyOf(s.id.Public().Receiving) {
+			return nil, nil, fmt.Errorf("stream grant %s: %w: it is made to another identity", id, ErrNotGranted)
+		}
+		if st, err = s.streamState(ctx, g.Grant.Record); err != nil {
+			return nil, nil, err
+		}
+		if err := streamGrantErr(g, st, now); err != nil {
+			return nil, nil, fmt.Errorf("stream grant %s: %w", id, err)
+		}
+		return st, g, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Owner == s.me {
+		return st, nil, nil
+	}
+	shared, err := s.SharedStreams(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var why error
+	for i := len(shared) - 1; i >= 0; i-- {
+		sh := shared[i]
+		if sh.Stream.ID != st.ID || sh.Grant.Grant.RecipientEnc != protocol.PubKeyOf(s.id.Public().Receiving) {
+			continue
+		}
+		if sh.Err == nil {
+			return st, sh.Grant, nil
+		}
+		if why == nil {
+			why = fmt.Errorf("stream grant %s: %w", sh.Grant.Grant.ID, sh.Err)
+		}
+	}
+	if why == nil {
+		why = fmt.Errorf("stream %s: %w", st.ID, ErrNotGranted)
+	}
+	return nil, nil, why
+}
+
+// streamReader reads the epochs of one stream for one reader.
+type streamReader struct {
+	s        *Session
+	st       *protocol.StreamState
+	g        *protocol.StreamGrantState // nil: the owner
+	lo, hi   int64
+	parallel int
+}
+
+// readBatch reads epochs, in parallel, into got (one slice per epoch), under one committed
+// access request for a recipient.
+func (r *streamReader) readBatch(ctx context.Context, epochs [][]protocol.StreamChunk, got [][]stream.Entry, purpose string) error {
+	var open func(ctx context.Context, capsule protocol.CapsuleBytes) (envelope.Unwrapper, error)
+	if r.g == nil {
+		dk, err := r.s.id.StreamKey(r.st.ID[:])
+		if err != nil {
+			return err
+		}
+		open = func(context.Context, protocol.CapsuleBytes) (envelope.Unwrapper, error) {
+			return envelope.OwnerKey{Delegating: dk}, nil
+		}
+	} else {
+		g := r.g.Grant
+		done, err := r.s.transact(ctx, func(uint64) (protocol.Body, error) {
+			return &protocol.RequestAccess{Grant: g.ID, Purpose: purpose}, nil
+		})
+		if err != nil {
+			return fmt.Errorf("access request: %w", err)
+		}
+		dpk, err := umbral.PublicKeyFromBytes(r.st.DelegatingKey[:])
+		if err != nil {
+			return fmt.Errorf("%w: stream delegating key: %v", ErrNodeAnswer, err)
+		}
+		open = func(ctx context.Context, capsule protocol.CapsuleBytes) (envelope.Unwrapper, error) {
+			// The epoch's capsule under the stream's key, checked as a record's would be.
+			rec := &protocol.Record{ID: r.st.ID, Owner: r.st.Owner, DelegatingKey: r.st.DelegatingKey, Capsule: capsule}
+			gathered, err := r.s.api.Gather(ctx, &Access{ChainID: r.s.nw.ChainID, Grant: g, Record: rec, RequestTx: done.hash, Height: done.height},
+				r.s.id.Signer(), r.s.nw.Nodes)
+			if err != nil {
+				return nil, classify(err)
+			}
+			return envelope.RecipientKey{Receiving: r.s.id.ReceivingKey(), Delegating: dpk, CFrags: gathered.CFrags}, nil
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, r.parallel)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for i, chunks := range epochs {
+		sem <- struct{}{}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			es, err := r.readEpoch(ctx, chunks, open)
+			if err != nil {
+				once.Do(func() { first = fmt.Errorf("epoch %d: %w", chunks[0].Epoch, err); cancel() })
+				return
+			}
+			got[i] = es
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// readEpoch fetches an epoch's chunks, opens the first one's capsule with open, and opens
+// every chunk with the key it recovers.
+func (r *streamReader) readEpoch(ctx context.Context, chunks []protocol.StreamChunk,
+	open func(context.Context, protocol.CapsuleBytes) (envelope.Unwrapper, error)) ([]stream.Entry, error) {
+	var key *envelope.SharedKey
+	defer func() {
+		if key != nil {
+			key.Wipe()
+		}
+	}()
+	var out []stream.Entry
+	for i, c := range chunks {
+		blob, err := r.s.fetchChunk(ctx, c, i)
+		if err != nil {
+			return nil, err
+		}
+		h, err := envelope.ParseHeader(bytes.NewReader(blob))
+		if err != nil {
+			return nil, fmt.Errorf("chunk %s: %w", c.Record, err)
+		}
+		if key == nil {
+			var capsule protocol.CapsuleBytes
+			cb, err := h.Capsule().MarshalBinary()
+			if err != nil || len(cb) != len(capsule) {
+				return nil, fmt.Errorf("chunk %s: %w: unreadable capsule", c.Record, ErrNodeAnswer)
+			}
+			copy(capsule[:], cb)
+			u, err := open(ctx, capsule)
+			if err != nil {
+				return nil, err
+			}
+			if key, err = h.SharedKey(u); err != nil {
+				return nil, fmt.Errorf("chunk %s: %w", c.Record, err)
+			}
+		}
+		es, err := openChunk(h, blob, key, c)
+		if err != nil {
+			return nil, fmt.Errorf("chunk %s: %w", c.Record, err)
+		}
+		for _, e := range es {
+			if e.Time >= r.lo && e.Time < r.hi {
+				out = append(out, e)
+			}
+		}
+	}
+	return out, nil
+}
+
+// openChunk opens a fetched chunk with its epoch's key and checks its entries against what
+// its StreamAppend committed.
+func openChunk(h *envelope.Header, blob []byte, key *envelope.SharedKey, c protocol.StreamChunk) ([]stream.Entry, error) {
+	opened, err := h.Unwrap(key)
+	if err != nil {
+		return nil, err
+	}
+	if opened.Metadata().Size > stream.MaxChunkSize {
+		return nil, fmt.Errorf("%w: a chunk of %d bytes", stream.ErrMalformed, opened.Metadata().Size)
+	}
+	plain, err := io.ReadAll(opened.NewReader(bytes.NewReader(blob[h.Len():])))
+	if err != nil {
+		return nil, err
+	}
+	es, err := stream.Decode(plain)
+	if err != nil {
+		return nil, err
+	}
+	if first, last := stream.Span(es); len(es) != int(c.Count) || first != c.First || last != c.Last {
+		return nil, fmt.Errorf("%w: its entries are not what its append committed", ErrNodeAnswer)
+	}
+	return es, nil
+}
+
+// maxChunkBlob bounds a chunk's sealed size: its plaintext bound, its header's, and the
+// AEAD tags and padding of a sealed file.
+const maxChunkBlob = stream.MaxChunkSize*9/8 + maxHeaderLen
+
+// fetchChunk fetches a chunk's blob, checking it against its committed CID; a node that
+// serves other bytes is passed over. start spreads the chunks of an epoch over the nodes.
+func (s *Session) fetchChunk(ctx context.Context, c protocol.StreamChunk, start int) ([]byte, error) {
+	if c.Size > maxChunkBlob {
+		return nil, fmt.Errorf("%w: chunk %s of %d bytes", ErrNodeAnswer, c.Record, c.Size)
+	}
+	want, err := cid.Decode(string(c.CID))
+	if err != nil {
+		return nil, fmt.Errorf("%w: chunk %s has an unreadable CID", ErrNodeAnswer, c.Record)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, c.Size))
+	nb, ok := s.blobs.(*nodeBlobs)
+	if !ok {
+		err = s.blobs.Fetch(ctx, want, &capWriter{buf, int(c.Size)})
+	} else {
+		rec := &protocol.Record{ID: c.Record}
+		for first := start; first < start+len(s.nw.Nodes); first++ {
+			buf.Reset()
+			var served []int
+			served, err = nb.fetchRecordFrom(ctx, rec, want, first, &capWriter{buf, int(c.Size)})
+			if !errors.Is(err, ErrBlobMismatch) {
+				break
+			}
+			if len(served) == 1 {
+				s.l.lie(served[0], "served bytes for chunk %s that do not have its CID", c.Record)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetching chunk %s: %w", c.Record, classify(err))
+	}
+	if buf.Len() != int(c.Size) {
+		return nil, fmt.Errorf("%w: chunk %s is %d bytes, its append says %d", ErrNodeAnswer, c.Record, buf.Len(), c.Size)
+	}
+	return buf.Bytes(), nil
+}
+
+// capWriter takes at most max bytes.
+type capWriter struct {
+	buf *bytes.Buffer
+	max int
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	if w.buf.Len()+len(p) > w.max {
+		return 0, fmt.Errorf("%w: more bytes than the chunk's committed size", ErrNodeAnswer)
+	}
+	return w.buf.Write(p)
+}
