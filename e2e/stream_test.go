@@ -51,15 +51,15 @@ func TestStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Minutes 0–5½ in one call, the rest of minute 5 in the next (the same epoch's capsule,
-	// from this Stream's memory), then minutes 6–10 from a fresh lookup by name.
+	// Minutes 0–5½ in two calls (minute 5's capsule drawn), then, from a fresh lookup by
+	// name, the rest of minute 5 (the same capsule, its key recovered from the committed
+	// chunk's header) and minutes 6–10.
 	w.appendAll(alice, loc, points(0, 5), points(5, 6)[:5])
-	w.appendAll(alice, loc, points(5, 6)[5:])
 	again, err := alice.StreamNamed(ctx, "location")
 	if err != nil || again.ID() != loc.ID() {
 		t.Fatalf("stream by name: %v", err)
 	}
-	w.appendAll(alice, again, points(6, 10))
+	w.appendAll(alice, again, points(5, 6)[5:], points(6, 10))
 	w.appendAll(alice, other, points(0, 10))
 	st, err := alice.StreamByID(ctx, loc.ID())
 	if err != nil || st.State().Chunks != 11 || st.State().Last != points(9, 10)[9].Time {
