@@ -230,12 +230,32 @@ func (s *Session) appendChunk(ctx context.Context, st *Stream, chunk []stream.En
 	body := &protocol.StreamAppend{Stream: st.state.ID, Epoch: e, CID: []byte(c.String()), Size: uint64(n),
 		First: first, Last: last, Count: uint32(len(chunk))}
 	copy(body.Capsule[:], key.Capsule())
-	done, err := s.transact(ctx, func(uint64) (protocol.Body, error) { return body, nil })
+	done, err := s.transactPaced(ctx, body)
 	if err != nil {
 		return 0, 0, err
 	}
 	st.state.Last, st.state.Chunks, st.state.Bytes = last, st.state.Chunks+1, st.state.Bytes+uint64(n)
 	return n, done.height, nil
+}
+
+// maxPacedWait bounds how long an append waits out the nodes' pace of its account.
+const maxPacedWait = time.Minute
+
+// transactPaced commits body, coming back while the nodes refuse it for pace (a
+// self-enrolled account's few transactions a second): a device appending a backlog of
+// epochs is paced, not failed.
+func (s *Session) transactPaced(ctx context.Context, body protocol.Body) (*txDone, error) {
+	var waited time.Duration
+	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		done, err := s.transact(ctx, func(uint64) (protocol.Body, error) { return body, nil })
+		if done != nil || !errors.Is(err, protocol.ErrRateLimited) || waited+wait > maxPacedWait {
+			return done, err
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+		waited += wait
+	}
 }
 
 // epochKey is the file key of epoch e: the one this Stream last used when it is e's, else

@@ -59,6 +59,7 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newDelegateCmd(),
 		newDelegationsCmd(),
 		newEmergencyCmd(),
+		newStreamCmd(),
 	)
 	return root
 }

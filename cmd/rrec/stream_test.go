@@ -1,0 +1,51 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// Every stream command teaches: a short line, a long text and examples.
+func TestStreamHelp(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Short == "" || c.Long == "" || c.Example == "" {
+			t.Errorf("%q lacks a Short, Long or Example", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newStreamCmd())
+}
+
+func TestLineEntry(t *testing.T) {
+	now := time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		line string
+		want time.Time
+		err  string
+	}{
+		{`{"time":"2026-03-03T09:00:00Z","lat":52.1}`, time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC), ""},
+		{`{"time":"2026-03-03T09:00:00.25+01:00"}`, time.Date(2026, 3, 3, 8, 0, 0, 250e6, time.UTC), ""},
+		{`{"lat":52.1}`, now, ""},
+		{`not json {"time":"2000-01-01T00:00:00Z"}`, now, ""},
+		{`{"time":"yesterday"}`, time.Time{}, "not RFC 3339"},
+		{`{"time":"1969-12-31T23:59:59Z"}`, time.Time{}, "before 1970"},
+		{`{"time":12}`, now, ""},
+	} {
+		e, err := lineEntry([]byte(tc.line), now)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: %v, want %q", tc.line, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || e.Time != tc.want.UnixNano() || string(e.Data) != tc.line {
+			t.Errorf("%s: %v at %s, want %s", tc.line, err, e.At(), tc.want)
+		}
+	}
+}
