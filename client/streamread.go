@@ -222,13 +222,13 @@ type streamReader struct {
 // readBatch reads epochs, in parallel, into got (one slice per epoch), under one committed
 // access request for a recipient.
 func (r *streamReader) readBatch(ctx context.Context, epochs [][]protocol.StreamChunk, got [][]stream.Entry, purpose string) error {
-	var open func(ctx context.Context, capsule protocol.CapsuleBytes) (envelope.Unwrapper, error)
+	var open opener
 	if r.g == nil {
 		dk, err := r.s.id.StreamKey(r.st.ID[:])
 		if err != nil {
 			return err
 		}
-		open = func(context.Context, protocol.CapsuleBytes) (envelope.Unwrapper, error) {
+		open = func(context.Context, int, protocol.CapsuleBytes) (envelope.Unwrapper, error) {
 			return envelope.OwnerKey{Delegating: dk}, nil
 		}
 	} else {
@@ -243,15 +243,14 @@ func (r *streamReader) readBatch(ctx context.Context, epochs [][]protocol.Stream
 		if err != nil {
 			return fmt.Errorf("%w: stream delegating key: %v", ErrNodeAnswer, err)
 		}
-		open = func(ctx context.Context, capsule protocol.CapsuleBytes) (envelope.Unwrapper, error) {
+		open = func(ctx context.Context, i int, capsule protocol.CapsuleBytes) (envelope.Unwrapper, error) {
 			// The epoch's capsule under the stream's key, checked as a record's would be.
 			rec := &protocol.Record{ID: r.st.ID, Owner: r.st.Owner, DelegatingKey: r.st.DelegatingKey, Capsule: capsule}
-			gathered, err := r.s.api.Gather(ctx, &Access{ChainID: r.s.nw.ChainID, Grant: g, Record: rec, RequestTx: done.hash, Height: done.height},
-				r.s.id.Signer(), r.s.nw.Nodes)
+			cfrags, err := r.gather(ctx, rotated(g, i), rec, done)
 			if err != nil {
-				return nil, classify(err)
+				return nil, err
 			}
-			return envelope.RecipientKey{Receiving: r.s.id.ReceivingKey(), Delegating: dpk, CFrags: gathered.CFrags}, nil
+			return envelope.RecipientKey{Receiving: r.s.id.ReceivingKey(), Delegating: dpk, CFrags: cfrags}, nil
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -268,7 +267,7 @@ func (r *streamReader) readBatch(ctx context.Context, epochs [][]protocol.Stream
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			es, err := r.readEpoch(ctx, chunks, open)
+			es, err := r.readEpoch(ctx, i, chunks, open)
 			if err != nil {
 				once.Do(func() { first = fmt.Errorf("epoch %d: %w", chunks[0].Epoch, err); cancel() })
 				return
@@ -280,10 +279,53 @@ func (r *streamReader) readBatch(ctx context.Context, epochs [][]protocol.Stream
 	return first
 }
 
+// opener is what opens the capsule of the i-th epoch of a read.
+type opener func(ctx context.Context, i int, capsule protocol.CapsuleBytes) (envelope.Unwrapper, error)
+
+// gather gathers the cfrags of one epoch's capsule under the committed request done. A
+// node limits re-encryptions per recipient (proxy/SPEC.md §6: 50 a second after a burst of
+// 100), which a day's read can pass: an epoch whose nodes refused for pace is gathered
+// again after a wait, within about 8 s.
+func (r *streamReader) gather(ctx context.Context, g *protocol.GrantState, rec *protocol.Record, done *txDone) ([]*umbral.VerifiedCapsuleFrag, error) {
+	for attempt := 0; ; attempt++ {
+		got, err := r.s.api.Gather(ctx, &Access{ChainID: r.s.nw.ChainID, Grant: g, Record: rec, RequestTx: done.hash, Height: done.height},
+			r.s.id.Signer(), r.s.nw.Nodes)
+		if err == nil {
+			return got.CFrags, nil
+		}
+		var ge *GatherError
+		if !errors.As(err, &ge) || !paced(ge) || attempt == 7 {
+			return nil, classify(err)
+		}
+		if err := sleep(ctx, time.Duration(250<<min(attempt, 2))*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// paced says whether a node refused a gathering for its pace.
+func paced(ge *GatherError) bool {
+	for _, n := range ge.Nodes {
+		if n.Outcome == Refused && errors.Is(n.Err, protocol.ErrRateLimited) {
+			return true
+		}
+	}
+	return false
+}
+
+// rotated is g with its nodes asked from the i-th on: the epochs of a read spread their
+// re-encryptions over all the grant's nodes instead of asking the first t every time.
+// Nothing in a request or a cfrag depends on the order.
+func rotated(g *protocol.GrantState, i int) *protocol.GrantState {
+	c := *g
+	k := i % len(g.Nodes)
+	c.Nodes = append(append([]protocol.GrantNode(nil), g.Nodes[k:]...), g.Nodes[:k]...)
+	return &c
+}
+
 // readEpoch fetches an epoch's chunks, opens the first one's capsule with open, and opens
 // every chunk with the key it recovers.
-func (r *streamReader) readEpoch(ctx context.Context, chunks []protocol.StreamChunk,
-	open func(context.Context, protocol.CapsuleBytes) (envelope.Unwrapper, error)) ([]stream.Entry, error) {
+func (r *streamReader) readEpoch(ctx context.Context, i int, chunks []protocol.StreamChunk, open opener) ([]stream.Entry, error) {
 	var key *envelope.SharedKey
 	defer func() {
 		if key != nil {
@@ -291,8 +333,8 @@ func (r *streamReader) readEpoch(ctx context.Context, chunks []protocol.StreamCh
 		}
 	}()
 	var out []stream.Entry
-	for i, c := range chunks {
-		blob, err := r.s.fetchChunk(ctx, c, i)
+	for j, c := range chunks {
+		blob, err := r.s.fetchChunk(ctx, c, i+j)
 		if err != nil {
 			return nil, err
 		}
@@ -307,7 +349,7 @@ func (r *streamReader) readEpoch(ctx context.Context, chunks []protocol.StreamCh
 				return nil, fmt.Errorf("chunk %s: %w: unreadable capsule", c.Record, ErrNodeAnswer)
 			}
 			copy(capsule[:], cb)
-			u, err := open(ctx, capsule)
+			u, err := open(ctx, i, capsule)
 			if err != nil {
 				return nil, err
 			}

@@ -95,8 +95,10 @@ time order, none earlier than the stream's last.
 
 Entries are batched: a batch is sealed, uploaded and committed when it reaches --batch
 entries, when an entry of a later epoch arrives, or --every after its first entry was read
-(for a live source). Each batch is one chunk per epoch it touches; a reader fetches every
-chunk, so larger batches read faster. Progress goes to standard error.`,
+(for a live source: default a minute). Each batch is one chunk per epoch it touches; a
+reader fetches every chunk, so larger batches read faster (a day of 1 Hz points in 144
+chunks reads in about half a second, in 1440 in under a second). Progress goes to standard
+error.`,
 		Example: `  rrec stream append location points.jsonl
   gps-logger | rrec stream append location - --every 1m
   echo '{"time":"2026-03-03T09:00:00Z","bpm":61}' | rrec stream append heart-rate`,
@@ -136,7 +138,7 @@ chunk, so larger batches read faster. Progress goes to standard error.`,
 	}
 	cf.add(cmd)
 	cmd.Flags().IntVar(&batch, "batch", 20000, "commit a batch once it holds `N` entries")
-	cmd.Flags().DurationVar(&every, "every", 5*time.Second, "commit a batch `DURATION` after its first entry was read")
+	cmd.Flags().DurationVar(&every, "every", time.Minute, "commit a batch `DURATION` after its first entry was read")
 	return cmd
 }
 
