@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/resilientrecords/resilientrecords/client"
@@ -34,8 +35,8 @@ func lineEntry(line []byte, now time.Time) (stream.Entry, error) {
 	if err != nil {
 		return e, fmt.Errorf("\"time\" %q is not RFC 3339 (like 2026-03-03T09:00:00Z)", *v.Time)
 	}
-	if t.Before(time.Unix(0, 0)) {
-		return e, fmt.Errorf("\"time\" %q is before 1970", *v.Time)
+	if t.Before(time.Unix(0, 0)) || t.After(time.Unix(0, math.MaxInt64)) {
+		return e, fmt.Errorf("\"time\" %q is before 1970 or after 2262 (entry times are nanoseconds since 1970)", *v.Time)
 	}
 	e.Time = t.UnixNano()
 	return e, nil
