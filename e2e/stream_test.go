@@ -88,6 +88,20 @@ func TestStreams(t *testing.T) {
 	if len(got.Skipped) != 7 {
 		t.Fatalf("skipped epochs %v, want the 7 outside the window", got.Skipped)
 	}
+	// The owner sees the read in the stream's audit log: one request, with its purpose.
+	log, err := alice.Audit(ctx, loc.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := 0
+	for _, e := range log {
+		if e.Kind == protocol.AuditRequest && e.Grant != nil && *e.Grant == g.Grant && e.Purpose == "insurance" {
+			requests++
+		}
+	}
+	if requests != 1 {
+		t.Fatalf("%d requests with the purpose in the stream's audit, want 1: %+v", requests, log)
+	}
 	// By the stream's id too, and narrower than the grant.
 	got, err = bob.ReadStream(ctx, loc.ID(), minute(3), minute(4), client.ReadOptions{})
 	if err != nil || !sameEntries(got.Entries, points(3, 4)) {
