@@ -8,6 +8,7 @@
 #   make bench-abuse   honest users' figures while hostile clients flood a 4-node network
 #   make bench-scale   what grows with load: a 4-node network loaded to 10 000 and 100 000 records
 #   make bench-vault   the proxy vault's database against one file per grant, 10k to 1M fragments
+#   make bench-stream  streams: appends a second from one device, a day of 1 Hz points read through a grant
 #
 # Tools the tests need are installed under .cache/ (gitignored) on first use.
 
@@ -23,7 +24,7 @@ FHIREX    := fhir/testdata/r4examples
 export RREC_FHIR_R4_EXAMPLES := $(CURDIR)/$(FHIREX)/node_modules/hl7.fhir.r4.examples
 export RREC_IPFS          := $(IPFS)
 
-.PHONY: demo test vet lint oracle kubo bench-umbral bench-envelope bench-store bench-ledger bench-proxy bench-replication bench-abuse bench-scale bench-vault
+.PHONY: demo test vet lint oracle kubo bench-umbral bench-envelope bench-store bench-ledger bench-proxy bench-replication bench-abuse bench-scale bench-vault bench-stream
 
 demo:
 	$(GO) run ./cmd/rrec demo
@@ -114,6 +115,11 @@ bench-abuse:
 
 bench-scale:
 	$(GO) run ./scripts/bench-scale
+
+# Streams: entries appended a second from one device, batched, and a day of 1 Hz points
+# (86 400 entries) read through a grant; medians of 3 runs.
+bench-stream:
+	$(GO) run ./scripts/bench-stream
 
 # Deposit rate, Get p50, deletion rate, start-up (open + reconcile), sweep and migration of the
 # proxy vault at 10k, 100k and 1M fragments, against the earlier file-per-grant layout; medians.

@@ -129,6 +129,12 @@ func eventText(kind, who string) string {
 		return "Issued to you by " + who
 	case protocol.AuditAccepted:
 		return "Accepted into your records"
+	case protocol.AuditStreamCreate:
+		return "Stream started"
+	case protocol.AuditStreamGrant:
+		return "A window of the stream shared"
+	case protocol.AuditStreamErase:
+		return "Stream erased"
 	}
 	return kind
 }

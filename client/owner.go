@@ -205,14 +205,24 @@ func (s *Session) Grant(ctx context.Context, record protocol.ID, recipient ident
 // whose receiving key is ownerEnc), commits it and deposits the fragments.
 func (s *Session) grantWith(ctx context.Context, record protocol.ID, dk *umbral.SecretKey, ownerEnc *umbral.PublicKey,
 	recipient identity.Public, o GrantOptions) (*GrantResult, error) {
-	nodes := s.nw.Nodes
-	keys := make([]protocol.PubKey, len(nodes))
-	for i, n := range nodes {
+	frags, body, err := s.makeGrant(record, dk, ownerEnc, recipient, o)
+	if err != nil {
+		return nil, err
+	}
+	return s.commitGrant(ctx, frags, body)
+}
+
+// makeGrant makes the fragments of a grant of record (or stream) with its delegating key dk
+// for every registry node, and the Grant that commits to them.
+func (s *Session) makeGrant(record protocol.ID, dk *umbral.SecretKey, ownerEnc *umbral.PublicKey,
+	recipient identity.Public, o GrantOptions) (*Fragments, *protocol.Grant, error) {
+	keys := make([]protocol.PubKey, len(s.nw.Nodes))
+	for i, n := range s.nw.Nodes {
 		keys[i] = n.ProxyKey
 	}
 	frags, err := MakeFragments(dk, s.id.Signer(), recipient.Receiving, keys, o.Threshold)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	body := &protocol.Grant{Record: record, OwnerEnc: protocol.PubKeyOf(ownerEnc), RecipientSig: protocol.PubKeyOf(recipient.Signing),
 		RecipientEnc: protocol.PubKeyOf(recipient.Receiving), Threshold: uint8(frags.Threshold),
@@ -226,13 +236,19 @@ func (s *Session) grantWith(ctx context.Context, record protocol.ID, dk *umbral.
 	case o.Duration > 0:
 		body.NotAfter = time.Now().Add(o.Duration).UnixNano()
 	}
+	return frags, body, nil
+}
+
+// commitGrant commits body (a Grant, or a StreamGrant around one) and deposits frags with
+// the grant's nodes.
+func (s *Session) commitGrant(ctx context.Context, frags *Fragments, body protocol.Body) (*GrantResult, error) {
 	done, err := s.transact(ctx, func(uint64) (protocol.Body, error) { return body, nil })
 	if err != nil {
 		return nil, err
 	}
 	res := &GrantResult{Grant: protocol.GrantID(s.nw.ChainID, s.me, done.seq), Height: done.height}
 	// A node takes a deposit only for a grant it has committed; one a block behind waits.
-	res.Deposits, err = s.api.Deposit(ctx, s.nw.ChainID, res.Grant, done.height, frags, nodes)
+	res.Deposits, err = s.api.Deposit(ctx, s.nw.ChainID, res.Grant, done.height, frags, s.nw.Nodes)
 	for _, d := range res.Deposits {
 		if d.Err == nil {
 			res.Accepted++

@@ -78,6 +78,14 @@ var shapes = map[string]eventShape{
 		lifecycle("1", "Origination / Creation"), "An issuer wrote the record for its subject, who owns it"},
 	protocol.AuditAccepted: {restType, restful("update"), "U", "record",
 		lifecycle("3", "Amendment"), "The subject accepted the issued record into its records"},
+	// Streams (protocol/SPEC.md §20) keep a log of their own, the stream's id in place of a
+	// record's; reads under a stream grant are ordinary request entries.
+	protocol.AuditStreamCreate: {restType, restful("create"), "C", "record",
+		lifecycle("1", "Origination / Creation"), "The owner started the stream"},
+	protocol.AuditStreamGrant: {restType, restful("create"), "C", "consent",
+		lifecycle("1", "Origination / Creation"), "The owner granted a window of the stream's entry times (a Consent came into being)"},
+	protocol.AuditStreamErase: {restType, restful("delete"), "D", "record",
+		lifecycle("14", "Logical deletion"), "The owner erased the stream: every grant ended, every chunk tombstoned"},
 }
 
 // AuditEvents is the audit log of record rec on network nw (its entries in ledger order,

@@ -200,3 +200,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestStreamKeys: a stream's key and a name's label depend on the seed and on the stream or
+// name, and a stream key is no record key of the same label.
+func TestStreamKeys(t *testing.T) {
+	a, _ := FromSeed(make([]byte, SeedSize))
+	b, _ := FromSeed(append(make([]byte, SeedSize-1), 1))
+	label := []byte("stream id")
+	ka, err := a.StreamKey(label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := a.StreamKey(label)
+	other, _ := a.StreamKey([]byte("another stream"))
+	kb, _ := b.StreamKey(label)
+	rec, _ := a.DelegatingKey(label)
+	pub := func(k interface{ PublicKey() *umbral.PublicKey }) string { return fmt.Sprint(k.PublicKey().Bytes()) }
+	if pub(ka) != pub(again) || pub(ka) == pub(other) || pub(ka) == pub(kb) || pub(ka) == pub(rec) {
+		t.Fatal("stream keys do not depend on exactly the seed and the stream")
+	}
+	la, _ := a.StreamLabel("location")
+	la2, _ := a.StreamLabel("location")
+	lb, _ := b.StreamLabel("location")
+	lo, _ := a.StreamLabel("vitals")
+	if la != la2 || la == lb || la == lo {
+		t.Fatal("stream labels do not depend on exactly the seed and the name")
+	}
+}

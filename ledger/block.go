@@ -140,6 +140,11 @@ func Execute(st Store, chainID string, nodes Registry, prev *StateHash, b Block,
 			ci.Erased = append(ci.Erased, Erasure{Record: res.record, CID: res.cid})
 		case protocol.TxRecoverySetup:
 			ci.Revoked = append(ci.Revoked, res.revoked...)
+		case protocol.TxStreamAppend:
+			ci.Put = append(ci.Put, res.record)
+		case protocol.TxStreamErase:
+			ci.Revoked = append(ci.Revoked, res.revoked...)
+			ci.Erased = append(ci.Erased, res.erased...)
 		}
 	}
 	x.Writes = o.sorted()
@@ -172,7 +177,7 @@ func outcome(hash protocol.Hash32, res *applied, err error) TxOutcome {
 		switch res.typ {
 		case protocol.TxGrant, protocol.TxRevoke, protocol.TxRequestAccess, protocol.TxFragmentDestroyed, protocol.TxRecoverySetup,
 			protocol.TxRecoveryStart, protocol.TxRecoveryApprove, protocol.TxRecoveryCancel, protocol.TxRecoveryFinish,
-			protocol.TxEmergencyRequest:
+			protocol.TxEmergencyRequest, protocol.TxStreamGrant:
 			attrs = append(attrs, Attr{Key: AttrGrant, Value: res.grant.String(), Index: true})
 		}
 	}

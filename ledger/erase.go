@@ -54,6 +54,11 @@ func applyErase(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.EraseR
 		}
 		forOwner = &rec.Owner
 	}
+	if chunk, err := isChunk(o, b.Record); err != nil {
+		return err
+	} else if chunk {
+		return protocol.Errorf(protocol.ErrUnauthorized, "record %s is a stream's chunk: erase the stream (StreamErase)", b.Record)
+	}
 	if err := checkNotErased(o, b.Record); err != nil {
 		return err
 	}

@@ -45,6 +45,8 @@ type applied struct {
 	// EraseRecord, RecoverySetup: the grants it revoked; EraseRecord: the erased blob's CID.
 	revoked []protocol.ID
 	cid     []byte
+	// StreamErase: the chunks it erased.
+	erased []Erasure
 }
 
 // applyTx checks raw against state st and, on success, writes its effects into st.
@@ -141,6 +143,14 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 		err = applyAcceptIssued(scratch, bc, tx, b, res)
 	case *protocol.Rotate:
 		err = applyRotate(scratch, bc, tx, b, res)
+	case *protocol.StreamCreate:
+		err = applyStreamCreate(scratch, bc, tx, b, res)
+	case *protocol.StreamAppend:
+		err = applyStreamAppend(scratch, bc, tx, b, res)
+	case *protocol.StreamGrant:
+		err = applyStreamGrant(scratch, bc, tx, b, res)
+	case *protocol.StreamErase:
+		err = applyStreamErase(scratch, bc, tx, b, res)
 	default:
 		err = protocol.ErrUnsupported
 	}
@@ -214,6 +224,11 @@ func applyGrant(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Grant,
 		return protocol.Errorf(protocol.ErrNotFound, "record %s", b.Record)
 	}
 	ownerKey := protocol.PubKey(owner)
+	if chunk, err := isChunk(o, b.Record); err != nil {
+		return err
+	} else if chunk {
+		return protocol.Errorf(protocol.ErrUnauthorized, "record %s is a stream's chunk: grant the stream (StreamGrant)", b.Record)
+	}
 	forOwner, err := actingFor(o, bc, ownerKey, tx.Signer, protocol.RightGrant, "grant")
 	if err != nil {
 		return err

@@ -383,6 +383,9 @@ func (s *Snapshot) Query(path string) (any, error) {
 	case len(parts) == 2 && parts[0] == "placement":
 		return with(id(1))(func(v protocol.ID) (any, error) { return s.PlacedNodes(v) })
 	}
+	if v, ok, err := s.streamQuery(parts, start, limit); ok {
+		return v, err
+	}
 	return nil, protocol.Errorf(protocol.ErrUnknownQuery, "%q", u.Path)
 }
 

@@ -89,6 +89,12 @@ var codes = []codeInfo{
 	{"corrupt", http.StatusInternalServerError, 0, "a block failed verification on this node"},
 	{"not_accepted", http.StatusConflict, 23, "issued record not yet accepted by its subject"},
 	{"slot_unavailable", http.StatusConflict, 24, "inbox slot not open, or already used"},
+
+	// Streams (SPEC.md §20).
+	{"stream_order", http.StatusConflict, 25, "entries earlier than the stream's last committed entry"},
+	{"stream_epoch", http.StatusUnprocessableEntity, 26, "chunk does not fit its epoch or its epoch's capsule"},
+	{"stream_erased", http.StatusGone, 27, "stream erased"},
+	{"outside_window", http.StatusForbidden, 0, "capsule is not of an epoch the stream grant's window covers"},
 }
 
 func sentinel(name string) *Error {
@@ -145,6 +151,11 @@ var (
 	ErrNotAccepted         = sentinel("not_accepted")
 	ErrSlotUnavailable     = sentinel("slot_unavailable")
 	ErrKeyRetired          = sentinel("key_retired")
+
+	ErrStreamOrder   = sentinel("stream_order")
+	ErrStreamEpoch   = sentinel("stream_epoch")
+	ErrStreamErased  = sentinel("stream_erased")
+	ErrOutsideWindow = sentinel("outside_window")
 )
 
 // Errorf returns a copy of sentinel with a specific message.

@@ -19,6 +19,7 @@ var allSentinels = []*Error{
 	ErrBoundExpired, ErrBoundTooFar, ErrRequestNotCommitted, ErrRequestExpired, ErrWrongCapsule, ErrNoFragment, ErrStale,
 	ErrRange, ErrCorrupt, ErrKeyRetired,
 	ErrNotAccepted, ErrSlotUnavailable,
+	ErrStreamOrder, ErrStreamEpoch, ErrStreamErased, ErrOutsideWindow,
 }
 
 func TestCodeTable(t *testing.T) {
@@ -59,7 +60,8 @@ func TestCodeTable(t *testing.T) {
 		11: "grant_expired", 12: "not_yet_valid", 13: "already_exists", 14: "record_erased",
 		15: "unknown_query", 16: "too_large", 17: "tx_expired", 18: "not_admitted", 19: "quota",
 		20: "rate_limited", 21: "key_retired", 99: "internal",
-		23: "not_accepted", 24: "slot_unavailable"}
+		23: "not_accepted", 24: "slot_unavailable",
+		25: "stream_order", 26: "stream_epoch", 27: "stream_erased"}
 	if len(ledgerCodes) != len(want) {
 		t.Errorf("ledger codes %v, want %v", ledgerCodes, want)
 	}

@@ -35,7 +35,8 @@ var txTypeNames = map[TxType]string{TxPutRecord: "put_record", TxGrant: "grant",
 	TxRecoveryCancel: "recovery_cancel", TxRecoveryFinish: "recovery_finish",
 	TxDelegate: "delegate", TxEndDelegation: "end_delegation",
 	TxRegisterService: "register_service", TxEmergencyRequest: "emergency_request",
-	TxRotate: "rotate", TxOpenInbox: "open_inbox", TxIssue: "issue", TxAcceptIssued: "accept_issued"}
+	TxRotate: "rotate", TxOpenInbox: "open_inbox", TxIssue: "issue", TxAcceptIssued: "accept_issued",
+	TxStreamCreate: "stream_create", TxStreamAppend: "stream_append", TxStreamGrant: "stream_grant", TxStreamErase: "stream_erase"}
 
 func (t TxType) String() string {
 	if s, ok := txTypeNames[t]; ok {
@@ -132,6 +133,14 @@ func newBody(t TxType) Body {
 		return new(AcceptIssued)
 	case TxRotate:
 		return new(Rotate)
+	case TxStreamCreate:
+		return new(StreamCreate)
+	case TxStreamAppend:
+		return new(StreamAppend)
+	case TxStreamGrant:
+		return new(StreamGrant)
+	case TxStreamErase:
+		return new(StreamErase)
 	}
 	return nil
 }

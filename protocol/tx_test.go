@@ -84,6 +84,16 @@ func vectorTxs() map[string]*protocol.Tx {
 		"accept_issued": {ChainID: "rr-vectors", Signer: rs, Sequence: 5, Expires: exp + 23, Body: &protocol.AcceptIssued{Record: rec}},
 		"rotate": {ChainID: "rr-vectors", Signer: signer, Sequence: 9, Expires: exp + 18,
 			Body: &protocol.Rotate{Successor: rs, SuccessorEnc: re, Proof: protocol.Sig{0x6d}}},
+		"stream_create": {ChainID: "rr-vectors", Signer: signer, Sequence: 9, Expires: exp + 18,
+			Body: &protocol.StreamCreate{Epoch: 600, Label: protocol.Hash32{0x1a}, DelegatingKey: re}},
+		"stream_append": {ChainID: "rr-vectors", Signer: signer, Sequence: 10, Expires: exp + 19,
+			Body: &protocol.StreamAppend{Stream: protocol.ID{0x5e, 1}, Epoch: 2_833_333, Capsule: capsule, CID: []byte("bafkrei-chunk"),
+				Size: 4096, First: 1_699_999_800_000_000_000, Last: 1_700_000_399_000_000_000, Count: 600}},
+		"stream_grant": {ChainID: "rr-vectors", Signer: signer, Sequence: 11, Expires: exp + 20,
+			Body: &protocol.StreamGrant{Grant: protocol.Grant{Record: protocol.ID{0x5e, 1}, OwnerEnc: rs, RecipientSig: rs, RecipientEnc: re,
+				Nodes: []protocol.GrantNode{{Proxy: proxy, Commitment: protocol.Hash32{0xcc}}}, Purpose: "underwriting"},
+				From: 1_700_000_400_000_000_000, Until: 1_700_029_200_000_000_000}},
+		"stream_erase": {ChainID: "rr-vectors", Signer: signer, Sequence: 12, Expires: exp + 21, Body: &protocol.StreamErase{Stream: protocol.ID{0x5e, 1}}},
 	}
 }
 
@@ -103,6 +113,8 @@ func vectors() map[string]string {
 	out["delegation_id"] = protocol.DelegationID(d.ChainID, d.Signer, d.Sequence).String()
 	out["emergency_cosign"] = hex.EncodeToString(protocol.EmergencyCoSignBytes(txs["emergency_request"]))
 	out["rotation_proof"] = hex.EncodeToString(protocol.RotationProofBytes("rr-vectors", txs["rotate"].Signer))
+	sc := txs["stream_create"]
+	out["stream_id"] = protocol.StreamID(sc.ChainID, sc.Signer, sc.Sequence).String()
 	return out
 }
 
@@ -170,7 +182,8 @@ func TestTxHeaderLayout(t *testing.T) {
 		"holds_blob": 6, "fragment_destroyed": 7, "admit": 8, "enrol": 9, "recovery_setup": 12, "recovery_start": 13,
 		"recovery_approve": 14, "recovery_cancel": 15, "recovery_finish": 16, "delegate": 10, "end_delegation": 11,
 		"register_service": 17, "emergency_request": 18, "rotate": 19,
-		"open_inbox": 21, "issue": 22, "accept_issued": 23}
+		"open_inbox": 21, "issue": 22, "accept_issued": 23,
+		"stream_create": 24, "stream_append": 25, "stream_grant": 26, "stream_erase": 27}
 	for name, tx := range vectorTxs() {
 		if tx.Body.Type() != types[name] || tx.Body.Type().String() != name {
 			t.Errorf("%s: type %d named %q", name, tx.Body.Type(), tx.Body.Type())
@@ -512,6 +525,14 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"accept_issued": doc.Next(&protocol.AcceptIssued{Record: rec}),
 		"rotate":        owner.Rotate(doc),
 	}
+	// Made after the others, so that their randomness, and so their bytes, stay as they were.
+	capsule, _ := protocoltest.Capsule()
+	stream := protocol.StreamID(testChain, owner.Key, owner.Seq)
+	seeds["stream_create"] = owner.Next(&protocol.StreamCreate{Epoch: 600, Label: protocol.Hash32{1}, DelegatingKey: owner.Key})
+	seeds["stream_append"] = owner.Next(&protocol.StreamAppend{Stream: stream, Epoch: 2_833_334, Capsule: capsule, CID: []byte("bafkreichunk"),
+		Size: 4096, First: 1_700_000_400_000_000_000, Last: 1_700_000_401_000_000_000, Count: 2})
+	seeds["stream_grant"] = owner.Next(&protocol.StreamGrant{Grant: *g, From: 1_700_000_400_000_000_000})
+	seeds["stream_erase"] = owner.Next(&protocol.StreamErase{Stream: stream})
 	for _, target := range []string{"FuzzDecodeTx", "FuzzParseTx"} {
 		dir := filepath.Join("testdata", "fuzz", target)
 		if err := os.MkdirAll(dir, 0o755); err != nil {

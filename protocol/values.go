@@ -142,7 +142,8 @@ const (
 // auditKinds fixes each kind's byte in the encoding; the order never changes.
 var auditKinds = []string{"", AuditPut, AuditGrant, AuditRequest, AuditRevoke, AuditExpire, AuditErase, AuditHolds, AuditDestroyed,
 	AuditRecoverySetup, AuditRecoveryStart, AuditRecoveryApprove, AuditRecoveryCancel, AuditRecoveryFinish, AuditEmergency,
-	"", "", AuditIssued, AuditAccepted} // 15 and 16 are reserved
+	"", "", AuditIssued, AuditAccepted, // 15 and 16 are reserved
+	AuditStreamCreate, AuditStreamGrant, AuditStreamErase}
 
 // AuditKinds lists every kind of audit entry the ledger writes, in the order of their bytes,
 // so that what shows an audit log can check it knows them all.

@@ -18,26 +18,26 @@ const AnswersPerRequest = 4
 type answers struct {
 	mu        sync.Mutex
 	max       int
-	cur, prev map[protocol.Hash32]uint8
+	cur, prev map[protocol.Hash32]uint16
 }
 
 func newAnswers(max int) *answers {
-	return &answers{max: max, cur: map[protocol.Hash32]uint8{}, prev: map[protocol.Hash32]uint8{}}
+	return &answers{max: max, cur: map[protocol.Hash32]uint16{}, prev: map[protocol.Hash32]uint16{}}
 }
 
-// take counts one more answer to request, or reports that it had its share.
-func (a *answers) take(request protocol.Hash32) bool {
+// take counts one more answer to request, or reports that it had its share of limit.
+func (a *answers) take(request protocol.Hash32, limit int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	n, ok := a.cur[request]
 	if !ok {
 		n = a.prev[request]
 	}
-	if n >= AnswersPerRequest {
+	if int(n) >= limit {
 		return false
 	}
 	if !ok && len(a.cur) >= a.max {
-		a.prev, a.cur = a.cur, make(map[protocol.Hash32]uint8, a.max)
+		a.prev, a.cur = a.cur, make(map[protocol.Hash32]uint16, a.max)
 	}
 	a.cur[request] = n + 1
 	return true

@@ -125,7 +125,7 @@ func (s *Service) lookupDeposit(grant protocol.ID) (*depositFacts, error) {
 	} else if none {
 		return nil, protocol.Errorf(protocol.ErrInvalid, "this node reported on the ledger that it holds no fragment of grant %s", grant)
 	}
-	rec, err := snap.Record(g.Record)
+	rec, err := s.grantedKey(snap, g)
 	if err != nil {
 		s.log.Error("proxy: grant without record", "grant", grant.String(), "err", err)
 		return nil, protocol.ErrInternal

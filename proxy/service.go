@@ -278,13 +278,17 @@ func (s *Service) reencrypt(src string, r *protocol.ReencryptRequest) (*protocol
 	if err := s.checkRequest(snap, g, kind, requester, r); err != nil {
 		return nil, err
 	}
-	if !s.answers.take(r.RequestTx) {
-		return nil, protocol.Errorf(protocol.ErrRateLimited, "this node made %d capsule fragments for access request %s already: commit a new request", AnswersPerRequest, r.RequestTx)
+	limit, err := s.answersFor(snap, g)
+	if err != nil {
+		return nil, err
+	}
+	if !s.answers.take(r.RequestTx, limit) {
+		return nil, protocol.Errorf(protocol.ErrRateLimited, "this node made %d capsule fragments for access request %s already: commit a new request", limit, r.RequestTx)
 	}
 	if err := g.LiveAt(snap.Time); err != nil {
 		return nil, grantRefusal(err)
 	}
-	capsule, err := s.committedCapsule(snap, g.Record, r.Capsule)
+	capsule, err := s.grantedCapsule(snap, g, r.Capsule)
 	if err != nil {
 		return nil, err
 	}

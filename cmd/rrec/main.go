@@ -61,6 +61,7 @@ re-encrypt for the providers you choose — and forget their key fragments when 
 		newEmergencyCmd(),
 		newIssueCmd(), newInboxCmd(), newAcceptCmd(false), newAcceptCmd(true), newVerifyCmd(),
 		newRotateCmd(),
+		newStreamCmd(),
 	)
 	return root
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,8 @@ func TestScripts(t *testing.T) {
 			"waitapi":   cmdWaitapi,
 			"sleep":     cmdSleep,
 			"liar":      cmdLiar,
+			"points":    cmdPoints,
+			"entries":   cmdEntries,
 		},
 	})
 }
@@ -257,4 +260,56 @@ func cmdLiar(ts *testscript.TestScript, neg bool, args []string) {
 	l.Tell(lies...)
 	nw.Nodes[j].API = l.URL()
 	ts.Check(node.WriteNetworkFile(out, nw))
+}
+
+// cmdPoints writes a phone's day of location points, one a second from midnight UTC of DAY,
+// as JSON lines with an RFC 3339 "time" (what 'rrec stream append' stamps entries with):
+//
+//	points DAY FILE
+func cmdPoints(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: points DAY FILE")
+	}
+	day, err := time.Parse(time.DateOnly, args[0])
+	ts.Check(err)
+	f, err := os.Create(ts.MkAbs(args[1]))
+	ts.Check(err)
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	for i := range 86400 {
+		t := day.Add(time.Duration(i) * time.Second)
+		// A walk around a city centre: the coordinates move a little every second.
+		fmt.Fprintf(w, "{\"time\":%q,\"lat\":%.6f,\"lon\":%.6f}\n", t.Format(time.RFC3339), 52.37+float64(i%600)*1e-5, 4.89+float64(i/600)*1e-5)
+	}
+	ts.Check(w.Flush())
+}
+
+// cmdEntries checks a file of JSON lines: how many, and the "time" of the first and last:
+//
+//	entries FILE COUNT FIRST LAST
+func cmdEntries(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: entries FILE COUNT FIRST LAST")
+	}
+	lines := strings.Split(strings.TrimSuffix(ts.ReadFile(args[0]), "\n"), "\n")
+	if len(lines) == 1 && lines[0] == "" {
+		lines = nil
+	}
+	if strconv.Itoa(len(lines)) != args[1] {
+		ts.Fatalf("%s has %d lines, want %s", args[0], len(lines), args[1])
+	}
+	if len(lines) == 0 {
+		return
+	}
+	timeOf := func(line string) string {
+		var v struct{ Time string }
+		ts.Check(json.Unmarshal([]byte(line), &v))
+		return v.Time
+	}
+	if got := timeOf(lines[0]); got != args[2] {
+		ts.Fatalf("first entry at %s, want %s", got, args[2])
+	}
+	if got := timeOf(lines[len(lines)-1]); got != args[3] {
+		ts.Fatalf("last entry at %s, want %s", got, args[3])
+	}
 }

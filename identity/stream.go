@@ -1,0 +1,44 @@
+package identity
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/resilientrecords/resilientrecords/umbral"
+)
+
+// Streams (SPEC.md §1): one delegating key per stream, and a label key that names a stream
+// on the ledger by a keyed hash of its name, so the owner finds it from any device and the
+// ledger never learns the name.
+const (
+	labelStreams     = "rrec/streams/v1"
+	labelStreamNames = "rrec/stream-names/v1"
+)
+
+// StreamKey is the delegating key of the stream whose id is stream: every epoch's capsule of
+// the stream is under it.
+func (id *Identity) StreamKey(stream []byte) (*umbral.SecretKey, error) {
+	if len(stream) == 0 || len(stream) > MaxKeyLabelSize {
+		return nil, fmt.Errorf("identity: stream key label must be 1 to %d bytes", MaxKeyLabelSize)
+	}
+	f, err := umbral.NewSecretKeyFactory(id.seed[:])
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	return f.MakeFactory([]byte(labelStreams)).MakeKey(stream), nil
+}
+
+// StreamLabel is the label a stream named name carries on the ledger: HMAC-SHA-256 of the
+// name under the factory's secret MakeSecret("rrec/stream-names/v1").
+func (id *Identity) StreamLabel(name string) ([32]byte, error) {
+	f, err := umbral.NewSecretKeyFactory(id.seed[:])
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("identity: %w", err)
+	}
+	k := f.MakeSecret([]byte(labelStreamNames))
+	defer clear(k)
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte(name))
+	return [32]byte(m.Sum(nil)), nil
+}
