@@ -183,9 +183,26 @@ func applyStreamGrant(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.
 }
 
 func applyStreamErase(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.StreamErase, res *applied) error {
-	st, err := ownStream(o, b.Stream, tx.Signer)
+	st, err := loadStream(o, b.Stream)
 	if err != nil {
 		return err
+	}
+	// A successor erases the streams its retired predecessor owned, as it erases its records
+	// (SPEC.md §4.3): the retired key can no longer append to them.
+	var forOwner *protocol.PubKey
+	if st.Owner != tx.Signer {
+		if ok, err := succeeds(o, st.Owner, tx.Signer); err != nil {
+			return err
+		} else if ok {
+			forOwner = &st.Owner
+		}
+	}
+	if forOwner == nil {
+		if st, err = ownStream(o, b.Stream, tx.Signer); err != nil {
+			return err
+		}
+	} else if st.ErasedHeight != 0 {
+		return protocol.Errorf(protocol.ErrStreamErased, "stream %s at height %d", b.Stream, st.ErasedHeight)
 	}
 	revoked, err := revokeAll(o, bc, st.ID)
 	if err != nil {
@@ -208,7 +225,9 @@ func applyStreamErase(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.
 	st.ErasedHeight = bc.Height
 	setValue(o, streamKey('s', st.ID[:]), st)
 	res.record = st.ID
-	return audit(o, logged(protocol.AuditStreamErase, st.ID, tx.Signer, bc, res))
+	e := logged(protocol.AuditStreamErase, st.ID, tx.Signer, bc, res)
+	e.For = forOwner
+	return audit(o, e)
 }
 
 // eraseChunk tombstones a chunk's record as EraseRecord does a record's: no holders, no

@@ -154,3 +154,26 @@ func TestStreamGrantRevokeErase(t *testing.T) {
 		t.Fatalf("no such stream grant: %v", err)
 	}
 }
+
+// TestSuccessorErasesStream: after a rotation the retired key can no longer append to its
+// streams; its successor revokes their grants and erases them, for the old key.
+func TestSuccessorErasesStream(t *testing.T) {
+	m := newMachine(t, 0)
+	owner, insurer, eve := m.account(), m.account(), m.account()
+	s, _ := m.createStream(owner)
+	c1, _ := protocoltest.Capsule()
+	m.ok(owner, chunk(s, c1, tue9, tue9+int64(time.Second), "bafy-s1"))
+	gid := owner.GrantID()
+	m.ok(owner, &protocol.StreamGrant{Grant: *m.grantBody(s, insurer, 0), From: tue9})
+	next := m.rotate(owner)
+
+	m.spends(protocol.ErrUnauthorized, eve, &protocol.StreamErase{Stream: s})
+	x := m.ok(next, &protocol.StreamErase{Stream: s})
+	if !slices.Equal(x.Commit.Revoked, []protocol.ID{gid}) || len(x.Commit.Erased) != 1 {
+		t.Fatalf("the successor's erase revoked %v, erased %v", x.Commit.Revoked, x.Commit.Erased)
+	}
+	if e := m.lastEntry(s); e.Kind != protocol.AuditStreamErase || *e.Actor != next.Key || e.For == nil || *e.For != owner.Key {
+		t.Fatalf("audit of the successor's stream erase: %+v", e)
+	}
+	m.spends(protocol.ErrStreamErased, next, &protocol.StreamErase{Stream: s})
+}
