@@ -58,24 +58,9 @@ func applyIssue(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Issue,
 		return protocol.Errorf(protocol.ErrSlotUnavailable, "slot %d of %s is open to another issuer", b.Slot, b.Subject)
 	}
 	id := protocol.RecordID(bc.ChainID, tx.Signer, tx.Sequence)
-	if v, err := o.Get(key(pRecord, id[:])); err != nil {
-		return err
-	} else if v != nil {
-		return protocol.Errorf(protocol.ErrAlreadyExists, "record %s", id)
-	}
 	// As for PutRecord: a blob belongs to one owner, here the subject.
-	naming, err := o.keysWithPrefix(key(pCIDIndex, u16b(uint16(len(b.CID))), b.CID))
-	if err != nil {
+	if err := newRecord(o, id, b.CID, b.Subject); err != nil {
 		return err
-	}
-	for _, k := range naming {
-		owner, err := o.Get(key(pRecordOwner, []byte(k[len(k)-32:])))
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(owner, b.Subject[:]) {
-			return protocol.Errorf(protocol.ErrAlreadyExists, "blob %s belongs to another account's record", b.CID)
-		}
 	}
 	// The subject consented to this use of its allowance when it opened the slot.
 	if err := use(o, b.Subject, func(u *protocol.Allowance) { u.Records++; u.Bytes += b.Size }); err != nil {
@@ -88,11 +73,8 @@ func applyIssue(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Issue,
 	less16(&in.Open)
 	setValue(o, key(pInbox, b.Subject[:]), in)
 	o.del(slotKey)
-	rec := protocol.Record{ID: id, Owner: b.Subject, CID: b.CID, Size: b.Size, Capsule: b.Capsule,
-		DelegatingKey: protocol.PubKey(dk), Height: bc.Height, Time: bc.Time, TxHash: res.hash}
-	setValue(o, key(pRecord, id[:]), &rec)
-	o.set(key(pRecordOwner, id[:]), b.Subject[:])
-	o.set(cidIndexKey(b.CID, id), nil)
+	writeRecord(o, &protocol.Record{ID: id, Owner: b.Subject, CID: b.CID, Size: b.Size, Capsule: b.Capsule,
+		DelegatingKey: protocol.PubKey(dk), Height: bc.Height, Time: bc.Time, TxHash: res.hash})
 	if err := listAppend(o, listID(listOwnerRecords, b.Subject[:]), id[:]); err != nil {
 		return err
 	}

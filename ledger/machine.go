@@ -180,40 +180,53 @@ func logged(kind string, record protocol.ID, signer protocol.PubKey, bc BlockCon
 
 func applyPut(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.PutRecord, res *applied) error {
 	id := protocol.RecordID(bc.ChainID, tx.Signer, tx.Sequence)
-	if v, err := o.Get(key(pRecord, id[:])); err != nil {
+	if err := newRecord(o, id, b.CID, tx.Signer); err != nil {
 		return err
-	} else if v != nil {
-		return protocol.Errorf(protocol.ErrAlreadyExists, "record %s", id)
-	}
-	// A blob belongs to one owner: its file key is random, so two owners never seal the same
-	// bytes. A record naming another owner's blob would keep it alive past that owner's
-	// erasure, and serve it again to whoever kept capsule fragments.
-	naming, err := o.keysWithPrefix(key(pCIDIndex, u16b(uint16(len(b.CID))), b.CID))
-	if err != nil {
-		return err
-	}
-	for _, k := range naming {
-		owner, err := o.Get(key(pRecordOwner, []byte(k[len(k)-32:])))
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(owner, tx.Signer[:]) {
-			return protocol.Errorf(protocol.ErrAlreadyExists, "blob %s belongs to another account's record", b.CID)
-		}
 	}
 	if err := use(o, tx.Signer, func(u *protocol.Allowance) { u.Records++; u.Bytes += b.Size }); err != nil {
 		return err
 	}
-	rec := protocol.Record{ID: id, Owner: tx.Signer, CID: b.CID, Size: b.Size, Capsule: b.Capsule,
-		DelegatingKey: b.DelegatingKey, Height: bc.Height, Time: bc.Time, TxHash: res.hash}
-	setValue(o, key(pRecord, id[:]), &rec)
-	o.set(key(pRecordOwner, id[:]), tx.Signer[:])
-	o.set(cidIndexKey(b.CID, id), nil)
+	writeRecord(o, &protocol.Record{ID: id, Owner: tx.Signer, CID: b.CID, Size: b.Size, Capsule: b.Capsule,
+		DelegatingKey: b.DelegatingKey, Height: bc.Height, Time: bc.Time, TxHash: res.hash})
 	if err := listAppend(o, listID(listOwnerRecords, tx.Signer[:]), id[:]); err != nil {
 		return err
 	}
 	res.record = id
 	return audit(o, logged(protocol.AuditPut, id, tx.Signer, bc, res))
+}
+
+// newRecord checks that a record id is unused and that no other owner's record names the
+// blob. A blob belongs to one owner: its file key is random, so two owners never seal the
+// same bytes. A record naming another owner's blob would keep it alive past that owner's
+// erasure, and serve it again to whoever kept capsule fragments.
+func newRecord(o *overlay, id protocol.ID, cid []byte, owner protocol.PubKey) error {
+	if v, err := o.Get(key(pRecord, id[:])); err != nil {
+		return err
+	} else if v != nil {
+		return protocol.Errorf(protocol.ErrAlreadyExists, "record %s", id)
+	}
+	naming, err := o.keysWithPrefix(key(pCIDIndex, u16b(uint16(len(cid))), cid))
+	if err != nil {
+		return err
+	}
+	for _, k := range naming {
+		v, err := o.Get(key(pRecordOwner, []byte(k[len(k)-32:])))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(v, owner[:]) {
+			return protocol.Errorf(protocol.ErrAlreadyExists, "blob %s belongs to another account's record", cid)
+		}
+	}
+	return nil
+}
+
+// writeRecord writes a new record with its owner and CID indexes: what the blob service
+// replicates, the nodes report holding and an erasure tombstones.
+func writeRecord(o *overlay, rec *protocol.Record) {
+	setValue(o, key(pRecord, rec.ID[:]), rec)
+	o.set(key(pRecordOwner, rec.ID[:]), rec.Owner[:])
+	o.set(cidIndexKey(rec.CID, rec.ID), nil)
 }
 
 func applyGrant(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Grant, res *applied) error {

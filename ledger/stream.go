@@ -97,7 +97,8 @@ func applyStreamAppend(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol
 	case !bytes.Equal(committed, b.Capsule[:]):
 		return protocol.Errorf(protocol.ErrStreamEpoch, "not the capsule epoch %d committed", b.Epoch)
 	}
-	if err := blobOfOwner(o, b.CID, tx.Signer); err != nil {
+	rid := protocol.RecordID(bc.ChainID, tx.Signer, tx.Sequence)
+	if err := newRecord(o, rid, b.CID, tx.Signer); err != nil {
 		return err
 	}
 	if err := use(o, tx.Signer, func(u *protocol.Allowance) { u.Bytes += b.Size }); err != nil {
@@ -105,12 +106,8 @@ func applyStreamAppend(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol
 	}
 	// The chunk's record: the blob service replicates it, nodes report holding it, and the
 	// erasure of the stream tombstones it, as for any record.
-	rid := protocol.RecordID(bc.ChainID, tx.Signer, tx.Sequence)
-	rec := protocol.Record{ID: rid, Owner: tx.Signer, CID: b.CID, Size: b.Size, Capsule: b.Capsule,
-		DelegatingKey: st.DelegatingKey, Height: bc.Height, Time: bc.Time, TxHash: res.hash}
-	setValue(o, key(pRecord, rid[:]), &rec)
-	o.set(key(pRecordOwner, rid[:]), tx.Signer[:])
-	o.set(cidIndexKey(b.CID, rid), nil)
+	writeRecord(o, &protocol.Record{ID: rid, Owner: tx.Signer, CID: b.CID, Size: b.Size, Capsule: b.Capsule,
+		DelegatingKey: st.DelegatingKey, Height: bc.Height, Time: bc.Time, TxHash: res.hash})
 	o.set(streamKey('k', rid[:]), b.Stream[:])
 	setValue(o, streamKey('c', b.Stream[:], u64b(st.Chunks)), &protocol.StreamChunk{Epoch: b.Epoch, Record: rid, CID: b.CID,
 		Size: b.Size, First: b.First, Last: b.Last, Count: b.Count})
@@ -119,24 +116,6 @@ func applyStreamAppend(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol
 	st.Last = b.Last
 	setValue(o, streamKey('s', b.Stream[:]), st)
 	res.record = rid
-	return nil
-}
-
-// blobOfOwner refuses a blob that a record of another account names (see applyPut).
-func blobOfOwner(o *overlay, cid []byte, owner protocol.PubKey) error {
-	naming, err := o.keysWithPrefix(key(pCIDIndex, u16b(uint16(len(cid))), cid))
-	if err != nil {
-		return err
-	}
-	for _, k := range naming {
-		v, err := o.Get(key(pRecordOwner, []byte(k[len(k)-32:])))
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(v, owner[:]) {
-			return protocol.Errorf(protocol.ErrAlreadyExists, "blob %s belongs to another account's record", cid)
-		}
-	}
 	return nil
 }
 
