@@ -18,7 +18,8 @@ import (
 // moved stream's first chunk, names the one it replaces in a sealed label.
 
 // RotatedFromLabel is the label a moved record's sealed metadata carries: the id (hex) of the
-// record it replaces. A resumed rotation finds the records it already moved by it.
+// record it replaces; likewise a moved stream's first chunk, with the old stream's id. A
+// resumed rotation finds what it already moved by it.
 const RotatedFromLabel = "rrec.rotated-from"
 
 var (
@@ -34,9 +35,10 @@ var (
 type RotateStep struct {
 	// What: "retire", "end-delegation", "erase" (a record erased without moving: the sealed
 	// identity of a recovery setup, a key bundle), "move", "grant", "erase-old",
+	// "append-stream" (after each chunk appended to a moved stream: Done entries of Total),
 	// "move-stream", "stream-grant", "erase-old-stream", "shared-with-old".
 	What   string
-	Done   int // records or streams handled so far ("move", "erase-old", "…-stream"), of Total
+	Done   int // records or streams handled so far ("move", "erase-old", "move-stream", "erase-old-stream"), of Total
 	Total  int
 	Old    protocol.ID // the old record, stream, grant or delegation
 	New    protocol.ID // the new record, stream or grant, when there is one

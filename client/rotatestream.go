@@ -282,7 +282,11 @@ func (m *streamMover) copyEntries(ctx context.Context, old *protocol.StreamState
 			}
 			es = es[skip:]
 		}
-		if _, err := m.ns.Append(ctx, nst, es); err != nil {
+		base, newID := done, nst.ID() // Append holds nst's lock while it reports
+		step := func(p Progress) {
+			m.progress(RotateStep{What: "append-stream", Done: base + int(p.Done), Total: total, Old: old.ID, New: newID})
+		}
+		if _, err := m.ns.Append(ctx, nst, es, WithProgress(step)); err != nil {
 			return err
 		}
 		done += len(es)
