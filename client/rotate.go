@@ -13,11 +13,13 @@ import (
 // Rotation (SPEC.md §9, protocol/SPEC.md §18): the owner moves to a new identity. The old key
 // is retired first, in one transaction, so a leaked key is cut off at once; then every live
 // record is opened with the old seed, sealed again under the new one and put by the new
-// identity, its live grants made again, and the old record erased by the new identity. The
-// work is resumable: each moved record names the one it replaces in a sealed label.
+// identity, its live grants made again, and the old record erased by the new identity; each
+// live stream likewise (rotatestream.go). The work is resumable: each moved record, and each
+// moved stream's first chunk, names the one it replaces in a sealed label.
 
 // RotatedFromLabel is the label a moved record's sealed metadata carries: the id (hex) of the
-// record it replaces. A resumed rotation finds the records it already moved by it.
+// record it replaces; likewise a moved stream's first chunk, with the old stream's id. A
+// resumed rotation finds what it already moved by it.
 const RotatedFromLabel = "rrec.rotated-from"
 
 var (
@@ -33,12 +35,13 @@ var (
 type RotateStep struct {
 	// What: "retire", "end-delegation", "erase" (a record erased without moving: the sealed
 	// identity of a recovery setup, a key bundle), "move", "grant", "erase-old",
-	// "shared-with-old".
+	// "append-stream" (after each chunk appended to a moved stream: Done entries of Total),
+	// "move-stream", "stream-grant", "erase-old-stream", "shared-with-old".
 	What   string
-	Done   int // records handled so far ("move", "erase-old"), of Total
+	Done   int // records or streams handled so far ("move", "erase-old", "move-stream", "erase-old-stream"), of Total
 	Total  int
-	Old    protocol.ID // the old record, grant or delegation
-	New    protocol.ID // the new record or grant, when there is one
+	Old    protocol.ID // the old record, stream, grant or delegation
+	New    protocol.ID // the new record, stream or grant, when there is one
 	Detail string      // a name or recipient for people to read
 }
 
@@ -46,6 +49,10 @@ type RotateStep struct {
 type RotateOptions struct {
 	// Progress, when set, is called after each step, on the calling goroutine.
 	Progress func(RotateStep)
+	// StreamNames are names the owner gave its streams: a moved stream keeps the name of
+	// these that is the old stream's (StreamNameMatches); a stream none of them names is
+	// moved as MovedStreamName. Give the same names when resuming.
+	StreamNames []string
 }
 
 // MovedRecord is an old record and the record of the new identity that replaces it.
@@ -74,6 +81,7 @@ type RotateResult struct {
 	// Height is the Rotate's block when this run retired the key; 0 when an earlier run had.
 	Height           int64
 	Moved            []MovedRecord   // moved by this run (a resumed run lists only what was left)
+	Streams          []MovedStream   // streams moved by this run, likewise
 	Erased           []protocol.ID   // old records erased without moving (sealed identity, key bundles)
 	DelegationsEnded []protocol.ID   // the old identity's delegations this run ended
 	SharedWithOld    []SharedWithOld // owners to ask for new grants
@@ -111,6 +119,9 @@ func (s *Session) Rotate(ctx context.Context, next *identity.Identity, o RotateO
 		return res, err
 	}
 	if err := s.moveRecords(ctx, ns, res, progress); err != nil {
+		return res, err
+	}
+	if err := s.moveStreams(ctx, ns, o.StreamNames, res, progress); err != nil {
 		return res, err
 	}
 	if err := s.sharedWithOld(ctx, res, progress); err != nil {

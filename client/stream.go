@@ -30,6 +30,9 @@ type Stream struct {
 	state protocol.StreamState
 	key   *envelope.SharedKey // the file key of epoch keyEp, nil until known
 	keyEp int64
+	// firstLabels are sealed in the metadata of the stream's first chunk: a rotation's
+	// mark of the stream it replaces (rotatestream.go).
+	firstLabels map[string]string
 }
 
 // State is the stream as this session last saw it committed.
@@ -206,7 +209,11 @@ func (s *Session) appendChunk(ctx context.Context, st *Stream, chunk []stream.En
 		return 0, 0, err
 	}
 	var sealed bytes.Buffer
-	w, err := key.Seal(&sealed, envelope.Metadata{MediaType: ChunkMediaType, Size: int64(len(plain))}, nil)
+	meta := envelope.Metadata{MediaType: ChunkMediaType, Size: int64(len(plain))}
+	if st.state.Chunks == 0 {
+		meta.Labels = st.firstLabels
+	}
+	w, err := key.Seal(&sealed, meta, nil)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -16,13 +16,14 @@ import (
 
 func newRotateCmd() *cobra.Command {
 	var (
-		cf     clientFlags
-		to     string
-		resume bool
+		cf      clientFlags
+		to      string
+		resume  bool
+		streams []string
 	)
 	cmd := &cobra.Command{
-		Use:   "rotate --to NEW.key [-i OLD.key]",
-		Short: "Move to a new identity: retire this key and move every record and grant to NEW.key",
+		Use:   "rotate --to NEW.key [-i OLD.key] [--stream NAME]...",
+		Short: "Move to a new identity: retire this key and move every record, stream and grant to NEW.key",
 		Long: `rotate moves you to a new identity after a recovery or a suspected leak. NEW.key is a
 fresh identity file ('rrec keygen -o NEW.key') that has never been used on the network.
 
@@ -34,6 +35,12 @@ record (labelled with the old record's id), each live grant of it is made again 
 record (same recipient, purpose and end), and the old record is erased (its grants end; the
 nodes delete its ciphertext). Your caregivers' delegations are ended. Recipients read the new
 record ids ('rrec ls --shared' shows them).
+
+Your streams move the same way: each live stream is read with the old key, its entries are
+appended to a new stream of the new identity (same epoch and entry times), each live stream
+grant is made again (same recipient, window, purpose and end), and the old stream is erased.
+The ledger keeps only a keyed hash of a stream's name, so name your streams with --stream
+NAME (repeatable): a stream you name keeps its name; any other is moved as 'moved OLD-ID'.
 
 Running rotate again after an interruption finishes the job and does nothing twice (--resume
 says so explicitly); run when everything has moved, it changes nothing.
@@ -47,6 +54,7 @@ old identity: its sealed copy is erased, and you must set up recovery again for 
 rotate is refused, naming that other identity.`,
 		Example: `  rrec keygen -o ~/.rrec/new.key
   rrec rotate -i ~/.rrec/patient.key --to ~/.rrec/new.key
+  rrec rotate -i ~/.rrec/patient.key --to ~/.rrec/new.key --stream location --stream "heart rate"
   rrec rotate -i ~/.rrec/patient.key --to ~/.rrec/new.key --resume`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -63,7 +71,8 @@ rotate is refused, naming that other identity.`,
 			}
 			defer stop()
 			book := namesBook(cmd.ErrOrStderr())
-			res, err := s.Rotate(ctx, next, client.RotateOptions{Progress: func(st client.RotateStep) { rotateProgress(cmd.ErrOrStderr(), book, st) }})
+			res, err := s.Rotate(ctx, next, client.RotateOptions{StreamNames: streams,
+				Progress: func(st client.RotateStep) { rotateProgress(cmd.ErrOrStderr(), book, st) }})
 			if err != nil {
 				return explainRotate(err, to, res != nil)
 			}
@@ -73,6 +82,7 @@ rotate is refused, naming that other identity.`,
 	cf.add(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "the new identity `FILE` (from 'rrec keygen'; asked for its passphrase like -i)")
 	cmd.Flags().BoolVar(&resume, "resume", false, "finish an interrupted rotation (running rotate again does the same)")
+	cmd.Flags().StringArrayVar(&streams, "stream", nil, "a `NAME` you gave one of your streams: its new stream keeps it (repeatable; give the same when resuming)")
 	return cmd
 }
 
@@ -90,6 +100,12 @@ func rotateProgress(w io.Writer, book *contacts.Book, st client.RotateStep) {
 		fmt.Fprintf(w, "rrec:         granted again to %s\n", personString(book, st.Detail))
 	case "erase-old":
 		fmt.Fprintf(w, "rrec:         erased the old record %s\n", st.Old.String()[:12])
+	case "move-stream":
+		fmt.Fprintf(w, "rrec: [%d/%d] moved stream %s → %s (%s)\n", st.Done, st.Total, st.Old.String()[:12], st.New.String()[:12], st.Detail)
+	case "stream-grant":
+		fmt.Fprintf(w, "rrec:         granted the stream again to %s\n", personString(book, st.Detail))
+	case "erase-old-stream":
+		fmt.Fprintf(w, "rrec:         erased the old stream %s\n", st.Old.String()[:12])
 	}
 }
 
@@ -112,6 +128,16 @@ func printRotated(w io.Writer, book *contacts.Book, res *client.RotateResult, to
 		fmt.Fprintf(w, "  %s → %s  %s\n", m.Old, m.New, m.Name)
 	}
 	fmt.Fprintf(w, "grants re-issued: %d\n", grants)
+	if len(res.Streams) > 0 {
+		fmt.Fprintf(w, "streams moved: %d\n", len(res.Streams))
+		for _, m := range res.Streams {
+			name := m.Name
+			if name == "" {
+				name = "(named by an earlier run)"
+			}
+			fmt.Fprintf(w, "  %s → %s  %s  %d entries, %d grants re-issued\n", m.Old, m.New, name, m.Entries, len(m.Grants))
+		}
+	}
 	if len(res.Erased) > 0 {
 		fmt.Fprintf(w, "records erased without moving (sealed identity, key bundles): %d\n", len(res.Erased))
 	}
@@ -127,7 +153,7 @@ func printRotated(w io.Writer, book *contacts.Book, res *client.RotateResult, to
 	if res.RecoveryErased {
 		fmt.Fprintf(w, "set up recovery again: 'rrec recovery setup -i %s --guardians …'\n", to)
 	}
-	if res.Height == 0 && len(res.Moved) == 0 && len(res.Erased) == 0 {
+	if res.Height == 0 && len(res.Moved) == 0 && len(res.Erased) == 0 && len(res.Streams) == 0 {
 		fmt.Fprintln(w, "nothing left to move: the rotation was already complete")
 	}
 	return nil
@@ -140,7 +166,7 @@ func explainRotate(err error, to string, retired bool) error {
 	case errors.Is(err, client.ErrSuccessorInUse):
 		return fmt.Errorf("refused: %s is not a fresh identity (%w). Make one with 'rrec keygen -o NEW.key'; nothing was sent", to, err)
 	case retired:
-		return fmt.Errorf("the old key is retired, but moving the records stopped: %w. Run the same 'rrec rotate' again to finish", explain(err, "record"))
+		return fmt.Errorf("the old key is retired, but moving your records and streams stopped: %w. Run the same 'rrec rotate' again to finish", explain(err, "record"))
 	}
 	return explain(err, "record")
 }
