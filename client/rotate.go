@@ -73,6 +73,7 @@ type ReissuedGrant struct {
 type SharedWithOld struct {
 	Owner   string // rrec1… identity
 	Records []protocol.ID
+	Streams []protocol.ID // streams of which it granted the old identity a window
 }
 
 // RotateResult is what a rotation did.
@@ -278,8 +279,27 @@ func (s *Session) sharedWithOld(ctx context.Context, res *RotateResult, progress
 			res.SharedWithOld[i].Records = append(r, x.Grant.Record)
 		}
 	}
+	shs, err := s.SharedStreams(ctx)
+	if err != nil {
+		return err
+	}
+	for _, x := range shs {
+		if x.Err != nil && !errors.Is(x.Err, ErrNotYetValid) {
+			continue
+		}
+		owner := OwnerString(x.Grant.Grant)
+		i, ok := at[owner]
+		if !ok {
+			i = len(res.SharedWithOld)
+			at[owner] = i
+			res.SharedWithOld = append(res.SharedWithOld, SharedWithOld{Owner: owner})
+		}
+		if st := res.SharedWithOld[i].Streams; len(st) == 0 || st[len(st)-1] != x.Stream.ID {
+			res.SharedWithOld[i].Streams = append(st, x.Stream.ID)
+		}
+	}
 	for _, x := range res.SharedWithOld {
-		progress(RotateStep{What: "shared-with-old", Detail: x.Owner, Total: len(x.Records)})
+		progress(RotateStep{What: "shared-with-old", Detail: x.Owner, Total: len(x.Records) + len(x.Streams)})
 	}
 	return nil
 }

@@ -47,6 +47,15 @@ func TestRotationStreams(t *testing.T) {
 	if _, err := alice.Revoke(ctx, gone.Grant); err != nil {
 		t.Fatal(err)
 	}
+	// Bob shares a window of a stream of his with alice: rotation cannot move that grant, and
+	// names bob among the owners to ask.
+	bobs, err := bob.CreateStream(ctx, "steps", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.GrantStream(ctx, bobs.ID(), alice.Identity(), client.StreamGrantOptions{From: minute(0)}); err != nil {
+		t.Fatal(err)
+	}
 
 	// The first run stops after three of the location stream's ten epochs were appended.
 	stopped, stop := context.WithCancel(ctx)
@@ -77,6 +86,10 @@ func TestRotationStreams(t *testing.T) {
 	}
 	t.Logf("the resumed rotation (70 of 100 entries and 30 of 30 moved, 1 grant made again, 2 streams erased) took %v; steps %v",
 		time.Since(began), steps)
+	if len(res.SharedWithOld) != 1 || res.SharedWithOld[0].Owner != bob.Identity().String() ||
+		len(res.SharedWithOld[0].Streams) != 1 || res.SharedWithOld[0].Streams[0] != bobs.ID() {
+		t.Fatalf("shared with the old identity: %+v, want bob's stream", res.SharedWithOld)
+	}
 	if res.Height != 0 || len(res.Streams) != 2 {
 		t.Fatalf("result %+v, want two streams moved", res)
 	}

@@ -145,9 +145,13 @@ func printRotated(w io.Writer, book *contacts.Book, res *client.RotateResult, to
 		fmt.Fprintf(w, "delegations ended: %d (delegate again from the new identity)\n", len(res.DelegationsEnded))
 	}
 	if len(res.SharedWithOld) > 0 {
-		fmt.Fprintf(w, "owners to ask for new grants (they shared records with the old identity):\n")
+		fmt.Fprintf(w, "owners to ask for new grants (they shared records or streams with the old identity):\n")
 		for _, o := range res.SharedWithOld {
-			fmt.Fprintf(w, "  %s  %d records\n", personString(book, o.Owner), len(o.Records))
+			line := fmt.Sprintf("  %s  %d records", personString(book, o.Owner), len(o.Records))
+			if len(o.Streams) > 0 {
+				line += fmt.Sprintf(", %d streams", len(o.Streams))
+			}
+			fmt.Fprintln(w, line)
 		}
 	}
 	if res.RecoveryErased {
