@@ -57,6 +57,7 @@ type Reissue struct {
 type RekeyResult struct {
 	Generation uint32
 	FirstEpoch int64 // the first epoch under the new key
+	From       int64 // unix ns: the start of FirstEpoch
 	Height     int64
 	Reissued   []Reissue
 }
@@ -99,8 +100,8 @@ func (s *Session) RekeyStream(ctx context.Context, id protocol.ID) (*RekeyResult
 	if err != nil {
 		return nil, err
 	}
-	res := &RekeyResult{Generation: next, FirstEpoch: first, Height: done.height}
 	start, _ := protocol.EpochSpan(first, st.Epoch)
+	res := &RekeyResult{Generation: next, FirstEpoch: first, From: start, Height: done.height}
 	for _, g := range grants {
 		if g.Grant == nil || g.Generation != cur.Generation || !reissuable(g, now, start) {
 			continue
