@@ -167,7 +167,12 @@ func (s *Session) Append(ctx context.Context, st *Stream, entries []stream.Entry
 	if fresh, err := s.streamState(ctx, st.state.ID); err != nil {
 		return res, err
 	} else if len(fresh.Generations) != len(st.state.Generations) {
+		// A key drawn for an epoch that did not commit may be of the retired generation.
 		st.state.Generations = fresh.Generations
+		if st.key != nil {
+			st.key.Wipe()
+			st.key = nil
+		}
 	}
 	if st.state.Chunks > 0 && entries[0].Time < st.state.Last {
 		return res, fmt.Errorf("client: entry at %s is earlier than the stream's last, at %s", entries[0].At().Format(time.RFC3339Nano),

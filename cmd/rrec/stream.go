@@ -287,7 +287,9 @@ func newStreamLsCmd() *cobra.Command {
 		Long: `ls lists your streams, oldest first: id, epoch length, chunks, sealed size, the last
 entry's time, and whether it was erased (the ledger has no names: 'rrec stream create'
 printed each id). With --shared it lists the stream grants made to you: grant, stream,
-owner, the window of entry times, and whether the grant is live.`,
+owner, the window of entry times, and whether the grant is live. A grant the owner's rekey
+re-issued (after revoking someone else's grant) is listed once per key generation: read
+with either id, each epoch is read under the grant of its generation.`,
 		Example: `  rrec stream ls
   rrec stream ls --shared`,
 		Args: cobra.NoArgs,
