@@ -3,14 +3,12 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/resilientrecords/resilientrecords/envelope"
-	"github.com/resilientrecords/resilientrecords/identity"
 	"github.com/resilientrecords/resilientrecords/protocol"
 	"github.com/resilientrecords/resilientrecords/store/cidsum"
 	"github.com/resilientrecords/resilientrecords/stream"
@@ -167,6 +165,18 @@ func (s *Session) Append(ctx context.Context, st *Stream, entries []stream.Entry
 	if len(entries) == 0 {
 		return res, nil
 	}
+	// Each epoch is sealed under its generation's key: learn of a rekey made elsewhere (a
+	// revoke on another device) before sealing under a key that may be retired.
+	if fresh, err := s.streamState(ctx, st.state.ID); err != nil {
+		return res, err
+	} else if len(fresh.Generations) != len(st.state.Generations) {
+		// A key drawn for an epoch that did not commit may be of the retired generation.
+		st.state.Generations = fresh.Generations
+		if st.key != nil {
+			st.key.Wipe()
+			st.key = nil
+		}
+	}
 	if st.state.Chunks > 0 && entries[0].Time < st.state.Last {
 		return res, fmt.Errorf("client: entry at %s is earlier than the stream's last, at %s", entries[0].At().Format(time.RFC3339Nano),
 			time.Unix(0, st.state.Last).UTC().Format(time.RFC3339Nano))
@@ -272,7 +282,7 @@ func (s *Session) epochKey(ctx context.Context, st *Stream, e int64) (*envelope.
 	if st.key != nil && st.keyEp == e {
 		return st.key, nil
 	}
-	dk, err := s.id.StreamKey(st.state.ID[:])
+	dk, err := s.generationKey(&st.state, epochGeneration(&st.state, e))
 	if err != nil {
 		return nil, err
 	}
@@ -334,71 +344,9 @@ func (s *Session) committedEpochKey(ctx context.Context, st *protocol.StreamStat
 	return nil, fmt.Errorf("reading the key of stream %s's last epoch: %w", st.ID, classify(errors.Join(errs...)))
 }
 
-// StreamGrantOptions shape a stream grant: GrantOptions, and the window of entry times it
-// covers, [From, Until) (Until zero: open-ended, until revoked). Only epochs wholly inside
-// the window are readable.
-type StreamGrantOptions struct {
-	GrantOptions
-	From, Until time.Time
-}
-
-// GrantStream lets recipient read the entries of the stream whose times lie in the window:
-// fragments of the stream's key for every registry node, the StreamGrant committed, the
-// fragments deposited, as Grant does. The window covers entries appended after the grant
-// too, until it ends or is revoked (Revoke).
-func (s *Session) GrantStream(ctx context.Context, id protocol.ID, recipient identity.Public, o StreamGrantOptions) (*GrantResult, error) {
-	st, err := s.streamState(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if st.Owner != s.me {
-		return nil, fmt.Errorf("%w: the stream belongs to another identity", ErrUnauthorized)
-	}
-	if st.ErasedHeight != 0 {
-		return nil, fmt.Errorf("stream %s: %w at height %d", id, ErrErased, st.ErasedHeight)
-	}
-	dk, err := s.id.StreamKey(id[:])
-	if err != nil {
-		return nil, err
-	}
-	if protocol.PubKeyOf(dk.PublicKey()) != st.DelegatingKey {
-		return nil, errors.New("client: the stream is not under this identity's key for it")
-	}
-	frags, g, err := s.makeGrant(id, dk, s.id.Public().Receiving, recipient, o.GrantOptions)
-	if err != nil {
-		return nil, err
-	}
-	body := &protocol.StreamGrant{Grant: *g}
-	if !o.From.IsZero() {
-		body.From = o.From.UnixNano()
-	}
-	if !o.Until.IsZero() {
-		body.Until = o.Until.UnixNano()
-	}
-	return s.commitGrant(ctx, frags, body)
-}
-
 // EraseStream ends every grant of one of this identity's streams and erases every chunk:
 // the nodes delete the blobs; the ledger keeps the stream, marked erased.
 func (s *Session) EraseStream(ctx context.Context, id protocol.ID) error {
 	_, err := s.transact(ctx, func(uint64) (protocol.Body, error) { return &protocol.StreamErase{Stream: id}, nil })
 	return err
 }
-
-// streamGrantKey is the decisive part of a stream grant: all but its grant's destroyed list.
-func streamGrantKey(raw json.RawMessage) ([]byte, error) {
-	var g protocol.StreamGrantState
-	if err := json.Unmarshal(raw, &g); err != nil {
-		return nil, err
-	}
-	decisiveStreamGrant(&g)
-	return json.Marshal(&g)
-}
-
-func decisiveStreamGrant(g *protocol.StreamGrantState) {
-	if g.Grant != nil {
-		decisiveGrant(g.Grant)
-	}
-}
-
-var streamGrantPageKey = pageKey(decisiveStreamGrant)

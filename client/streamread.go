@@ -80,11 +80,15 @@ type StreamEntries struct {
 	Entries []stream.Entry // in time order, all inside the window asked
 	Epochs  int            // epochs opened
 	Chunks  int            // chunks fetched and opened
-	// Skipped are the epochs with entries in the window asked that the grant does not wholly
-	// cover: the nodes re-encrypt no epoch only partly inside a grant's window.
+	// Skipped are the epochs with entries in the window asked that no grant read under
+	// wholly covers, or that are of a key generation none of them is of: the nodes
+	// re-encrypt no epoch only partly inside a grant's window, nor one of another generation.
 	Skipped []int64
-	// Grant is the grant read under; nil for the owner.
+	// Grant is the grant read under, the newest generation's when several; nil for the owner.
 	Grant *protocol.StreamGrantState
+	// Grants are the grants read under, one line of grants re-issued at each rekey: each
+	// epoch is read under the grant of its generation.
+	Grants []*protocol.StreamGrantState
 }
 
 // ReadOptions shape a ReadStream.
@@ -96,13 +100,15 @@ type ReadOptions struct {
 }
 
 // ReadStream returns a stream's entries whose times lie in [from, until) (until zero: no
-// end). id names the stream — the owner's read opens it with its own key; a recipient's
-// uses its newest live grant of the stream — or names a stream grant of this identity's.
-// A recipient commits one access request per day of epochs and gathers one re-encryption
-// per epoch the grant wholly covers, epochs in parallel; every chunk is checked against
-// its committed CID before it is opened, and entries outside the window are dropped.
+// end). id names the stream — the owner's read opens it with its own keys; a recipient's
+// uses its live grants of the stream — or names a stream grant of this identity's, read
+// with its re-issues of other key generations. Each epoch is read under the newest such
+// grant of the epoch's generation that wholly covers it. A recipient commits one access
+// request per grant used and day of epochs, and gathers one re-encryption per epoch,
+// epochs in parallel; every chunk is checked against its committed CID before it is
+// opened, and entries outside the window are dropped.
 func (s *Session) ReadStream(ctx context.Context, id protocol.ID, from, until time.Time, o ReadOptions) (*StreamEntries, error) {
-	st, g, err := s.streamToRead(ctx, id)
+	st, grants, err := s.streamToRead(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -120,35 +126,53 @@ func (s *Session) ReadStream(ctx context.Context, id protocol.ID, from, until ti
 	if err != nil {
 		return nil, err
 	}
-	out := &StreamEntries{Grant: g}
+	out := &StreamEntries{}
+	if len(grants) > 0 {
+		out.Grant = grants[0]
+	}
 	var epochs [][]protocol.StreamChunk // the chunks of each readable epoch, in order
+	var under []*protocol.StreamGrantState
 	for _, c := range chunks {
 		if c.Last < lo || c.First >= hi {
 			continue
 		}
-		if g != nil && !protocol.Covers(g.From, g.Until, c.Epoch, st.Epoch) {
-			if n := len(out.Skipped); n == 0 || out.Skipped[n-1] != c.Epoch {
-				out.Skipped = append(out.Skipped, c.Epoch)
-			}
-			continue
-		}
+		var g *protocol.StreamGrantState
 		if n := len(epochs); n > 0 && epochs[n-1][0].Epoch == c.Epoch {
 			epochs[n-1] = append(epochs[n-1], c)
-		} else {
-			epochs = append(epochs, []protocol.StreamChunk{c})
+			continue
 		}
+		if st.Owner != s.me {
+			if g = grantFor(st, grants, c.Epoch); g == nil {
+				if n := len(out.Skipped); n == 0 || out.Skipped[n-1] != c.Epoch {
+					out.Skipped = append(out.Skipped, c.Epoch)
+				}
+				continue
+			}
+		}
+		epochs = append(epochs, []protocol.StreamChunk{c})
+		under = append(under, g)
 	}
-	r := &streamReader{s: s, st: st, g: g, lo: lo, hi: hi, parallel: o.Parallel}
+	r := &streamReader{s: s, st: st, lo: lo, hi: hi, parallel: o.Parallel}
 	if r.parallel <= 0 {
 		r.parallel = 8
 	}
 	got := make([][]stream.Entry, len(epochs))
 	// One request buys each node a day of epochs' answers (twice over, proxy/SPEC.md §4).
 	perRequest := max(1, protocol.MaxStreamEpoch/int(st.Epoch))
-	for i := 0; i < len(epochs); i += perRequest {
-		batch := epochs[i:min(i+perRequest, len(epochs))]
-		if err := r.readBatch(ctx, batch, got[i:], o.Purpose); err != nil {
-			return nil, err
+	for _, g := range usedGrants(under) {
+		var idx []int
+		for i, u := range under {
+			if u == g {
+				idx = append(idx, i)
+			}
+		}
+		for i := 0; i < len(idx); i += perRequest {
+			if err := r.readBatch(ctx, g, epochs, idx[i:min(i+perRequest, len(idx))], got, o.Purpose); err != nil {
+				return nil, err
+			}
+		}
+		if g != nil {
+			out.Grants, out.Grant = append(out.Grants, g), g
 		}
 	}
 	for i, es := range got {
@@ -159,90 +183,57 @@ func (s *Session) ReadStream(ctx context.Context, id protocol.ID, from, until ti
 	return out, nil
 }
 
-// streamToRead resolves id to a stream and, for a recipient, the live grant to read under.
-func (s *Session) streamToRead(ctx context.Context, id protocol.ID) (*protocol.StreamState, *protocol.StreamGrantState, error) {
-	st, err := s.streamState(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		g, now, err := s.streamGrantAt(ctx, id)
-		if err != nil {
-			return nil, nil, err
-		}
-		if g.Grant.RecipientSig != s.me || g.Grant.RecipientEnc != protocol.PubKeyOf(s.id.Public().Receiving) {
-			return nil, nil, fmt.Errorf("stream grant %s: %w: it is made to another identity", id, ErrNotGranted)
-		}
-		if st, err = s.streamState(ctx, g.Grant.Record); err != nil {
-			return nil, nil, err
-		}
-		if err := streamGrantErr(g, st, now); err != nil {
-			return nil, nil, fmt.Errorf("stream grant %s: %w", id, err)
-		}
-		return st, g, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if st.Owner == s.me {
-		return st, nil, nil
-	}
-	shared, err := s.SharedStreams(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	var why error
-	for i := len(shared) - 1; i >= 0; i-- {
-		sh := shared[i]
-		if sh.Stream.ID != st.ID || sh.Grant.Grant.RecipientEnc != protocol.PubKeyOf(s.id.Public().Receiving) {
-			continue
-		}
-		if sh.Err == nil {
-			return st, sh.Grant, nil
-		}
-		if why == nil {
-			why = fmt.Errorf("stream grant %s: %w", sh.Grant.Grant.ID, sh.Err)
-		}
-	}
-	if why == nil {
-		why = fmt.Errorf("stream %s: %w", st.ID, ErrNotGranted)
-	}
-	return nil, nil, why
-}
-
 // streamReader reads the epochs of one stream for one reader.
 type streamReader struct {
 	s        *Session
 	st       *protocol.StreamState
-	g        *protocol.StreamGrantState // nil: the owner
 	lo, hi   int64
 	parallel int
 }
 
-// readBatch reads epochs, in parallel, into got (one slice per epoch), under one committed
-// access request for a recipient.
-func (r *streamReader) readBatch(ctx context.Context, epochs [][]protocol.StreamChunk, got [][]stream.Entry, purpose string) error {
+// readBatch reads the epochs idx of epochs, in parallel, into got (one slice per epoch):
+// the owner with its generation keys, a recipient under grant g and one committed access
+// request.
+func (r *streamReader) readBatch(ctx context.Context, sg *protocol.StreamGrantState, epochs [][]protocol.StreamChunk, idx []int,
+	got [][]stream.Entry, purpose string) error {
 	var open opener
-	if r.g == nil {
-		dk, err := r.s.id.StreamKey(r.st.ID[:])
-		if err != nil {
-			return err
-		}
-		open = func(context.Context, int, protocol.CapsuleBytes) (envelope.Unwrapper, error) {
+	if sg == nil {
+		var mu sync.Mutex
+		keys := map[uint32]*umbral.SecretKey{}
+		open = func(_ context.Context, i int, _ protocol.CapsuleBytes) (envelope.Unwrapper, error) {
+			gen := epochGeneration(r.st, epochs[i][0].Epoch)
+			mu.Lock()
+			defer mu.Unlock()
+			dk, ok := keys[gen.Generation]
+			if !ok {
+				var err error
+				if dk, err = r.s.generationKey(r.st, gen); err != nil {
+					return nil, err
+				}
+				keys[gen.Generation] = dk
+			}
 			return envelope.OwnerKey{Delegating: dk}, nil
 		}
 	} else {
-		g := r.g.Grant
+		g := sg.Grant
+		gens := generations(r.st)
+		if int(sg.Generation) >= len(gens) {
+			return fmt.Errorf("%w: grant %s of generation %d, the stream has %d", ErrNodeAnswer, g.ID, sg.Generation, len(gens))
+		}
+		key := gens[sg.Generation].DelegatingKey
+		dpk, err := umbral.PublicKeyFromBytes(key[:])
+		if err != nil {
+			return fmt.Errorf("%w: stream delegating key: %v", ErrNodeAnswer, err)
+		}
 		done, err := r.s.transact(ctx, func(uint64) (protocol.Body, error) {
 			return &protocol.RequestAccess{Grant: g.ID, Purpose: purpose}, nil
 		})
 		if err != nil {
 			return fmt.Errorf("access request: %w", err)
 		}
-		dpk, err := umbral.PublicKeyFromBytes(r.st.DelegatingKey[:])
-		if err != nil {
-			return fmt.Errorf("%w: stream delegating key: %v", ErrNodeAnswer, err)
-		}
 		open = func(ctx context.Context, i int, capsule protocol.CapsuleBytes) (envelope.Unwrapper, error) {
-			// The epoch's capsule under the stream's key, checked as a record's would be.
-			rec := &protocol.Record{ID: r.st.ID, Owner: r.st.Owner, DelegatingKey: r.st.DelegatingKey, Capsule: capsule}
+			// The epoch's capsule under its generation's key, checked as a record's would be.
+			rec := &protocol.Record{ID: r.st.ID, Owner: r.st.Owner, DelegatingKey: key, Capsule: capsule}
 			cfrags, err := r.gather(ctx, rotated(g, i), rec, done)
 			if err != nil {
 				return nil, err
@@ -256,7 +247,7 @@ func (r *streamReader) readBatch(ctx context.Context, epochs [][]protocol.Stream
 	var wg sync.WaitGroup
 	var once sync.Once
 	var first error
-	for i, chunks := range epochs {
+	for _, i := range idx {
 		sem <- struct{}{}
 		if ctx.Err() != nil {
 			break
@@ -264,9 +255,9 @@ func (r *streamReader) readBatch(ctx context.Context, epochs [][]protocol.Stream
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			es, err := r.readEpoch(ctx, i, chunks, open)
+			es, err := r.readEpoch(ctx, i, epochs[i], open)
 			if err != nil {
-				once.Do(func() { first = fmt.Errorf("epoch %d: %w", chunks[0].Epoch, err); cancel() })
+				once.Do(func() { first = fmt.Errorf("epoch %d: %w", epochs[i][0].Epoch, err); cancel() })
 				return
 			}
 			got[i] = es

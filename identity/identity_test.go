@@ -219,6 +219,15 @@ func TestStreamKeys(t *testing.T) {
 	if pub(ka) != pub(again) || pub(ka) == pub(other) || pub(ka) == pub(kb) || pub(ka) == pub(rec) {
 		t.Fatal("stream keys do not depend on exactly the seed and the stream")
 	}
+	// Generation 0 is the stream's first key; generation g labels stream ‖ u32 g.
+	g0, _ := a.StreamKeyOf(label, 0)
+	g1, _ := a.StreamKeyOf(label, 1)
+	g2, _ := a.StreamKeyOf(label, 2)
+	f, _ := umbral.NewSecretKeyFactory(a.seed[:])
+	want1 := f.MakeFactory([]byte("rrec/streams/v1")).MakeKey(append(append([]byte(nil), label...), 0, 0, 0, 1))
+	if pub(g0) != pub(ka) || pub(g1) != pub(want1) || pub(g1) == pub(ka) || pub(g2) == pub(g1) {
+		t.Fatal("a stream's generation keys are not MakeKey(stream ‖ u32 generation), generation 0 the stream's key")
+	}
 	la, _ := a.StreamLabel("location")
 	la2, _ := a.StreamLabel("location")
 	lb, _ := b.StreamLabel("location")

@@ -3,6 +3,7 @@ package identity
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/resilientrecords/resilientrecords/umbral"
@@ -16,17 +17,29 @@ const (
 	labelStreamNames = "rrec/stream-names/v1"
 )
 
-// StreamKey is the delegating key of the stream whose id is stream: every epoch's capsule of
-// the stream is under it.
+// StreamKey is the delegating key of generation 0 of the stream whose id is stream: the key
+// its StreamCreate commits.
 func (id *Identity) StreamKey(stream []byte) (*umbral.SecretKey, error) {
-	if len(stream) == 0 || len(stream) > MaxKeyLabelSize {
-		return nil, fmt.Errorf("identity: stream key label must be 1 to %d bytes", MaxKeyLabelSize)
+	return id.StreamKeyOf(stream, 0)
+}
+
+// StreamKeyOf is the delegating key of a generation of the stream whose id is stream: the
+// capsules of the generation's epochs are under it. Generation 0's label is the stream id
+// alone (streams made before generations keep their key); a later one's appends the
+// generation as u32 big-endian, so the fragments of one generation open no other's epochs.
+func (id *Identity) StreamKeyOf(stream []byte, generation uint32) (*umbral.SecretKey, error) {
+	if len(stream) == 0 || len(stream)+4 > MaxKeyLabelSize {
+		return nil, fmt.Errorf("identity: stream key label must be 1 to %d bytes", MaxKeyLabelSize-4)
 	}
 	f, err := umbral.NewSecretKeyFactory(id.seed[:])
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	return f.MakeFactory([]byte(labelStreams)).MakeKey(stream), nil
+	label := stream
+	if generation > 0 {
+		label = binary.BigEndian.AppendUint32(append([]byte(nil), stream...), generation)
+	}
+	return f.MakeFactory([]byte(labelStreams)).MakeKey(label), nil
 }
 
 // StreamLabel is the label a stream named name carries on the ledger: HMAC-SHA-256 of the

@@ -151,6 +151,8 @@ func applyTx(st *overlay, bc BlockContext, raw []byte, prechecked bool) (*applie
 		err = applyStreamGrant(scratch, bc, tx, b, res)
 	case *protocol.StreamErase:
 		err = applyStreamErase(scratch, bc, tx, b, res)
+	case *protocol.StreamRekey:
+		err = applyStreamRekey(scratch, bc, tx, b, res)
 	default:
 		err = protocol.ErrUnsupported
 	}

@@ -16,6 +16,7 @@ import (
 //	pStream 'c' ‖ stream id ‖ u64 position           -> protocol.StreamChunk, in append order
 //	pStream 'k' ‖ chunk record id                    -> stream id: the record is a chunk
 //	pStream 'w' ‖ grant id                           -> i64 from ‖ i64 until: a stream grant's window
+//	pStream 'n', 'g', 'v'                            -> key generations (streamrekey.go)
 //
 // Each chunk is also a Record (its blob stored, replicated and erased as a record's), put
 // in no owner's list of records; its bytes count against the owner's allowance, the stream
@@ -97,6 +98,10 @@ func applyStreamAppend(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol
 	case !bytes.Equal(committed, b.Capsule[:]):
 		return protocol.Errorf(protocol.ErrStreamEpoch, "not the capsule epoch %d committed", b.Epoch)
 	}
+	gen, err := generationOfEpoch(o, st, b.Epoch)
+	if err != nil {
+		return err
+	}
 	rid := protocol.RecordID(bc.ChainID, tx.Signer, tx.Sequence)
 	if err := newRecord(o, rid, b.CID, tx.Signer); err != nil {
 		return err
@@ -107,7 +112,7 @@ func applyStreamAppend(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol
 	// The chunk's record: the blob service replicates it, nodes report holding it, and the
 	// erasure of the stream tombstones it, as for any record.
 	writeRecord(o, &protocol.Record{ID: rid, Owner: tx.Signer, CID: b.CID, Size: b.Size, Capsule: b.Capsule,
-		DelegatingKey: st.DelegatingKey, Height: bc.Height, Time: bc.Time, TxHash: res.hash})
+		DelegatingKey: gen.DelegatingKey, Height: bc.Height, Time: bc.Time, TxHash: res.hash})
 	o.set(streamKey('k', rid[:]), b.Stream[:])
 	setValue(o, streamKey('c', b.Stream[:], u64b(st.Chunks)), &protocol.StreamChunk{Epoch: b.Epoch, Record: rid, CID: b.CID,
 		Size: b.Size, First: b.First, Last: b.Last, Count: b.Count})
@@ -146,6 +151,13 @@ func applyStreamGrant(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.
 		NotBefore: g.NotBefore, NotAfter: g.NotAfter, Purpose: g.Purpose, Height: bc.Height, Time: bc.Time, TxHash: res.hash}
 	setValue(o, key(pGrant, id[:]), &gs)
 	o.set(streamKey('w', id[:]), binary.BigEndian.AppendUint64(u64b(uint64(b.From)), uint64(b.Until)))
+	// The grant is of the current generation: its fragments are of that key (protocol/SPEC.md
+	// §20.3). Generation 0 is left unwritten, as before generations.
+	if gen, err := currentGeneration(o, st); err != nil {
+		return err
+	} else if gen > 0 {
+		o.set(streamKey('v', id[:]), u32b(gen))
+	}
 	if g.NotAfter != 0 {
 		o.set(expiryKey(g.NotAfter, id), nil)
 	}

@@ -27,7 +27,12 @@ func (s *Snapshot) StreamGrant(id protocol.ID) (*protocol.StreamGrantState, erro
 	if err != nil {
 		return nil, err
 	}
-	return &protocol.StreamGrantState{Grant: g, From: int64(binary.BigEndian.Uint64(v)), Until: int64(binary.BigEndian.Uint64(v[8:]))}, nil
+	gen, err := getU32(s.st, streamKey('v', id[:]))
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.StreamGrantState{Grant: g, From: int64(binary.BigEndian.Uint64(v)), Until: int64(binary.BigEndian.Uint64(v[8:])),
+		Generation: gen}, nil
 }
 
 // StreamGrantsTo lists the stream grants made to a recipient (by signing key).
@@ -67,8 +72,9 @@ func (s *Snapshot) EpochOfCapsule(stream protocol.ID, c protocol.CapsuleBytes) (
 	return int64(binary.BigEndian.Uint64(v)), true, nil
 }
 
-// streamQuery answers the stream paths of Query: stream/ID, streams/owner/KEY,
-// stream-grant/ID, stream-grants/recipient/KEY, stream-chunks/ID.
+// streamQuery answers the stream paths of Query: stream/ID (with its key generations),
+// streams/owner/KEY, stream-grant/ID, stream-grants/recipient/KEY, stream-grants/stream/ID,
+// stream-chunks/ID.
 func (s *Snapshot) streamQuery(parts []string, start uint64, limit int) (any, bool, error) {
 	id := func(i int) (protocol.ID, error) { return protocol.ParseHex[protocol.ID](parts[i]) }
 	pk := func(i int) (protocol.PubKey, error) { return parsePubKeyHex(parts[i]) }
@@ -76,13 +82,15 @@ func (s *Snapshot) streamQuery(parts []string, start uint64, limit int) (any, bo
 	var err error
 	switch {
 	case len(parts) == 2 && parts[0] == "stream":
-		v, err = with(id(1))(func(x protocol.ID) (any, error) { return s.Stream(x) })
+		v, err = with(id(1))(func(x protocol.ID) (any, error) { return s.streamWithGenerations(x) })
 	case len(parts) == 3 && parts[0] == "streams" && parts[1] == "owner":
 		v, err = with(pk(2))(func(k protocol.PubKey) (any, error) { return s.StreamsOf(k, start, limit) })
 	case len(parts) == 2 && parts[0] == "stream-grant":
 		v, err = with(id(1))(func(x protocol.ID) (any, error) { return s.StreamGrant(x) })
 	case len(parts) == 3 && parts[0] == "stream-grants" && parts[1] == "recipient":
 		v, err = with(pk(2))(func(k protocol.PubKey) (any, error) { return s.StreamGrantsTo(k, start, limit) })
+	case len(parts) == 3 && parts[0] == "stream-grants" && parts[1] == "stream":
+		v, err = with(id(2))(func(x protocol.ID) (any, error) { return s.StreamGrantsOf(x, start, limit) })
 	case len(parts) == 2 && parts[0] == "stream-chunks":
 		v, err = with(id(1))(func(x protocol.ID) (any, error) { return s.StreamChunks(x, start, limit) })
 	default:

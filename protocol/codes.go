@@ -91,10 +91,10 @@ var codes = []codeInfo{
 	{"slot_unavailable", http.StatusConflict, 24, "inbox slot not open, or already used"},
 
 	// Streams (SPEC.md §20).
-	{"stream_order", http.StatusConflict, 25, "entries earlier than the stream's last committed entry"},
-	{"stream_epoch", http.StatusUnprocessableEntity, 26, "chunk does not fit its epoch or its epoch's capsule"},
+	{"stream_order", http.StatusConflict, 25, "entries earlier than the stream's last committed entry, or a key generation not the next"},
+	{"stream_epoch", http.StatusUnprocessableEntity, 26, "chunk does not fit its epoch or its epoch's capsule, or a key generation does not start after the last chunk's epoch"},
 	{"stream_erased", http.StatusGone, 27, "stream erased"},
-	{"outside_window", http.StatusForbidden, 0, "capsule is not of an epoch the stream grant's window covers"},
+	{"outside_window", http.StatusForbidden, 0, "capsule is not of an epoch the stream grant's window covers, or of another key generation than the grant's"},
 }
 
 func sentinel(name string) *Error {

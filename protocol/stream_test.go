@@ -2,6 +2,7 @@ package protocol_test
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -52,6 +53,42 @@ func TestStreamBodiesValidate(t *testing.T) {
 	}
 }
 
+func TestStreamRekeyValidates(t *testing.T) {
+	owner := protocoltest.NewAccount(testChain)
+	_, dk := protocoltest.Capsule()
+	good := func() *protocol.StreamRekey {
+		return &protocol.StreamRekey{Stream: protocol.ID{1}, Generation: 1, DelegatingKey: dk, FirstEpoch: 2_833_335}
+	}
+	if _, err := protocol.DecodeTx(owner.Next(good())); err != nil {
+		t.Fatalf("a good rekey: %v", err)
+	}
+	for name, bad := range map[string]func(*protocol.StreamRekey){
+		"generation 0":        func(b *protocol.StreamRekey) { b.Generation = 0 },
+		"too many":            func(b *protocol.StreamRekey) { b.Generation = protocol.MaxStreamGenerations },
+		"negative epoch":      func(b *protocol.StreamRekey) { b.FirstEpoch = -1 },
+		"epoch past int64 ns": func(b *protocol.StreamRekey) { b.FirstEpoch = 1 << 62 },
+		"key not a point":     func(b *protocol.StreamRekey) { b.DelegatingKey = protocol.PubKey{2} },
+	} {
+		b := good()
+		bad(b)
+		if _, err := protocol.DecodeTx(owner.Next(b)); !errors.Is(err, protocol.ErrInvalid) {
+			t.Errorf("%s: %v, want invalid", name, err)
+		}
+	}
+}
+
+func TestGenerationOf(t *testing.T) {
+	gens := []protocol.StreamGeneration{{Generation: 0}, {Generation: 1, FirstEpoch: 10}, {Generation: 2, FirstEpoch: 10}, {Generation: 3, FirstEpoch: 12}}
+	for e, want := range map[int64]uint32{0: 0, 9: 0, 10: 2, 11: 2, 12: 3, 1 << 40: 3} {
+		if g, ok := protocol.GenerationOf(gens, e); !ok || g.Generation != want {
+			t.Errorf("epoch %d: generation %d (%v), want %d", e, g.Generation, ok, want)
+		}
+	}
+	if _, ok := protocol.GenerationOf(nil, 0); ok {
+		t.Error("a generation of no generations")
+	}
+}
+
 func TestCovers(t *testing.T) {
 	const epoch = 600
 	h := int64(time.Hour)
@@ -82,11 +119,25 @@ func TestStreamStateRoundTrip(t *testing.T) {
 		DelegatingKey: protocol.PubKey{2, 5}, Height: 7, Time: 8, TxHash: protocol.Hash32{9}, Last: 10, Chunks: 11, Bytes: 12, ErasedHeight: 13}
 	b, _ := s.MarshalBinary()
 	var back protocol.StreamState
-	if err := back.UnmarshalBinary(b); err != nil || back != s {
+	if err := back.UnmarshalBinary(b); err != nil || !reflect.DeepEqual(back, s) {
 		t.Fatalf("round trip: %+v, %v", back, err)
 	}
 	if err := back.UnmarshalBinary(b[:len(b)-1]); err == nil {
 		t.Fatal("a truncated stream decoded")
+	}
+	// Generations are a query's addition: the stream's encoding is the same with or without.
+	s.Generations = []protocol.StreamGeneration{{Generation: 1, FirstEpoch: 2}}
+	if b2, _ := s.MarshalBinary(); string(b2) != string(b) {
+		t.Fatal("generations changed a stream's encoding")
+	}
+	gen := protocol.StreamGeneration{Generation: 3, DelegatingKey: protocol.PubKey{2, 9}, FirstEpoch: 2_833_335, Height: 40}
+	gb, _ := gen.MarshalBinary()
+	var gback protocol.StreamGeneration
+	if err := gback.UnmarshalBinary(gb); err != nil || gback != gen {
+		t.Fatalf("generation round trip: %+v, %v", gback, err)
+	}
+	if err := gback.UnmarshalBinary(append(gb, 0)); err == nil {
+		t.Fatal("a generation with a trailing byte decoded")
 	}
 	c := protocol.StreamChunk{Epoch: 5, Record: protocol.ID{6}, CID: protocol.CIDText("bafk"), Size: 7, First: 8, Last: 9, Count: 2}
 	cb, _ := c.MarshalBinary()
@@ -103,15 +154,23 @@ func FuzzStreamValues(f *testing.F) {
 	c := protocol.StreamChunk{Epoch: 5, CID: protocol.CIDText("bafk"), Count: 2}
 	sb, _ := s.MarshalBinary()
 	cb, _ := c.MarshalBinary()
-	f.Add(false, sb)
-	f.Add(true, cb)
-	f.Fuzz(func(t *testing.T, chunk bool, b []byte) {
+	g := protocol.StreamGeneration{Generation: 1, FirstEpoch: 2_833_335, Height: 9}
+	gb, _ := g.MarshalBinary()
+	f.Add(uint8(0), sb)
+	f.Add(uint8(1), cb)
+	f.Add(uint8(2), gb)
+	f.Fuzz(func(t *testing.T, kind uint8, b []byte) {
 		var v interface {
 			UnmarshalBinary([]byte) error
 			MarshalBinary() ([]byte, error)
-		} = new(protocol.StreamState)
-		if chunk {
+		}
+		switch kind % 3 {
+		case 0:
+			v = new(protocol.StreamState)
+		case 1:
 			v = new(protocol.StreamChunk)
+		default:
+			v = new(protocol.StreamGeneration)
 		}
 		if err := v.UnmarshalBinary(b); err != nil {
 			if !errors.Is(err, protocol.ErrMalformed) {

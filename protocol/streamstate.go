@@ -20,6 +20,9 @@ type StreamState struct {
 	Bytes  uint64 `json:"bytes"`
 	// ErasedHeight is the height of the StreamErase, 0 while the stream lives.
 	ErasedHeight int64 `json:"erased_height,omitempty"`
+	// Generations are the stream's key generations in order, generation 0 (the key above)
+	// first: filled in by queries, left out of the encoding (SPEC.md §20.3).
+	Generations []StreamGeneration `json:"generations,omitempty"`
 }
 
 // StreamChunk is one committed chunk as a stream's index lists it.
@@ -38,6 +41,9 @@ type StreamGrantState struct {
 	Grant *GrantState `json:"grant"`
 	From  int64       `json:"from"`
 	Until int64       `json:"until"` // 0: open-ended
+	// Generation is the stream's key generation the grant's fragments are of: the current
+	// one at its commit. Its nodes re-encrypt only that generation's epochs.
+	Generation uint32 `json:"generation"`
 }
 
 func (s *StreamState) MarshalBinary() ([]byte, error) {

@@ -36,7 +36,8 @@ var txTypeNames = map[TxType]string{TxPutRecord: "put_record", TxGrant: "grant",
 	TxDelegate: "delegate", TxEndDelegation: "end_delegation",
 	TxRegisterService: "register_service", TxEmergencyRequest: "emergency_request",
 	TxRotate: "rotate", TxOpenInbox: "open_inbox", TxIssue: "issue", TxAcceptIssued: "accept_issued",
-	TxStreamCreate: "stream_create", TxStreamAppend: "stream_append", TxStreamGrant: "stream_grant", TxStreamErase: "stream_erase"}
+	TxStreamCreate: "stream_create", TxStreamAppend: "stream_append", TxStreamGrant: "stream_grant", TxStreamErase: "stream_erase",
+	TxStreamRekey: "stream_rekey"}
 
 func (t TxType) String() string {
 	if s, ok := txTypeNames[t]; ok {
@@ -141,6 +142,8 @@ func newBody(t TxType) Body {
 		return new(StreamGrant)
 	case TxStreamErase:
 		return new(StreamErase)
+	case TxStreamRekey:
+		return new(StreamRekey)
 	}
 	return nil
 }

@@ -94,6 +94,8 @@ func vectorTxs() map[string]*protocol.Tx {
 				Nodes: []protocol.GrantNode{{Proxy: proxy, Commitment: protocol.Hash32{0xcc}}}, Purpose: "underwriting"},
 				From: 1_700_000_400_000_000_000, Until: 1_700_029_200_000_000_000}},
 		"stream_erase": {ChainID: "rr-vectors", Signer: signer, Sequence: 12, Expires: exp + 21, Body: &protocol.StreamErase{Stream: protocol.ID{0x5e, 1}}},
+		"stream_rekey": {ChainID: "rr-vectors", Signer: signer, Sequence: 13, Expires: exp + 22,
+			Body: &protocol.StreamRekey{Stream: protocol.ID{0x5e, 1}, Generation: 1, DelegatingKey: re, FirstEpoch: 2_833_334}},
 	}
 }
 
@@ -183,7 +185,7 @@ func TestTxHeaderLayout(t *testing.T) {
 		"recovery_approve": 14, "recovery_cancel": 15, "recovery_finish": 16, "delegate": 10, "end_delegation": 11,
 		"register_service": 17, "emergency_request": 18, "rotate": 19,
 		"open_inbox": 21, "issue": 22, "accept_issued": 23,
-		"stream_create": 24, "stream_append": 25, "stream_grant": 26, "stream_erase": 27}
+		"stream_create": 24, "stream_append": 25, "stream_grant": 26, "stream_erase": 27, "stream_rekey": 28}
 	for name, tx := range vectorTxs() {
 		if tx.Body.Type() != types[name] || tx.Body.Type().String() != name {
 			t.Errorf("%s: type %d named %q", name, tx.Body.Type(), tx.Body.Type())
@@ -533,6 +535,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		Size: 4096, First: 1_700_000_400_000_000_000, Last: 1_700_000_401_000_000_000, Count: 2})
 	seeds["stream_grant"] = owner.Next(&protocol.StreamGrant{Grant: *g, From: 1_700_000_400_000_000_000})
 	seeds["stream_erase"] = owner.Next(&protocol.StreamErase{Stream: stream})
+	seeds["stream_rekey"] = owner.Next(&protocol.StreamRekey{Stream: stream, Generation: 1, DelegatingKey: owner.Key, FirstEpoch: 2_833_335})
 	for _, target := range []string{"FuzzDecodeTx", "FuzzParseTx"} {
 		dir := filepath.Join("testdata", "fuzz", target)
 		if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -135,5 +136,67 @@ func TestStreamGrantWindow(t *testing.T) {
 	}
 	if c.nodes[0].vault.Has(open.Grant.ID) {
 		t.Fatal("the node kept the revoked stream grant's fragment")
+	}
+}
+
+// rekey commits the next generation of s from epoch first, under a new key that s's later
+// epochs are sealed under.
+func (c *chain) rekey(owner *user, s *testStream, gen uint32, first int64) {
+	c.t.Helper()
+	sk, err := umbral.GenerateSecretKey()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	s.key = sk
+	c.commit(owner.tx(c.t, &protocol.StreamRekey{Stream: s.id, Generation: gen, DelegatingKey: protocol.PubKeyOf(sk.PublicKey()), FirstEpoch: first}))
+}
+
+// TestStreamGrantGeneration: a stream grant's nodes re-encrypt only the epochs of its own key
+// generation. A grant of generation 0 is refused an epoch of generation 1 even inside its
+// open-ended window; a grant made after the rekey takes fragments of the new key only, and
+// is refused the old generation's epochs.
+func TestStreamGrantGeneration(t *testing.T) {
+	c := newChain(t, 4, nil)
+	owner, reader := newUser(t), newUser(t)
+	s := c.createStream(owner)
+	nine := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	old := c.appendAt(owner, s, nine)
+	g0 := c.streamGrant(owner, s, reader, nine, time.Time{})
+	oldKey := s.key
+
+	c.rekey(owner, s, 1, protocol.EpochOf(nine.UnixNano(), tenMin)+1)
+	fresh := c.appendAt(owner, s, nine.Add(10*time.Minute))
+	ask1 := func(a *client.Access, cb protocol.CapsuleBytes) error {
+		_, err := ask(t, c, 1, a, reader.id.Signer(), func(r *protocol.ReencryptRequest) { r.Capsule = cb })
+		return err
+	}
+	if err := ask1(g0, old); err != nil {
+		t.Fatalf("generation 0's epoch under the generation 0 grant: %v", err)
+	}
+	if err := ask1(g0, fresh); !errors.Is(err, protocol.ErrOutsideWindow) {
+		t.Fatalf("generation 1's epoch under the generation 0 grant: %v, want outside_window", err)
+	}
+
+	g1 := c.streamGrant(owner, s, reader, nine, time.Time{})
+	if err := ask1(g1, fresh); err != nil {
+		t.Fatalf("generation 1's epoch under the generation 1 grant: %v", err)
+	}
+	if err := ask1(g1, old); !errors.Is(err, protocol.ErrOutsideWindow) {
+		t.Fatalf("generation 0's epoch under the generation 1 grant: %v, want outside_window", err)
+	}
+
+	// Fragments of the old key for a grant of the new generation: no node takes them.
+	f, err := client.MakeFragments(oldKey, owner.id.Signer(), reader.id.Public().Receiving, c.keys(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := protocol.GrantID(chainID, owner.pk, owner.seq)
+	c.commit(owner.tx(t, &protocol.StreamGrant{Grant: protocol.Grant{Record: s.id, OwnerEnc: owner.pk, RecipientSig: reader.pk,
+		RecipientEnc: protocol.PubKeyOf(reader.id.Public().Receiving), Threshold: uint8(f.Threshold), Nodes: f.Nodes}, From: nine.UnixNano()}))
+	res, _ := (&client.API{}).Deposit(context.Background(), chainID, gid, 0, f, c.clientNodes())
+	for i, d := range res {
+		if !errors.Is(d.Err, protocol.ErrInvalidKFrag) {
+			t.Fatalf("node %d took a fragment of the old generation's key for a new grant: %v", i, d.Err)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,16 +29,21 @@ of 10-minute epochs is 144. The nodes re-encrypt only the epochs that lie wholly
 grant's window, so choose windows on epoch boundaries: an epoch only partly inside is not
 readable. A grant without an end covers entries appended after it too, until you revoke it.
 
+Revoking a stream grant also rekeys the stream: the epochs after its last entry are sealed
+under a new key, and every other live grant is re-issued for it, so the revoked reader's
+nodes hold fragments of a key no later entry uses.
+
 The ledger sees a keyed hash of the stream's name, never the name: you find your stream by
 name from any device with your identity.`,
 		Example: `  rrec stream create location --epoch 10m
   gps-logger | rrec stream append location -
   rrec stream grant location --to "Acme Insurance" --from 2026-03-03T09:00:00Z --until 2026-03-03T17:00:00Z
   rrec stream read $GRANT --from 2026-03-03T09:00:00Z --until 2026-03-03T17:00:00Z -o tuesday.jsonl
-  rrec stream revoke $GRANT`,
+  rrec stream revoke $GRANT
+  rrec stream rekey location`,
 	}
 	cmd.AddCommand(newStreamCreateCmd(), newStreamAppendCmd(), newStreamGrantCmd(), newStreamReadCmd(),
-		newStreamRevokeCmd(), newStreamLsCmd(), newStreamEraseCmd())
+		newStreamRevokeCmd(), newStreamRekeyCmd(), newStreamLsCmd(), newStreamEraseCmd())
 	return cmd
 }
 
@@ -241,32 +245,6 @@ func warnUnaligned(w io.Writer, epoch time.Duration, flag string, t time.Time) {
 		flag, t.UTC().Format(time.RFC3339), epoch, start.Format(time.RFC3339), start.Add(epoch).Format(time.RFC3339))
 }
 
-func newStreamRevokeCmd() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
-		Use:   "revoke GRANT",
-		Short: "End a stream grant: nothing more is re-encrypted under it, appended entries included",
-		Long: `revoke ends GRANT, as 'rrec revoke' does: from the block that commits it every node refuses
-to re-encrypt any epoch under it and deletes its key fragment, so neither the rest of the
-window nor entries appended later can be read with it. What was read cannot be taken back.`,
-		Example: `  rrec stream revoke $GRANT`,
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return cf.withID(cmd, "grant", args[0], func(ctx context.Context, s *client.Session, g protocol.ID) error {
-				res, err := s.Revoke(ctx, g)
-				if err != nil {
-					return explainStream(err, "grant")
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "revoked %s at height %d; %d of %d grant nodes confirmed destroying their fragment\n",
-					g, res.Height, res.Destroyed, res.Nodes)
-				return nil
-			})
-		},
-	}
-	cf.add(cmd)
-	return cmd
-}
-
 func newStreamEraseCmd() *cobra.Command {
 	var cf clientFlags
 	cmd := &cobra.Command{
@@ -309,7 +287,9 @@ func newStreamLsCmd() *cobra.Command {
 		Long: `ls lists your streams, oldest first: id, epoch length, chunks, sealed size, the last
 entry's time, and whether it was erased (the ledger has no names: 'rrec stream create'
 printed each id). With --shared it lists the stream grants made to you: grant, stream,
-owner, the window of entry times, and whether the grant is live.`,
+owner, the window of entry times, and whether the grant is live. A grant the owner's rekey
+re-issued (after revoking someone else's grant) is listed once per key generation: read
+with either id, each epoch is read under the grant of its generation.`,
 		Example: `  rrec stream ls
   rrec stream ls --shared`,
 		Args: cobra.NoArgs,
