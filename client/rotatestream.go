@@ -269,7 +269,12 @@ func (m *streamMover) copyEntries(ctx context.Context, old *protocol.StreamState
 	seen, batchStart := 0, 0 // entries of old before the next epoch, before the batch
 	flush := func() error {
 		got := make([][]stream.Entry, len(batch))
-		if err := r.readBatch(ctx, batch, got, ""); err != nil {
+		idx := make([]int, len(batch))
+		for i := range idx {
+			idx[i] = i
+		}
+		// The owner's read: each epoch opened with its generation's key.
+		if err := r.readBatch(ctx, nil, batch, idx, got, ""); err != nil {
 			return err
 		}
 		var es []stream.Entry
