@@ -239,6 +239,12 @@ func (m *streamMover) streamFor(ctx context.Context, old *protocol.StreamState, 
 // What nst holds must be a prefix of old: appends are in order and stop at the first
 // failure.
 func (m *streamMover) copyEntries(ctx context.Context, old *protocol.StreamState, nst *Stream) (int, error) {
+	// The list of streams leaves their key generations out; /stream/ID has them, and each
+	// epoch opens only with its generation's key.
+	old, err := m.s.streamState(ctx, old.ID)
+	if err != nil {
+		return 0, err
+	}
 	chunks, err := all[protocol.StreamChunk](ctx, m.s, "/stream-chunks/"+old.ID.String(), nil)
 	if err != nil {
 		return 0, err

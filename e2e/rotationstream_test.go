@@ -33,7 +33,12 @@ func TestRotationStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.appendAll(alice, hr, points(0, 3))
+	// A rekey in the middle: the move reads each epoch with its own generation's key.
+	w.appendAll(alice, hr, points(0, 1))
+	if _, err := alice.RekeyStream(ctx, hr.ID()); err != nil {
+		t.Fatal(err)
+	}
+	w.appendAll(alice, hr, points(1, 3))
 	end := time.Now().Add(24 * time.Hour).Truncate(time.Second)
 	g, err := alice.GrantStream(ctx, loc.ID(), bob.Identity(), client.StreamGrantOptions{From: minute(2), Until: minute(5),
 		GrantOptions: client.GrantOptions{Purpose: "insurance", NotAfter: end}})

@@ -11,7 +11,9 @@ func (s *Snapshot) Stream(id protocol.ID) (*protocol.StreamState, error) { retur
 
 // StreamsOf lists an owner's streams in the order they were created.
 func (s *Snapshot) StreamsOf(owner protocol.PubKey, start uint64, limit int) (*protocol.Page[*protocol.StreamState], error) {
-	return idPage(s, listID(listOwnerStreams, owner[:]), start, limit, s.Stream)
+	// With their key generations, as /stream/ID answers: a device that finds its stream in
+	// the list opens each epoch with its generation's key.
+	return idPage(s, listID(listOwnerStreams, owner[:]), start, limit, s.streamWithGenerations)
 }
 
 // StreamGrant returns a stream grant and its window; not_found when id is no stream grant.
