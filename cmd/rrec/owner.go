@@ -228,12 +228,21 @@ with its own key, that it holds no fragment any more. revoke says how many have;
 for all of them (up to DURATION). What the recipient already read cannot be taken back.
 
 A caregiver with the revoke right ('rrec delegate') revokes the owner's grants the same way,
-while the delegation is live; the audit log shows it as the caregiver's for the owner.`,
+while the delegation is live; the audit log shows it as the caregiver's for the owner.
+
+Given a grant of one of your streams, revoke does what 'rrec stream revoke' does: it also
+rekeys the stream, so nothing appended later opens with the revoked grant's fragments.`,
 		Example: `  rrec revoke $GRANT
   rrec revoke $GRANT --wait 30s`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cf.withID(cmd, "grant", args[0], func(ctx context.Context, s *client.Session, g protocol.ID) error {
+				// A grant of the owner's own stream is revoked as 'rrec stream revoke' does,
+				// rekeying the stream: a bare revoke would leave later entries under the key
+				// whose fragments the revoked grant's nodes held.
+				if sg, err := s.StreamGrant(ctx, g); err == nil && sg.Grant.Owner == protocol.PubKeyOf(s.Identity().Signing) {
+					return revokeStreamGrant(ctx, cmd.ErrOrStderr(), s, g)
+				}
 				res, err := s.Revoke(ctx, g)
 				if err != nil {
 					return explainDelegation(err, "grant")

@@ -30,18 +30,7 @@ capsule is committed. What was read cannot be taken back.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cf.withID(cmd, "grant", args[0], func(ctx context.Context, s *client.Session, g protocol.ID) error {
-				res, err := s.RevokeStreamGrant(ctx, g)
-				for i, r := range revokedBy(res) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "revoked %s at height %d; %d of %d grant nodes confirmed destroying their fragment\n",
-						res.Grants[i], r.Height, r.Destroyed, r.Nodes)
-				}
-				if res != nil && res.Rekey != nil {
-					printRekey(cmd.ErrOrStderr(), res.Rekey)
-				}
-				if err != nil {
-					return explainStream(err, "grant")
-				}
-				return nil
+				return revokeStreamGrant(ctx, cmd.ErrOrStderr(), s, g)
 			})
 		},
 	}
@@ -111,4 +100,21 @@ func printRekey(w io.Writer, r *client.RekeyResult) {
 			fmt.Fprintf(w, "  %s re-issued as %s\n", x.Old, x.Result.Grant)
 		}
 	}
+}
+
+// revokeStreamGrant revokes a stream grant and rekeys its stream, saying what it did: what
+// 'rrec stream revoke' does, and 'rrec revoke' when given a stream grant.
+func revokeStreamGrant(ctx context.Context, w io.Writer, s *client.Session, g protocol.ID) error {
+	res, err := s.RevokeStreamGrant(ctx, g)
+	for i, r := range revokedBy(res) {
+		fmt.Fprintf(w, "revoked %s at height %d; %d of %d grant nodes confirmed destroying their fragment\n",
+			res.Grants[i], r.Height, r.Destroyed, r.Nodes)
+	}
+	if res != nil && res.Rekey != nil {
+		printRekey(w, res.Rekey)
+	}
+	if err != nil {
+		return explainStream(err, "grant")
+	}
+	return nil
 }
