@@ -206,11 +206,17 @@ func (l *loader) submit(ctx context.Context, txs [][]byte) error {
 			pend = append(pend, p)
 		}
 		for i, p := range pend {
-			if _, err := p.Wait(ctx); errors.Is(err, protocol.ErrBadSequence) {
+			_, err := p.Wait(ctx)
+			switch {
+			case errors.Is(err, protocol.ErrBadSequence):
 				if err := l.again(ctx, chunk[i]); err != nil {
 					return err
 				}
-			} else if err != nil {
+			case errors.Is(err, protocol.ErrGrantExpired):
+				// A request under one of the grants that end two minutes after they were
+				// signed, committed later than that when the network is loaded: refused in its
+				// block, its sequence spent, as it would be for any client.
+			case err != nil:
 				return err
 			}
 		}
