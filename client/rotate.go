@@ -264,19 +264,23 @@ func (s *Session) sharedWithOld(ctx context.Context, res *RotateResult, progress
 		return err
 	}
 	at := map[string]int{}
-	for _, x := range sh {
-		if x.Err != nil && !errors.Is(x.Err, ErrNotYetValid) {
-			continue
-		}
-		owner := OwnerString(x.Grant)
+	// of is the owner's entry, added at its first grant.
+	of := func(owner string) *SharedWithOld {
 		i, ok := at[owner]
 		if !ok {
 			i = len(res.SharedWithOld)
 			at[owner] = i
 			res.SharedWithOld = append(res.SharedWithOld, SharedWithOld{Owner: owner})
 		}
-		if r := res.SharedWithOld[i].Records; len(r) == 0 || r[len(r)-1] != x.Grant.Record {
-			res.SharedWithOld[i].Records = append(r, x.Grant.Record)
+		return &res.SharedWithOld[i]
+	}
+	for _, x := range sh {
+		if x.Err != nil && !errors.Is(x.Err, ErrNotYetValid) {
+			continue
+		}
+		o := of(OwnerString(x.Grant))
+		if r := o.Records; len(r) == 0 || r[len(r)-1] != x.Grant.Record {
+			o.Records = append(r, x.Grant.Record)
 		}
 	}
 	shs, err := s.SharedStreams(ctx)
@@ -287,15 +291,9 @@ func (s *Session) sharedWithOld(ctx context.Context, res *RotateResult, progress
 		if x.Err != nil && !errors.Is(x.Err, ErrNotYetValid) {
 			continue
 		}
-		owner := OwnerString(x.Grant.Grant)
-		i, ok := at[owner]
-		if !ok {
-			i = len(res.SharedWithOld)
-			at[owner] = i
-			res.SharedWithOld = append(res.SharedWithOld, SharedWithOld{Owner: owner})
-		}
-		if st := res.SharedWithOld[i].Streams; len(st) == 0 || st[len(st)-1] != x.Stream.ID {
-			res.SharedWithOld[i].Streams = append(st, x.Stream.ID)
+		o := of(OwnerString(x.Grant.Grant))
+		if st := o.Streams; len(st) == 0 || st[len(st)-1] != x.Stream.ID {
+			o.Streams = append(st, x.Stream.ID)
 		}
 	}
 	for _, x := range res.SharedWithOld {

@@ -30,15 +30,9 @@ type StreamGrantOptions struct {
 // appended after the grant too, until it ends or is revoked (RevokeStreamGrant; a rekey
 // re-issues it for the new generation).
 func (s *Session) GrantStream(ctx context.Context, id protocol.ID, recipient identity.Public, o StreamGrantOptions) (*GrantResult, error) {
-	st, err := s.streamState(ctx, id)
+	st, err := s.liveOwnStream(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if st.Owner != s.me {
-		return nil, fmt.Errorf("%w: the stream belongs to another identity", ErrUnauthorized)
-	}
-	if st.ErasedHeight != 0 {
-		return nil, fmt.Errorf("stream %s: %w at height %d", id, ErrErased, st.ErasedHeight)
 	}
 	gens := generations(st)
 	dk, err := s.generationKey(st, gens[len(gens)-1])

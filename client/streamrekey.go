@@ -69,15 +69,9 @@ type RekeyResult struct {
 // fragments of the new key. The old grants stay for the old generation's epochs. On an
 // error after the rekey committed, the result lists the grants re-issued before it.
 func (s *Session) RekeyStream(ctx context.Context, id protocol.ID) (*RekeyResult, error) {
-	st, err := s.streamState(ctx, id)
+	st, err := s.liveOwnStream(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if st.Owner != s.me {
-		return nil, fmt.Errorf("%w: the stream belongs to another identity", ErrUnauthorized)
-	}
-	if st.ErasedHeight != 0 {
-		return nil, fmt.Errorf("stream %s: %w at height %d", id, ErrErased, st.ErasedHeight)
 	}
 	gens := generations(st)
 	cur := gens[len(gens)-1]
@@ -195,4 +189,19 @@ func (s *Session) RevokeStreamGrant(ctx context.Context, grant protocol.ID) (*St
 	}
 	res.Rekey, err = s.RekeyStream(ctx, g.Grant.Record)
 	return res, err
+}
+
+// liveOwnStream is stream id, with its generations, if it is this identity's and not erased.
+func (s *Session) liveOwnStream(ctx context.Context, id protocol.ID) (*protocol.StreamState, error) {
+	st, err := s.streamState(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if st.Owner != s.me {
+		return nil, fmt.Errorf("%w: the stream belongs to another identity", ErrUnauthorized)
+	}
+	if st.ErasedHeight != 0 {
+		return nil, fmt.Errorf("stream %s: %w at height %d", id, ErrErased, st.ErasedHeight)
+	}
+	return st, nil
 }

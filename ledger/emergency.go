@@ -125,11 +125,9 @@ func applyEmergencyRequest(o *overlay, bc BlockContext, tx *protocol.Tx, b *prot
 		return err
 	}
 	res.record, res.grant = g.Record, g.ID
-	pos, err := getU64(o, key(pListLen, listID(listAudit, g.Record[:])))
-	if err != nil {
+	if err := indexRequest(o, g.Record, res.hash); err != nil {
 		return err
 	}
-	o.set(key(pRequest, res.hash[:]), append(g.Record[:len(g.Record):len(g.Record)], u64b(pos)...))
 	e := logged(protocol.AuditEmergency, g.Record, tx.Signer, bc, res)
 	cosigner := b.CoSigner
 	e.Grant, e.Purpose, e.CoSigner = &g.ID, b.Reason, &cosigner

@@ -381,6 +381,18 @@ func oweReports(o *overlay, g *protocol.GrantState) error {
 	return nil
 }
 
+// indexRequest finds a request by its transaction hash: the record and the position its
+// audit entry, written next, takes in the record's log (the /request query, and a node
+// checking a re-encryption request).
+func indexRequest(o *overlay, record protocol.ID, hash protocol.Hash32) error {
+	pos, err := getU64(o, key(pListLen, listID(listAudit, record[:])))
+	if err != nil {
+		return err
+	}
+	o.set(key(pRequest, hash[:]), append(record[:len(record):len(record)], u64b(pos)...))
+	return nil
+}
+
 func applyRequest(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.RequestAccess, res *applied) error {
 	g, err := loadGrant(o, b.Grant)
 	if err != nil {
@@ -406,11 +418,9 @@ func applyRequest(o *overlay, bc BlockContext, tx *protocol.Tx, b *protocol.Requ
 		return err
 	}
 	res.record, res.grant = g.Record, g.ID
-	pos, err := getU64(o, key(pListLen, listID(listAudit, g.Record[:])))
-	if err != nil {
+	if err := indexRequest(o, g.Record, res.hash); err != nil {
 		return err
 	}
-	o.set(key(pRequest, res.hash[:]), append(g.Record[:len(g.Record):len(g.Record)], u64b(pos)...))
 	e := logged(protocol.AuditRequest, g.Record, tx.Signer, bc, res)
 	e.Grant, e.Purpose = &g.ID, b.Purpose
 	return audit(o, e)

@@ -250,11 +250,9 @@ func applyRecoveryFinish(o *overlay, bc BlockContext, tx *protocol.Tx, b *protoc
 	if err != nil {
 		return err
 	}
-	pos, err := getU64(o, key(pListLen, listID(listAudit, record[:])))
-	if err != nil {
+	if err := indexRequest(o, record, res.hash); err != nil {
 		return err
 	}
-	o.set(key(pRequest, res.hash[:]), append(record[:len(record):len(record)], u64b(pos)...))
 	return logStep(o, bc, tx, res, protocol.AuditRecoveryFinish, p)
 }
 
